@@ -1,0 +1,345 @@
+/* The boundary between the C++ handler shim and the Rust core.
+ * Generated from src/ffi.rs by cbindgen (build.rs): do not edit. */
+
+#ifndef AWSS3_H
+#define AWSS3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/**
+ * Cell kinds (`Awss3Cell::kind`, `Awss3Column::kind`).
+ */
+#define AWSS3_CELL_NULL 0
+
+/**
+ * The body has no such field: store the column's default.
+ */
+#define AWSS3_CELL_DEFAULT 1
+
+#define AWSS3_CELL_INT 2
+
+#define AWSS3_CELL_UINT 3
+
+#define AWSS3_CELL_DOUBLE 4
+
+#define AWSS3_CELL_FLOAT 5
+
+/**
+ * Decimal number as text.
+ */
+#define AWSS3_CELL_NUMBER 6
+
+/**
+ * UTF-8 text.
+ */
+#define AWSS3_CELL_TEXT 7
+
+/**
+ * Date/time text.
+ */
+#define AWSS3_CELL_TEMPORAL 8
+
+#define AWSS3_CELL_BYTES 9
+
+/**
+ * Column roles (`Awss3Column::role`).
+ */
+#define AWSS3_ROLE_KEY 0
+
+#define AWSS3_ROLE_VALUE 1
+
+#define AWSS3_ROLE_ATTR 2
+
+#define AWSS3_ROLE_META 3
+
+/**
+ * S3 attributes (`Awss3Column::attr`, same order as S3_ATTR's values).
+ */
+#define AWSS3_ATTR_SIZE 0
+
+#define AWSS3_ATTR_LAST_MODIFIED 1
+
+#define AWSS3_ATTR_ETAG 2
+
+#define AWSS3_ATTR_CONTENT_TYPE 3
+
+/**
+ * Body formats (`Awss3TableDef::format`, same order as FORMAT=).
+ */
+#define AWSS3_FORMAT_AUTO 0
+
+#define AWSS3_FORMAT_RAW 1
+
+#define AWSS3_FORMAT_JSON 2
+
+/**
+ * Error codes beyond `HA_ERR_*` (see `awss3_last_error`).
+ */
+#define AWSS3_ERROR_ENGINE 4001
+
+/**
+ * Not finished within the wait given: call again (check KILL in between).
+ */
+#define AWSS3_ERROR_PENDING -1
+
+/**
+ * Longest position (`awss3_position`): an object key.
+ */
+#define AWSS3_MAX_KEY_BYTES 1024
+
+/**
+ * An open table (opaque).
+ */
+typedef struct Awss3Table Awss3Table;
+
+/**
+ * The `Awss3_*` status variables.
+ */
+typedef struct Awss3Counters {
+  uint64_t get_requests;
+  uint64_t head_requests;
+  uint64_t put_requests;
+  uint64_t list_requests;
+  uint64_t delete_requests;
+  uint64_t retries;
+  uint64_t errors;
+  uint64_t bytes_received;
+  uint64_t bytes_sent;
+} Awss3Counters;
+
+typedef struct Awss3Column {
+  const char *name;
+  size_t name_len;
+  int32_t role;
+  int32_t attr;
+  /**
+   * S3_META name.
+   */
+  const char *meta;
+  size_t meta_len;
+  int32_t kind;
+  bool nullable;
+} Awss3Column;
+
+typedef struct Awss3TableDef {
+  const char *path;
+  size_t path_len;
+  const char *db;
+  size_t db_len;
+  const char *name;
+  size_t name_len;
+  const char *connection;
+  size_t connection_len;
+  int32_t format;
+  bool read_only;
+  bool key_pad_space;
+  const struct Awss3Column *columns;
+  size_t ncolumns;
+} Awss3TableDef;
+
+/**
+ * One column value crossing the boundary. `data`/`len` hold text and bytes;
+ * cells returned by the core stay valid until the next call on the table.
+ */
+typedef struct Awss3Cell {
+  int32_t kind;
+  int64_t int_value;
+  double real_value;
+  const uint8_t *data;
+  size_t len;
+} Awss3Cell;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * Starts the plugin's I/O runtime (plugin init).
+ */
+int32_t awss3_init(void);
+
+/**
+ * Stops the runtime: joins its threads, closes its sockets (plugin deinit).
+ */
+void awss3_shutdown(void);
+
+/**
+ * Sets the server-wide setting `awss3_<name>` (value as text).
+ *
+ * # Safety
+ * Buffers must be valid for their lengths.
+ */
+int32_t awss3_setting_set(const char *name, size_t name_len, const char *value, size_t value_len);
+
+/**
+ * # Safety
+ * `out` must point to an `Awss3Counters`.
+ */
+void awss3_counters_get(struct Awss3Counters *out);
+
+/**
+ * The message of this thread's last failed call (valid until the next call).
+ *
+ * # Safety
+ * Out-params must be valid pointers.
+ */
+void awss3_last_error(const char **msg, size_t *len);
+
+/**
+ * CREATE TABLE: checks the definition and the location; records an
+ * engine-chosen location next to the .frm.
+ *
+ * # Safety
+ * `def` and everything it points to must be valid.
+ */
+int32_t awss3_table_create(const struct Awss3TableDef *def);
+
+/**
+ * DROP TABLE of the table at `path`.
+ *
+ * # Safety
+ * Buffers must be valid for their lengths.
+ */
+int32_t awss3_table_drop(const char *path, size_t path_len);
+
+/**
+ * RENAME TABLE from `from` to `to` (paths), the new name being `to_db`.`to_name`.
+ *
+ * # Safety
+ * Buffers must be valid for their lengths.
+ */
+int32_t awss3_table_rename(const char *from,
+                           size_t from_len,
+                           const char *to,
+                           size_t to_len,
+                           const char *to_db,
+                           size_t to_db_len,
+                           const char *to_name,
+                           size_t to_name_len);
+
+/**
+ * Opens a table; free it with `awss3_table_free`.
+ *
+ * # Safety
+ * `def` must be valid; `out` must point to a writable pointer.
+ */
+int32_t awss3_table_new(const struct Awss3TableDef *def, struct Awss3Table **out);
+
+/**
+ * # Safety
+ * `t` must come from `awss3_table_new` (or be null) and not be used again.
+ */
+void awss3_table_free(struct Awss3Table *t);
+
+/**
+ * The table's location as `s3://bucket/prefix` (for messages and SHOW).
+ *
+ * # Safety
+ * `t` valid; out-params writable. The text lives as long as the table.
+ */
+int32_t awss3_table_location(struct Awss3Table *t, const char **out, size_t *out_len);
+
+/**
+ * TRUNCATE / DELETE of all rows.
+ *
+ * # Safety
+ * `t` must be a valid table.
+ */
+int32_t awss3_table_truncate(struct Awss3Table *t);
+
+/**
+ * Starts a full scan that fills the columns flagged in `needed`.
+ *
+ * # Safety
+ * `t` valid; `needed` has `n` entries.
+ */
+int32_t awss3_scan_start(struct Awss3Table *t, const bool *needed_cols, size_t n);
+
+/**
+ * The next row: 0 and cells, `HA_ERR_END_OF_FILE`, or `AWSS3_ERROR_PENDING`
+ * when nothing arrived within `wait_ms`.
+ *
+ * # Safety
+ * `t` valid; out-params writable.
+ */
+int32_t awss3_scan_next(struct Awss3Table *t,
+                        uint32_t wait_ms,
+                        const struct Awss3Cell **cells,
+                        size_t *ncells);
+
+/**
+ * Ends the scan; stops its requests.
+ *
+ * # Safety
+ * `t` must be a valid table or null.
+ */
+void awss3_scan_end(struct Awss3Table *t);
+
+/**
+ * Reads the row with this key: 0 and cells, or `HA_ERR_KEY_NOT_FOUND`.
+ *
+ * # Safety
+ * Buffers valid for their lengths; out-params writable.
+ */
+int32_t awss3_read_key(struct Awss3Table *t,
+                       const uint8_t *key,
+                       size_t key_len,
+                       const bool *needed_cols,
+                       size_t n,
+                       const struct Awss3Cell **cells,
+                       size_t *ncells);
+
+/**
+ * The key of the row last read, for `position()`: the key value (object key
+ * minus prefix) copied into `buf` (capacity `cap`).
+ *
+ * # Safety
+ * `buf` has `cap` writable bytes; `len` writable.
+ */
+int32_t awss3_position(struct Awss3Table *t, uint8_t *buf, size_t cap, size_t *len);
+
+/**
+ * INSERT one row (`HA_ERR_FOUND_DUPP_KEY` when the key exists).
+ *
+ * # Safety
+ * `cells` has `n` valid cells.
+ */
+int32_t awss3_insert(struct Awss3Table *t, const struct Awss3Cell *cells, size_t n);
+
+/**
+ * UPDATE the row read with key `old_key` to `cells`
+ * (`HA_ERR_RECORD_CHANGED` when another writer changed it meanwhile).
+ *
+ * # Safety
+ * Buffers valid for their lengths.
+ */
+int32_t awss3_update(struct Awss3Table *t,
+                     const uint8_t *old_key,
+                     size_t old_key_len,
+                     const struct Awss3Cell *cells,
+                     size_t n);
+
+/**
+ * DELETE the row with this key.
+ *
+ * # Safety
+ * Buffers valid for their lengths.
+ */
+int32_t awss3_delete(struct Awss3Table *t, const uint8_t *key, size_t key_len);
+
+/**
+ * Takes the next warning the last calls produced (skipped objects, notices):
+ * true and the text, or false when there is none.
+ *
+ * # Safety
+ * `t` valid; out-params writable. The text is valid until the next call.
+ */
+bool awss3_take_warning(struct Awss3Table *t, const char **msg, size_t *len);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* AWSS3_H */

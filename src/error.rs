@@ -1,0 +1,84 @@
+//! Errors as the handler reports them: a MariaDB `HA_ERR_*` code plus, for
+//! engine-specific failures, a message the shim shows through `print_error`.
+//! The numeric codes are checked against `my_base.h` by static_asserts in the shim.
+
+use std::fmt;
+
+pub const HA_ERR_KEY_NOT_FOUND: i32 = 120;
+pub const HA_ERR_FOUND_DUPP_KEY: i32 = 121;
+pub const HA_ERR_RECORD_CHANGED: i32 = 123;
+pub const HA_ERR_END_OF_FILE: i32 = 137;
+pub const HA_ERR_TABLE_READONLY: i32 = 165;
+pub const HA_ERR_ABORTED_BY_USER: i32 = 188;
+/// Engine failure described by `awss3_last_error` (outside the HA_ERR range).
+pub const AWSS3_ERR_ENGINE: i32 = 4001;
+/// Not an error: the call did not finish within its wait; call again
+/// (the shim checks for KILL in between).
+pub const AWSS3_PENDING: i32 = -1;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// INSERT of a key that exists (If-None-Match failed).
+    DupKey,
+    /// UPDATE of an object another writer changed or removed (If-Match failed).
+    RecordChanged,
+    NotFound,
+    ReadOnly,
+    /// Anything else: the message names what failed (S3 code, bucket, key).
+    Engine(String),
+}
+
+impl Error {
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::DupKey => HA_ERR_FOUND_DUPP_KEY,
+            Error::RecordChanged => HA_ERR_RECORD_CHANGED,
+            Error::NotFound => HA_ERR_KEY_NOT_FOUND,
+            Error::ReadOnly => HA_ERR_TABLE_READONLY,
+            Error::Engine(_) => AWSS3_ERR_ENGINE,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::DupKey => f.write_str("an object with this key exists"),
+            Error::RecordChanged => {
+                f.write_str("the object was changed or removed by another writer")
+            }
+            Error::NotFound => f.write_str("no such object"),
+            Error::ReadOnly => f.write_str("the table is READONLY=YES"),
+            Error::Engine(m) => f.write_str(m),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<crate::s3client::S3Error> for Error {
+    fn from(e: crate::s3client::S3Error) -> Self {
+        Error::Engine(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_engine_errors_carry_text() {
+        let all = [
+            Error::DupKey,
+            Error::RecordChanged,
+            Error::NotFound,
+            Error::ReadOnly,
+            Error::Engine("x".into()),
+        ];
+        let mut codes: Vec<i32> = all.iter().map(Error::code).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        assert_eq!(Error::Engine("boom".into()).to_string(), "boom");
+    }
+}

@@ -1,0 +1,695 @@
+//! The C boundary: every function the C++ shim calls. Each one converts its
+//! arguments, calls one method of the core, and returns an `HA_ERR_*` code
+//! (0 = success); a failure's message is kept per thread for
+//! `awss3_last_error`. Every function runs inside `guard`, the one panic
+//! boundary: a panic becomes an error code, never an unwind into mysqld.
+//!
+//! `cpp_shim/awss3.h` is generated from this file by cbindgen (build.rs) and
+//! the build fails when the committed header differs.
+
+use std::cell::RefCell;
+use std::ffi::c_char;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::error::{Error, AWSS3_ERR_ENGINE, AWSS3_PENDING, HA_ERR_END_OF_FILE, HA_ERR_KEY_NOT_FOUND};
+use crate::schema::{Attr, CellKind, Column, Format, Role, Value};
+use crate::table::{self, Table, TableDef};
+use crate::{metrics, runtime, settings};
+
+/// Cell kinds (`Awss3Cell::kind`, `Awss3Column::kind`).
+pub const AWSS3_CELL_NULL: i32 = 0;
+/// The body has no such field: store the column's default.
+pub const AWSS3_CELL_DEFAULT: i32 = 1;
+pub const AWSS3_CELL_INT: i32 = 2;
+pub const AWSS3_CELL_UINT: i32 = 3;
+pub const AWSS3_CELL_DOUBLE: i32 = 4;
+pub const AWSS3_CELL_FLOAT: i32 = 5;
+/// Decimal number as text.
+pub const AWSS3_CELL_NUMBER: i32 = 6;
+/// UTF-8 text.
+pub const AWSS3_CELL_TEXT: i32 = 7;
+/// Date/time text.
+pub const AWSS3_CELL_TEMPORAL: i32 = 8;
+pub const AWSS3_CELL_BYTES: i32 = 9;
+
+/// Column roles (`Awss3Column::role`).
+pub const AWSS3_ROLE_KEY: i32 = 0;
+pub const AWSS3_ROLE_VALUE: i32 = 1;
+pub const AWSS3_ROLE_ATTR: i32 = 2;
+pub const AWSS3_ROLE_META: i32 = 3;
+
+/// S3 attributes (`Awss3Column::attr`, same order as S3_ATTR's values).
+pub const AWSS3_ATTR_SIZE: i32 = 0;
+pub const AWSS3_ATTR_LAST_MODIFIED: i32 = 1;
+pub const AWSS3_ATTR_ETAG: i32 = 2;
+pub const AWSS3_ATTR_CONTENT_TYPE: i32 = 3;
+
+/// Body formats (`Awss3TableDef::format`, same order as FORMAT=).
+pub const AWSS3_FORMAT_AUTO: i32 = 0;
+pub const AWSS3_FORMAT_RAW: i32 = 1;
+pub const AWSS3_FORMAT_JSON: i32 = 2;
+
+/// Error codes beyond `HA_ERR_*` (see `awss3_last_error`).
+pub const AWSS3_ERROR_ENGINE: i32 = 4001;
+/// Not finished within the wait given: call again (check KILL in between).
+pub const AWSS3_ERROR_PENDING: i32 = -1;
+
+/// Longest position (`awss3_position`): an object key.
+pub const AWSS3_MAX_KEY_BYTES: usize = 1024;
+
+/// One column value crossing the boundary. `data`/`len` hold text and bytes;
+/// cells returned by the core stay valid until the next call on the table.
+#[repr(C)]
+pub struct Awss3Cell {
+    pub kind: i32,
+    pub int_value: i64,
+    pub real_value: f64,
+    pub data: *const u8,
+    pub len: usize,
+}
+
+#[repr(C)]
+pub struct Awss3Column {
+    pub name: *const c_char,
+    pub name_len: usize,
+    pub role: i32,
+    pub attr: i32,
+    /// S3_META name.
+    pub meta: *const c_char,
+    pub meta_len: usize,
+    pub kind: i32,
+    pub nullable: bool,
+}
+
+#[repr(C)]
+pub struct Awss3TableDef {
+    pub path: *const c_char,
+    pub path_len: usize,
+    pub db: *const c_char,
+    pub db_len: usize,
+    pub name: *const c_char,
+    pub name_len: usize,
+    pub connection: *const c_char,
+    pub connection_len: usize,
+    pub format: i32,
+    pub read_only: bool,
+    pub key_pad_space: bool,
+    pub columns: *const Awss3Column,
+    pub ncolumns: usize,
+}
+
+/// The `Awss3_*` status variables.
+#[repr(C)]
+pub struct Awss3Counters {
+    pub get_requests: u64,
+    pub head_requests: u64,
+    pub put_requests: u64,
+    pub list_requests: u64,
+    pub delete_requests: u64,
+    pub retries: u64,
+    pub errors: u64,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+}
+
+/// An open table (opaque).
+pub struct Awss3Table {
+    table: Table,
+    cells: Vec<Awss3Cell>,
+    /// Backs text handed out (location, warnings) until the next call.
+    text_out: Vec<u8>,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn set_error(msg: String) {
+    LAST_ERROR.with(|e| *e.borrow_mut() = msg);
+}
+
+/// The one panic boundary: runs `f`, turns errors and panics into codes.
+fn guard<F: FnOnce() -> Result<i32, Error>>(f: F) -> i32 {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            set_error(e.to_string());
+            e.code()
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            set_error(format!("AWSS3 internal error (please report): {what}"));
+            AWSS3_ERR_ENGINE
+        }
+    }
+}
+
+/// # Safety
+/// `p` must point to `len` readable bytes (or be null with `len == 0`).
+unsafe fn bytes<'a>(p: *const u8, len: usize) -> &'a [u8] {
+    if p.is_null() || len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(p, len)
+    }
+}
+
+unsafe fn text(p: *const c_char, len: usize) -> Result<String, Error> {
+    String::from_utf8(bytes(p as *const u8, len).to_vec())
+        .map_err(|_| Error::Engine("a name or option is not valid UTF-8".into()))
+}
+
+fn cell_kind(k: i32) -> Result<CellKind, Error> {
+    Ok(match k {
+        AWSS3_CELL_INT => CellKind::Int,
+        AWSS3_CELL_UINT => CellKind::UInt,
+        AWSS3_CELL_DOUBLE => CellKind::Double,
+        AWSS3_CELL_FLOAT => CellKind::Float,
+        AWSS3_CELL_NUMBER => CellKind::Number,
+        AWSS3_CELL_TEXT => CellKind::Text,
+        AWSS3_CELL_TEMPORAL => CellKind::Temporal,
+        AWSS3_CELL_BYTES => CellKind::Bytes,
+        _ => return Err(Error::Engine(format!("bad column kind {k}"))),
+    })
+}
+
+unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
+    let d = d.as_ref().ok_or_else(|| Error::Engine("no table definition".into()))?;
+    let cols: &[Awss3Column] = if d.columns.is_null() || d.ncolumns == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(d.columns, d.ncolumns)
+    };
+    let mut columns = Vec::with_capacity(cols.len());
+    for c in cols {
+        let role = match c.role {
+            AWSS3_ROLE_KEY => Role::Key,
+            AWSS3_ROLE_VALUE => Role::Value,
+            AWSS3_ROLE_ATTR => Role::Attr(match c.attr {
+                AWSS3_ATTR_SIZE => Attr::Size,
+                AWSS3_ATTR_LAST_MODIFIED => Attr::LastModified,
+                AWSS3_ATTR_ETAG => Attr::Etag,
+                _ => Attr::ContentType,
+            }),
+            _ => Role::Meta(text(c.meta, c.meta_len)?.to_ascii_lowercase()),
+        };
+        columns.push(Column {
+            name: text(c.name, c.name_len)?,
+            role,
+            kind: cell_kind(c.kind)?,
+            nullable: c.nullable,
+        });
+    }
+    Ok(TableDef {
+        path: text(d.path, d.path_len)?,
+        db: text(d.db, d.db_len)?,
+        name: text(d.name, d.name_len)?,
+        connection: text(d.connection, d.connection_len)?,
+        format: match d.format {
+            AWSS3_FORMAT_RAW => Some(Format::Raw),
+            AWSS3_FORMAT_JSON => Some(Format::Json),
+            _ => None,
+        },
+        read_only: d.read_only,
+        key_pad_space: d.key_pad_space,
+        columns,
+    })
+}
+
+unsafe fn values_in(cells: *const Awss3Cell, n: usize) -> Result<Vec<Value>, Error> {
+    let cells: &[Awss3Cell] =
+        if cells.is_null() || n == 0 { &[] } else { std::slice::from_raw_parts(cells, n) };
+    cells
+        .iter()
+        .map(|c| {
+            let b = bytes(c.data, c.len);
+            let s = || {
+                String::from_utf8(b.to_vec())
+                    .map_err(|_| Error::Engine("a text value is not valid UTF-8".into()))
+            };
+            Ok(match c.kind {
+                AWSS3_CELL_INT => Value::Int(c.int_value),
+                AWSS3_CELL_UINT => Value::UInt(c.int_value as u64),
+                AWSS3_CELL_DOUBLE => Value::Double(c.real_value),
+                AWSS3_CELL_FLOAT => Value::Float(c.real_value as f32),
+                AWSS3_CELL_NUMBER => Value::Number(s()?),
+                AWSS3_CELL_TEXT => Value::Text(s()?),
+                AWSS3_CELL_TEMPORAL => Value::Temporal(s()?),
+                AWSS3_CELL_BYTES => Value::Bytes(b.to_vec()),
+                _ => Value::Null,
+            })
+        })
+        .collect()
+}
+
+fn cell_out(v: &Value) -> Awss3Cell {
+    let mut c = Awss3Cell { kind: AWSS3_CELL_NULL, int_value: 0, real_value: 0.0, data: std::ptr::null(), len: 0 };
+    let mut data = |kind: i32, b: &[u8]| {
+        c.kind = kind;
+        c.data = b.as_ptr();
+        c.len = b.len();
+    };
+    match v {
+        Value::Null => {}
+        Value::Default => c.kind = AWSS3_CELL_DEFAULT,
+        Value::Int(i) => {
+            c.kind = AWSS3_CELL_INT;
+            c.int_value = *i;
+        }
+        Value::UInt(u) => {
+            c.kind = AWSS3_CELL_UINT;
+            c.int_value = *u as i64;
+        }
+        Value::Double(d) => {
+            c.kind = AWSS3_CELL_DOUBLE;
+            c.real_value = *d;
+        }
+        Value::Float(f) => {
+            c.kind = AWSS3_CELL_FLOAT;
+            c.real_value = *f as f64;
+        }
+        Value::Number(s) => data(AWSS3_CELL_NUMBER, s.as_bytes()),
+        Value::Text(s) => data(AWSS3_CELL_TEXT, s.as_bytes()),
+        Value::Temporal(s) => data(AWSS3_CELL_TEMPORAL, s.as_bytes()),
+        Value::Bytes(b) => data(AWSS3_CELL_BYTES, b),
+    }
+    c
+}
+
+impl Awss3Table {
+    /// Publishes `table.row` as cells.
+    unsafe fn emit(&mut self, cells: *mut *const Awss3Cell, n: *mut usize) {
+        self.cells = self.table.row.iter().map(cell_out).collect();
+        if !cells.is_null() {
+            *cells = self.cells.as_ptr();
+        }
+        if !n.is_null() {
+            *n = self.cells.len();
+        }
+    }
+}
+
+unsafe fn table_mut<'a>(t: *mut Awss3Table) -> Result<&'a mut Awss3Table, Error> {
+    t.as_mut().ok_or_else(|| Error::Engine("no table handle".into()))
+}
+
+unsafe fn needed(p: *const bool, n: usize) -> Vec<bool> {
+    if p.is_null() || n == 0 {
+        Vec::new()
+    } else {
+        std::slice::from_raw_parts(p, n).to_vec()
+    }
+}
+
+/// Starts the plugin's I/O runtime (plugin init).
+#[no_mangle]
+pub extern "C" fn awss3_init() -> i32 {
+    guard(|| runtime::start().map(|_| 0).map_err(Error::Engine))
+}
+
+/// Stops the runtime: joins its threads, closes its sockets (plugin deinit).
+#[no_mangle]
+pub extern "C" fn awss3_shutdown() {
+    guard(|| {
+        runtime::stop();
+        Ok(0)
+    });
+}
+
+/// Sets the server-wide setting `awss3_<name>` (value as text).
+///
+/// # Safety
+/// Buffers must be valid for their lengths.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_setting_set(
+    name: *const c_char,
+    name_len: usize,
+    value: *const c_char,
+    value_len: usize,
+) -> i32 {
+    guard(|| {
+        settings::set(&text(name, name_len)?, &text(value, value_len)?).map_err(Error::Engine)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+/// `out` must point to an `Awss3Counters`.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_counters_get(out: *mut Awss3Counters) {
+    guard(|| {
+        if let Some(o) = out.as_mut() {
+            let [g, h, p, l, d, r, e, br, bs] = metrics::snapshot();
+            *o = Awss3Counters {
+                get_requests: g,
+                head_requests: h,
+                put_requests: p,
+                list_requests: l,
+                delete_requests: d,
+                retries: r,
+                errors: e,
+                bytes_received: br,
+                bytes_sent: bs,
+            };
+        }
+        Ok(0)
+    });
+}
+
+/// The message of this thread's last failed call (valid until the next call).
+///
+/// # Safety
+/// Out-params must be valid pointers.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_last_error(msg: *mut *const c_char, len: *mut usize) {
+    LAST_ERROR.with(|e| {
+        let e = e.borrow();
+        if !msg.is_null() {
+            *msg = e.as_ptr() as *const c_char;
+        }
+        if !len.is_null() {
+            *len = e.len();
+        }
+    });
+}
+
+/// CREATE TABLE: checks the definition and the location; records an
+/// engine-chosen location next to the .frm.
+///
+/// # Safety
+/// `def` and everything it points to must be valid.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_table_create(def: *const Awss3TableDef) -> i32 {
+    guard(|| {
+        table::create(&table_def(def)?)?;
+        Ok(0)
+    })
+}
+
+/// DROP TABLE of the table at `path`.
+///
+/// # Safety
+/// Buffers must be valid for their lengths.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_table_drop(path: *const c_char, path_len: usize) -> i32 {
+    guard(|| {
+        table::drop_table(&text(path, path_len)?)?;
+        Ok(0)
+    })
+}
+
+/// RENAME TABLE from `from` to `to` (paths), the new name being `to_db`.`to_name`.
+///
+/// # Safety
+/// Buffers must be valid for their lengths.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_table_rename(
+    from: *const c_char,
+    from_len: usize,
+    to: *const c_char,
+    to_len: usize,
+    to_db: *const c_char,
+    to_db_len: usize,
+    to_name: *const c_char,
+    to_name_len: usize,
+) -> i32 {
+    guard(|| {
+        table::rename_table(
+            &text(from, from_len)?,
+            &text(to, to_len)?,
+            &text(to_db, to_db_len)?,
+            &text(to_name, to_name_len)?,
+        )?;
+        Ok(0)
+    })
+}
+
+/// Opens a table; free it with `awss3_table_free`.
+///
+/// # Safety
+/// `def` must be valid; `out` must point to a writable pointer.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_table_new(def: *const Awss3TableDef, out: *mut *mut Awss3Table) -> i32 {
+    guard(|| {
+        let table = Table::open(table_def(def)?)?;
+        let t = Box::new(Awss3Table { table, cells: Vec::new(), text_out: Vec::new() });
+        match out.as_mut() {
+            Some(o) => *o = Box::into_raw(t),
+            None => return Err(Error::Engine("no out-param".into())),
+        }
+        Ok(0)
+    })
+}
+
+/// # Safety
+/// `t` must come from `awss3_table_new` (or be null) and not be used again.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_table_free(t: *mut Awss3Table) {
+    guard(|| {
+        if !t.is_null() {
+            drop(Box::from_raw(t));
+        }
+        Ok(0)
+    });
+}
+
+/// The table's location as `s3://bucket/prefix` (for messages and SHOW).
+///
+/// # Safety
+/// `t` valid; out-params writable. The text lives as long as the table.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_table_location(t: *mut Awss3Table, out: *mut *const c_char, out_len: *mut usize) -> i32 {
+    guard(|| {
+        let t = table_mut(t)?;
+        t.text_out = t.table.location().url().into_bytes();
+        *out = t.text_out.as_ptr() as *const c_char;
+        *out_len = t.text_out.len();
+        Ok(0)
+    })
+}
+
+/// TRUNCATE / DELETE of all rows.
+///
+/// # Safety
+/// `t` must be a valid table.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_table_truncate(t: *mut Awss3Table) -> i32 {
+    guard(|| {
+        table_mut(t)?.table.truncate()?;
+        Ok(0)
+    })
+}
+
+/// Starts a full scan that fills the columns flagged in `needed`.
+///
+/// # Safety
+/// `t` valid; `needed` has `n` entries.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_scan_start(t: *mut Awss3Table, needed_cols: *const bool, n: usize) -> i32 {
+    guard(|| {
+        table_mut(t)?.table.scan_start(needed(needed_cols, n))?;
+        Ok(0)
+    })
+}
+
+/// The next row: 0 and cells, `HA_ERR_END_OF_FILE`, or `AWSS3_ERROR_PENDING`
+/// when nothing arrived within `wait_ms`.
+///
+/// # Safety
+/// `t` valid; out-params writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_scan_next(
+    t: *mut Awss3Table,
+    wait_ms: u32,
+    cells: *mut *const Awss3Cell,
+    ncells: *mut usize,
+) -> i32 {
+    guard(|| {
+        let t = table_mut(t)?;
+        match t.table.scan_next(Duration::from_millis(wait_ms as u64))? {
+            None => Ok(AWSS3_PENDING),
+            Some(false) => Ok(HA_ERR_END_OF_FILE),
+            Some(true) => {
+                t.emit(cells, ncells);
+                Ok(0)
+            }
+        }
+    })
+}
+
+/// Ends the scan; stops its requests.
+///
+/// # Safety
+/// `t` must be a valid table or null.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_scan_end(t: *mut Awss3Table) {
+    guard(|| {
+        if let Some(t) = t.as_mut() {
+            t.table.scan_end();
+        }
+        Ok(0)
+    });
+}
+
+/// Reads the row with this key: 0 and cells, or `HA_ERR_KEY_NOT_FOUND`.
+///
+/// # Safety
+/// Buffers valid for their lengths; out-params writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_read_key(
+    t: *mut Awss3Table,
+    key: *const u8,
+    key_len: usize,
+    needed_cols: *const bool,
+    n: usize,
+    cells: *mut *const Awss3Cell,
+    ncells: *mut usize,
+) -> i32 {
+    guard(|| {
+        let t = table_mut(t)?;
+        if t.table.read_key(bytes(key, key_len), &needed(needed_cols, n))? {
+            t.emit(cells, ncells);
+            Ok(0)
+        } else {
+            Ok(HA_ERR_KEY_NOT_FOUND)
+        }
+    })
+}
+
+/// The key of the row last read, for `position()`: the key value (object key
+/// minus prefix) copied into `buf` (capacity `cap`).
+///
+/// # Safety
+/// `buf` has `cap` writable bytes; `len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_position(t: *mut Awss3Table, buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+    guard(|| {
+        let t = table_mut(t)?;
+        let prefix_len = t.table.location().prefix.len();
+        let key = t
+            .table
+            .position()
+            .map(|k| &k.as_bytes()[prefix_len.min(k.len())..])
+            .ok_or_else(|| Error::Engine("no current row".into()))?;
+        if key.len() > cap || buf.is_null() {
+            return Err(Error::Engine("position buffer too small".into()));
+        }
+        std::ptr::copy_nonoverlapping(key.as_ptr(), buf, key.len());
+        *len = key.len();
+        Ok(0)
+    })
+}
+
+/// INSERT one row (`HA_ERR_FOUND_DUPP_KEY` when the key exists).
+///
+/// # Safety
+/// `cells` has `n` valid cells.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_insert(t: *mut Awss3Table, cells: *const Awss3Cell, n: usize) -> i32 {
+    guard(|| {
+        let values = values_in(cells, n)?;
+        table_mut(t)?.table.insert(&values)?;
+        Ok(0)
+    })
+}
+
+/// UPDATE the row read with key `old_key` to `cells`
+/// (`HA_ERR_RECORD_CHANGED` when another writer changed it meanwhile).
+///
+/// # Safety
+/// Buffers valid for their lengths.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_update(
+    t: *mut Awss3Table,
+    old_key: *const u8,
+    old_key_len: usize,
+    cells: *const Awss3Cell,
+    n: usize,
+) -> i32 {
+    guard(|| {
+        let values = values_in(cells, n)?;
+        table_mut(t)?.table.update(bytes(old_key, old_key_len), &values)?;
+        Ok(0)
+    })
+}
+
+/// DELETE the row with this key.
+///
+/// # Safety
+/// Buffers valid for their lengths.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_delete(t: *mut Awss3Table, key: *const u8, key_len: usize) -> i32 {
+    guard(|| {
+        table_mut(t)?.table.delete(bytes(key, key_len))?;
+        Ok(0)
+    })
+}
+
+/// Takes the next warning the last calls produced (skipped objects, notices):
+/// true and the text, or false when there is none.
+///
+/// # Safety
+/// `t` valid; out-params writable. The text is valid until the next call.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_take_warning(t: *mut Awss3Table, msg: *mut *const c_char, len: *mut usize) -> bool {
+    let mut found = false;
+    guard(|| {
+        let t = table_mut(t)?;
+        if let Some(w) = t.table.take_warning() {
+            t.text_out = w.into_bytes();
+            *msg = t.text_out.as_ptr() as *const c_char;
+            *len = t.text_out.len();
+            found = true;
+        }
+        Ok(0)
+    });
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_literals_match_the_core() {
+        // cbindgen needs literals; these are the core's values.
+        assert_eq!(AWSS3_ERROR_ENGINE, AWSS3_ERR_ENGINE);
+        assert_eq!(AWSS3_ERROR_PENDING, AWSS3_PENDING);
+        assert_eq!(AWSS3_MAX_KEY_BYTES, crate::keycodec::MAX_OBJECT_KEY_BYTES);
+    }
+
+    #[test]
+    fn panics_become_error_codes() {
+        let code = guard(|| panic!("boom"));
+        assert_eq!(code, AWSS3_ERR_ENGINE);
+        let mut p = std::ptr::null();
+        let mut n = 0;
+        unsafe { awss3_last_error(&mut p, &mut n) };
+        let msg = unsafe { std::str::from_utf8(bytes(p as *const u8, n)).unwrap() };
+        assert!(msg.contains("boom"), "{msg}");
+    }
+
+    #[test]
+    fn cells_round_trip_through_the_boundary() {
+        let values = vec![
+            Value::Null,
+            Value::Int(i64::MIN),
+            Value::UInt(u64::MAX),
+            Value::Double(-0.5),
+            Value::Float(0.1),
+            Value::Number("-1.50".into()),
+            Value::Text("é".into()),
+            Value::Temporal("2024-02-29 23:59:59.999999".into()),
+            Value::Bytes(vec![0, 255]),
+        ];
+        let cells: Vec<Awss3Cell> = values.iter().map(cell_out).collect();
+        let back = unsafe { values_in(cells.as_ptr(), cells.len()).unwrap() };
+        assert_eq!(back, values);
+        assert_eq!(cell_out(&Value::Default).kind, AWSS3_CELL_DEFAULT);
+    }
+}

@@ -1,0 +1,17 @@
+//! AWSS3: the Rust core of a MariaDB storage engine that keeps one S3 object
+//! per row. The C++ handler shim (`cpp_shim/`) calls only `ffi`; nothing here
+//! knows MariaDB's types or calls into the server.
+
+pub mod conditional;
+pub mod error;
+pub mod ffi;
+pub mod keycodec;
+pub mod location;
+pub mod metrics;
+pub mod rowcodec;
+pub mod runtime;
+pub mod s3client;
+pub mod scan;
+pub mod schema;
+pub mod settings;
+pub mod table;

@@ -1,0 +1,89 @@
+//! Request counters behind the `Awss3_*` status variables. Every HTTP attempt
+//! is counted under its request type when it is sent, retries included.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Op {
+    Get,
+    Head,
+    Put,
+    List,
+    Delete,
+}
+
+#[derive(Default)]
+pub struct Counters {
+    pub get: AtomicU64,
+    pub head: AtomicU64,
+    pub put: AtomicU64,
+    pub list: AtomicU64,
+    pub delete: AtomicU64,
+    pub retries: AtomicU64,
+    pub errors: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub bytes_sent: AtomicU64,
+}
+
+pub static COUNTERS: Counters = Counters {
+    get: AtomicU64::new(0),
+    head: AtomicU64::new(0),
+    put: AtomicU64::new(0),
+    list: AtomicU64::new(0),
+    delete: AtomicU64::new(0),
+    retries: AtomicU64::new(0),
+    errors: AtomicU64::new(0),
+    bytes_received: AtomicU64::new(0),
+    bytes_sent: AtomicU64::new(0),
+};
+
+fn bump(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+pub fn request(op: Op) {
+    let c = &COUNTERS;
+    bump(
+        match op {
+            Op::Get => &c.get,
+            Op::Head => &c.head,
+            Op::Put => &c.put,
+            Op::List => &c.list,
+            Op::Delete => &c.delete,
+        },
+        1,
+    );
+}
+
+pub fn retry() {
+    bump(&COUNTERS.retries, 1);
+}
+
+pub fn error() {
+    bump(&COUNTERS.errors, 1);
+}
+
+pub fn received(n: usize) {
+    bump(&COUNTERS.bytes_received, n as u64);
+}
+
+pub fn sent(n: usize) {
+    bump(&COUNTERS.bytes_sent, n as u64);
+}
+
+/// A consistent-enough copy for SHOW STATUS.
+pub fn snapshot() -> [u64; 9] {
+    let c = &COUNTERS;
+    [
+        &c.get,
+        &c.head,
+        &c.put,
+        &c.list,
+        &c.delete,
+        &c.retries,
+        &c.errors,
+        &c.bytes_received,
+        &c.bytes_sent,
+    ]
+    .map(|a| a.load(Ordering::Relaxed))
+}

@@ -1,0 +1,614 @@
+//! The S3 requests the engine makes, on the official AWS SDK: each one counted
+//! (metrics), retried with exponential backoff and jitter when the failure is
+//! transient (5xx, 429/SlowDown, timeouts, broken connections), and turned
+//! into an `S3Error` that names the request, bucket, key, S3 error code and
+//! endpoint — never a credential.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use aws_sdk_s3::config::{
+    Region, RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
+};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use bytes::Bytes;
+
+use crate::metrics::{self, Op};
+use crate::settings::Settings;
+
+/// A failed S3 request, after retries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S3Error {
+    pub request: &'static str,
+    pub bucket: String,
+    pub key: Option<String>,
+    /// HTTP status, when a response arrived.
+    pub status: Option<u16>,
+    /// S3 error code (`NoSuchBucket`, `AccessDenied`, ...) or a transport class.
+    pub code: String,
+    pub message: String,
+    pub endpoint: String,
+}
+
+impl fmt::Display for S3Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "S3 {} s3://{}/", self.request, self.bucket)?;
+        if let Some(k) = &self.key {
+            write!(f, "{k}")?;
+        }
+        write!(f, " failed: {}", self.code)?;
+        if let Some(s) = self.status {
+            write!(f, " (HTTP {s})")?;
+        }
+        write!(f, " at {}", self.endpoint)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// One attempt's failure, before context is added.
+#[derive(Debug)]
+struct Failure {
+    status: Option<u16>,
+    code: String,
+    message: String,
+    transient: bool,
+}
+
+fn failure<E, R>(e: SdkError<E, R>) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug + HasStatus,
+{
+    let status = e.raw_response().map(|r| r.status_u16());
+    match &e {
+        SdkError::TimeoutError(_) => Failure {
+            status,
+            code: "Timeout".into(),
+            message: "no answer within awss3_request_timeout".into(),
+            transient: true,
+        },
+        SdkError::DispatchFailure(d) => Failure {
+            status,
+            code: if d.is_timeout() { "Timeout" } else { "ConnectionFailed" }.into(),
+            message: DisplayErrorContext(&e).to_string(),
+            transient: true,
+        },
+        SdkError::ResponseError(_) => Failure {
+            status,
+            code: "BadResponse".into(),
+            message: DisplayErrorContext(&e).to_string(),
+            transient: true,
+        },
+        _ => {
+            let code = e
+                .code()
+                .map(str::to_string)
+                .unwrap_or_else(|| status_code_name(status));
+            let transient = matches!(status, Some(500..=599) | Some(429))
+                || matches!(code.as_str(), "SlowDown" | "RequestTimeout" | "InternalError");
+            Failure { status, message: e.message().unwrap_or("").to_string(), code, transient }
+        }
+    }
+}
+
+/// A code for responses without an error body (HEAD has none).
+fn status_code_name(status: Option<u16>) -> String {
+    match status {
+        Some(404) => "NotFound",
+        Some(403) => "AccessDenied",
+        Some(412) => "PreconditionFailed",
+        Some(409) => "Conflict",
+        Some(_) => "HttpError",
+        None => "NoResponse",
+    }
+    .into()
+}
+
+trait HasStatus {
+    fn status_u16(&self) -> u16;
+}
+
+impl HasStatus for aws_smithy_runtime_api::http::Response {
+    fn status_u16(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// One entry of a LIST page: everything a key-only scan shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectEntry {
+    pub key: String,
+    pub size: u64,
+    /// `YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC.
+    pub last_modified: Option<String>,
+    /// As S3 sends it, quotes included (what If-Match wants).
+    pub etag: String,
+}
+
+/// What HEAD (and GET) add to a LIST entry.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ObjectHead {
+    pub content_type: Option<String>,
+    /// User metadata, lowercase names, sorted.
+    pub meta: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Object {
+    pub entry: ObjectEntry,
+    pub head: ObjectHead,
+    pub body: Bytes,
+}
+
+/// Precondition of a PUT.
+#[derive(Clone, Debug)]
+pub enum Cond {
+    None,
+    /// Only if no object has the key (INSERT).
+    IfNoneMatch,
+    /// Only if the object still has this ETag (UPDATE).
+    IfMatch(String),
+}
+
+#[derive(Debug, PartialEq)]
+pub enum PutOutcome {
+    /// Written; the new ETag.
+    Written(String),
+    /// The precondition did not hold (412, or 409 for a concurrent conditional write).
+    PreconditionFailed,
+    /// If-Match on an object that no longer exists.
+    Missing,
+}
+
+pub struct PutRequest<'a> {
+    pub key: &'a str,
+    pub body: Vec<u8>,
+    pub content_type: Option<String>,
+    pub meta: Vec<(String, String)>,
+    pub cond: Cond,
+}
+
+fn format_time(t: &aws_smithy_types::DateTime) -> Option<String> {
+    let s = t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()?;
+    Some(s.trim_end_matches('Z').replacen('T', " ", 1))
+}
+
+fn sorted_meta(m: Option<&HashMap<String, String>>) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = m
+        .map(|m| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// An S3 client bound to one set of settings (endpoint, region, credentials).
+pub struct S3 {
+    client: aws_sdk_s3::Client,
+    endpoint: String,
+    max_retries: u32,
+}
+
+impl S3 {
+    pub async fn new(s: &Settings) -> S3 {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(s.request_timeout.min(Duration::from_secs(10)))
+            .operation_attempt_timeout(s.request_timeout)
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .region(Region::new(s.region.clone()))
+            // Retries are ours: counted, bounded by awss3_max_retries.
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts)
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+        if !s.access_key_id.is_empty() {
+            let token = (!s.session_token.is_empty()).then(|| s.session_token.clone());
+            loader = loader.credentials_provider(Credentials::new(
+                s.access_key_id.clone(),
+                s.secret_access_key.clone(),
+                token,
+                None,
+                "awss3_access_key_id",
+            ));
+        }
+        let endpoint = endpoint_url(&s.endpoint);
+        if let Some(e) = &endpoint {
+            loader = loader.endpoint_url(e.clone());
+        }
+        let sdk = loader.load().await;
+        let conf = aws_sdk_s3::config::Builder::from(&sdk)
+            // S3-compatible stores rarely do virtual-hosted buckets.
+            .force_path_style(endpoint.is_some())
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        S3 {
+            client: aws_sdk_s3::Client::from_conf(conf),
+            endpoint: endpoint.unwrap_or_else(|| format!("AWS S3 ({})", s.region)),
+            max_retries: s.max_retries,
+        }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn error(&self, request: &'static str, bucket: &str, key: Option<&str>, f: Failure) -> S3Error {
+        metrics::error();
+        S3Error {
+            request,
+            bucket: bucket.into(),
+            key: key.map(str::to_string),
+            status: f.status,
+            code: f.code,
+            message: f.message,
+            endpoint: self.endpoint.clone(),
+        }
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or retries run out.
+    async fn retrying<T, F, Fut>(&self, op: Op, mut attempt: F) -> Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failure>>,
+    {
+        let mut tries = 0u32;
+        loop {
+            metrics::request(op);
+            match attempt().await {
+                Ok(v) => return Ok(v),
+                Err(f) if f.transient && tries < self.max_retries => {
+                    metrics::retry();
+                    tokio::time::sleep(backoff(tries)).await;
+                    tries += 1;
+                }
+                Err(f) => return Err(f),
+            }
+        }
+    }
+
+    /// One LIST page of up to 1000 keys under `prefix`, after `start_after` or
+    /// from `token`. Returns the entries and the next page's token.
+    pub async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        token: Option<String>,
+        max_keys: Option<i32>,
+    ) -> Result<(Vec<ObjectEntry>, Option<String>), S3Error> {
+        let out = self
+            .retrying(Op::List, || async {
+                self.client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .set_continuation_token(token.clone())
+                    .set_max_keys(max_keys)
+                    .send()
+                    .await
+                    .map_err(failure)
+            })
+            .await
+            .map_err(|f| self.error("ListObjectsV2", bucket, Some(prefix), f))?;
+        let entries = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                Some(ObjectEntry {
+                    key: o.key()?.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                    last_modified: o.last_modified().and_then(format_time),
+                    etag: o.e_tag().unwrap_or("").to_string(),
+                })
+            })
+            .collect();
+        let next = if out.is_truncated() == Some(true) {
+            out.next_continuation_token().map(str::to_string)
+        } else {
+            None
+        };
+        Ok((entries, next))
+    }
+
+    /// GET; `None` when there is no such object.
+    pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Object>, S3Error> {
+        let r = self
+            .retrying(Op::Get, || async {
+                let out = match self.client.get_object().bucket(bucket).key(key).send().await {
+                    Ok(o) => o,
+                    Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
+                        let f = failure(e);
+                        if f.code == "NoSuchBucket" {
+                            return Err(f);
+                        }
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(failure(e)),
+                };
+                let entry = ObjectEntry {
+                    key: key.to_string(),
+                    size: out.content_length().unwrap_or(0).max(0) as u64,
+                    last_modified: out.last_modified().and_then(format_time),
+                    etag: out.e_tag().unwrap_or("").to_string(),
+                };
+                let head = ObjectHead {
+                    content_type: out.content_type().map(str::to_string),
+                    meta: sorted_meta(out.metadata()),
+                };
+                let body = out.body.collect().await.map_err(|e| Failure {
+                    status: None,
+                    code: "BodyReadFailed".into(),
+                    message: e.to_string(),
+                    transient: true,
+                })?;
+                Ok(Some(Object { entry, head, body: body.into_bytes() }))
+            })
+            .await
+            .map_err(|f| self.error("GetObject", bucket, Some(key), f))?;
+        if let Some(o) = &r {
+            metrics::received(o.body.len());
+        }
+        Ok(r)
+    }
+
+    /// HEAD; `None` when there is no such object.
+    pub async fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(ObjectEntry, ObjectHead)>, S3Error> {
+        self.retrying(Op::Head, || async {
+            match self.client.head_object().bucket(bucket).key(key).send().await {
+                Ok(out) => Ok(Some((
+                    ObjectEntry {
+                        key: key.to_string(),
+                        size: out.content_length().unwrap_or(0).max(0) as u64,
+                        last_modified: out.last_modified().and_then(format_time),
+                        etag: out.e_tag().unwrap_or("").to_string(),
+                    },
+                    ObjectHead {
+                        content_type: out.content_type().map(str::to_string),
+                        meta: sorted_meta(out.metadata()),
+                    },
+                ))),
+                Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => Ok(None),
+                Err(e) => Err(failure(e)),
+            }
+        })
+        .await
+        .map_err(|f| self.error("HeadObject", bucket, Some(key), f))
+    }
+
+    pub async fn put(&self, bucket: &str, req: PutRequest<'_>) -> Result<PutOutcome, S3Error> {
+        let body = Bytes::from(req.body);
+        let meta: HashMap<String, String> = req.meta.iter().cloned().collect();
+        let r = self
+            .retrying(Op::Put, || async {
+                let mut b = self
+                    .client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(req.key)
+                    .body(ByteStream::from(body.clone()))
+                    .set_content_type(req.content_type.clone());
+                if !meta.is_empty() {
+                    b = b.set_metadata(Some(meta.clone()));
+                }
+                b = match &req.cond {
+                    Cond::None => b,
+                    Cond::IfNoneMatch => b.if_none_match("*"),
+                    Cond::IfMatch(etag) => b.if_match(etag.clone()),
+                };
+                match b.send().await {
+                    Ok(out) => Ok(PutOutcome::Written(out.e_tag().unwrap_or("").to_string())),
+                    Err(e) => {
+                        let f = failure(e);
+                        let conditional = !matches!(req.cond, Cond::None);
+                        match (f.status, f.code.as_str()) {
+                            (Some(412), _) if conditional => Ok(PutOutcome::PreconditionFailed),
+                            (Some(409), "ConditionalRequestConflict") if conditional => {
+                                Ok(PutOutcome::PreconditionFailed)
+                            }
+                            (Some(404), "NoSuchKey") if conditional => Ok(PutOutcome::Missing),
+                            _ => Err(f),
+                        }
+                    }
+                }
+            })
+            .await
+            .map_err(|f| self.error("PutObject", bucket, Some(req.key), f))?;
+        if matches!(r, PutOutcome::Written(_)) {
+            metrics::sent(body.len());
+        }
+        Ok(r)
+    }
+
+    /// DELETE of one object (S3 answers 204 also when it did not exist).
+    pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), S3Error> {
+        self.retrying(Op::Delete, || async {
+            self.client.delete_object().bucket(bucket).key(key).send().await.map_err(failure)
+        })
+        .await
+        .map_err(|f| self.error("DeleteObject", bucket, Some(key), f))?;
+        Ok(())
+    }
+
+    /// DeleteObjects of up to 1000 keys.
+    pub async fn delete_batch(&self, bucket: &str, keys: &[String]) -> Result<(), S3Error> {
+        let ids: Vec<ObjectIdentifier> = keys
+            .iter()
+            .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
+            .collect();
+        let delete = Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(|e| {
+            self.error(
+                "DeleteObjects",
+                bucket,
+                None,
+                Failure { status: None, code: "InvalidRequest".into(), message: e.to_string(), transient: false },
+            )
+        })?;
+        let out = self
+            .retrying(Op::Delete, || async {
+                self.client
+                    .delete_objects()
+                    .bucket(bucket)
+                    .delete(delete.clone())
+                    .send()
+                    .await
+                    .map_err(failure)
+            })
+            .await
+            .map_err(|f| self.error("DeleteObjects", bucket, keys.first().map(String::as_str), f))?;
+        if let Some(e) = out.errors().first() {
+            return Err(self.error(
+                "DeleteObjects",
+                bucket,
+                e.key(),
+                Failure {
+                    status: None,
+                    code: e.code().unwrap_or("Error").into(),
+                    message: e.message().unwrap_or("").into(),
+                    transient: false,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Server-side copy within a bucket (used by RENAME TABLE); counted as a PUT.
+    pub async fn copy(&self, bucket: &str, from: &str, to: &str) -> Result<(), S3Error> {
+        let source = format!("{}/{}", bucket, percent_encode_key(from));
+        self.retrying(Op::Put, || async {
+            self.client
+                .copy_object()
+                .bucket(bucket)
+                .key(to)
+                .copy_source(source.clone())
+                .send()
+                .await
+                .map_err(failure)
+        })
+        .await
+        .map_err(|f| self.error("CopyObject", bucket, Some(from), f))?;
+        Ok(())
+    }
+}
+
+/// The endpoint as a URL: plain http only when written as http://.
+fn endpoint_url(endpoint: &str) -> Option<String> {
+    if endpoint.is_empty() {
+        None
+    } else if endpoint.contains("://") {
+        Some(endpoint.to_string())
+    } else {
+        Some(format!("https://{endpoint}"))
+    }
+}
+
+/// Exponential backoff with full jitter: 50ms·2^n, capped at 2s.
+fn backoff(attempt: u32) -> Duration {
+    let cap = 50u64.saturating_mul(1 << attempt.min(6)).min(2000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    Duration::from_millis(cap / 2 + nanos % (cap / 2 + 1))
+}
+
+/// x-amz-copy-source wants the key URL-encoded ('/' kept).
+fn percent_encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+static CLIENT_CACHE: Mutex<Option<(u64, Arc<S3>)>> = Mutex::new(None);
+
+/// The process-wide client for the current settings, rebuilt when they change.
+pub fn client_for(settings: &Settings, generation: u64, rt: &tokio::runtime::Handle) -> Arc<S3> {
+    let mut guard = match CLIENT_CACHE.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    if let Some((g, c)) = guard.as_ref() {
+        if *g == generation {
+            return c.clone();
+        }
+    }
+    let c = Arc::new(rt.block_on(S3::new(settings)));
+    *guard = Some((generation, c.clone()));
+    c
+}
+
+/// Drops the cached client (its connection pool) before the runtime stops.
+pub fn clear_cache() {
+    let mut guard = match CLIENT_CACHE.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    *guard = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_text_names_request_bucket_key_code_endpoint() {
+        let e = S3Error {
+            request: "GetObject",
+            bucket: "bk".into(),
+            key: Some("a//b".into()),
+            status: Some(404),
+            code: "NoSuchKey".into(),
+            message: "gone".into(),
+            endpoint: "http://127.0.0.1:1".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "S3 GetObject s3://bk/a//b failed: NoSuchKey (HTTP 404) at http://127.0.0.1:1: gone"
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for n in 0..20 {
+            let b = backoff(n).as_millis() as u64;
+            let cap = (50u64 << n.min(6)).min(2000);
+            assert!(b >= cap / 2 && b <= cap, "attempt {n}: {b}ms");
+        }
+    }
+
+    #[test]
+    fn endpoint_scheme() {
+        assert_eq!(endpoint_url(""), None);
+        assert_eq!(endpoint_url("http://h:1").as_deref(), Some("http://h:1"));
+        assert_eq!(endpoint_url("h:1").as_deref(), Some("https://h:1"));
+    }
+
+    #[test]
+    fn copy_source_encoding() {
+        assert_eq!(percent_encode_key("a b/ü?#%"), "a%20b/%C3%BC%3F%23%25");
+    }
+}

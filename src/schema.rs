@@ -1,0 +1,154 @@
+//! What the engine knows about a table's columns: their roles (key, value,
+//! S3 attribute, user metadata) and the neutral kind of value each one holds.
+//! The C++ shim maps MariaDB field types onto these kinds; nothing here knows
+//! about MariaDB types.
+
+/// The neutral kind of a column's values, chosen by the shim from the field type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// Signed integer (TINYINT..BIGINT, YEAR).
+    Int,
+    /// Unsigned integer (UNSIGNED integers, BIT).
+    UInt,
+    /// IEEE double (DOUBLE).
+    Double,
+    /// IEEE single (FLOAT): written with the shortest text that reads back as the same float.
+    Float,
+    /// Exact decimal number as text (DECIMAL).
+    Number,
+    /// UTF-8 text (CHAR/VARCHAR/TEXT in any charset, ENUM, SET, JSON).
+    Text,
+    /// Date/time as the server's text form (DATE, TIME, DATETIME, TIMESTAMP).
+    Temporal,
+    /// Bytes (BINARY/VARBINARY/BLOB, GEOMETRY).
+    Bytes,
+}
+
+/// One value of one column, owned.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    /// The body has no such field: the shim stores the column's default.
+    Default,
+    Int(i64),
+    UInt(u64),
+    Double(f64),
+    Float(f32),
+    Number(String),
+    Text(String),
+    Temporal(String),
+    Bytes(Vec<u8>),
+}
+
+/// S3-provided attribute a column can show (`S3_ATTR=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attr {
+    Size,
+    LastModified,
+    Etag,
+    ContentType,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The primary key: the object key minus the table prefix.
+    Key,
+    /// Part of the object body.
+    Value,
+    /// An S3 attribute of the object.
+    Attr(Attr),
+    /// User metadata `x-amz-meta-<name>` (name stored lowercase, as S3 returns it).
+    Meta(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub role: Role,
+    pub kind: CellKind,
+    pub nullable: bool,
+}
+
+/// How the value columns make an object body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The body is the one value column's bytes, verbatim.
+    Raw,
+    /// The body is a JSON object mapping column names to values.
+    Json,
+}
+
+impl Format {
+    /// The format a table gets when `FORMAT=` is not given: RAW for exactly one
+    /// string/blob value column, JSON otherwise.
+    pub fn default_for(columns: &[Column]) -> Format {
+        let values: Vec<&Column> = columns.iter().filter(|c| c.role == Role::Value).collect();
+        match values.as_slice() {
+            [one] if matches!(one.kind, CellKind::Text | CellKind::Bytes) => Format::Raw,
+            _ => Format::Json,
+        }
+    }
+}
+
+/// Which S3 requests reading a set of columns needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fetch {
+    /// Key, size, last_modified, etag: all in a LIST entry.
+    ListOnly,
+    /// User metadata or content type: a HEAD.
+    Head,
+    /// A value column: a GET.
+    Get,
+}
+
+/// The cheapest request that yields every column in `needed`.
+pub fn fetch_for(columns: &[Column], needed: &[bool]) -> Fetch {
+    let mut fetch = Fetch::ListOnly;
+    for (c, &n) in columns.iter().zip(needed) {
+        if !n {
+            continue;
+        }
+        let f = match c.role {
+            Role::Key | Role::Attr(Attr::Size | Attr::LastModified | Attr::Etag) => Fetch::ListOnly,
+            Role::Attr(Attr::ContentType) | Role::Meta(_) => Fetch::Head,
+            Role::Value => Fetch::Get,
+        };
+        fetch = fetch.max(f);
+    }
+    fetch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, role: Role, kind: CellKind) -> Column {
+        Column { name: name.into(), role, kind, nullable: true }
+    }
+
+    #[test]
+    fn format_defaults() {
+        let key = col("k", Role::Key, CellKind::Text);
+        let blob = col("v", Role::Value, CellKind::Bytes);
+        let int = col("n", Role::Value, CellKind::Int);
+        assert_eq!(Format::default_for(&[key.clone(), blob.clone()]), Format::Raw);
+        assert_eq!(Format::default_for(&[key.clone(), int.clone()]), Format::Json);
+        assert_eq!(Format::default_for(&[key.clone(), blob, int]), Format::Json);
+        assert_eq!(Format::default_for(&[key]), Format::Json);
+    }
+
+    #[test]
+    fn fetch_levels() {
+        let cols = vec![
+            col("k", Role::Key, CellKind::Text),
+            col("size", Role::Attr(Attr::Size), CellKind::UInt),
+            col("ct", Role::Attr(Attr::ContentType), CellKind::Text),
+            col("m", Role::Meta("m".into()), CellKind::Text),
+            col("v", Role::Value, CellKind::Bytes),
+        ];
+        assert_eq!(fetch_for(&cols, &[true, true, false, false, false]), Fetch::ListOnly);
+        assert_eq!(fetch_for(&cols, &[true, false, true, false, false]), Fetch::Head);
+        assert_eq!(fetch_for(&cols, &[false, false, false, true, false]), Fetch::Head);
+        assert_eq!(fetch_for(&cols, &[true, true, true, true, true]), Fetch::Get);
+    }
+}

@@ -1,0 +1,522 @@
+//! One open table: its location, columns and codec, the scan in progress, and
+//! the row last read (its key and ETag, which UPDATE's If-Match uses). Every
+//! statement-level operation of the handler lands on a method here.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use tokio::runtime::Handle;
+
+use crate::conditional;
+use crate::error::{Error, Result};
+use crate::keycodec::{self, KeyError};
+use crate::location::{self, Location};
+use crate::rowcodec::Codec;
+use crate::runtime;
+use crate::s3client::{Cond, ObjectEntry, ObjectHead, PutOutcome, PutRequest, S3};
+use crate::scan::{self, Next, Scan, ScanItem};
+use crate::schema::{fetch_for, Attr, CellKind, Column, Fetch, Format, Role, Value};
+use crate::settings::{self, Settings};
+
+/// What the shim knows of a table at CREATE and open.
+#[derive(Clone, Debug)]
+pub struct TableDef {
+    /// The server's path of the table (`./db/t`), where the location file lives.
+    pub path: String,
+    pub db: String,
+    pub name: String,
+    pub connection: String,
+    /// `None`: chosen from the columns.
+    pub format: Option<Format>,
+    pub read_only: bool,
+    /// The key column's collation ignores trailing spaces.
+    pub key_pad_space: bool,
+    pub columns: Vec<Column>,
+}
+
+/// The S3 side of one call: runtime, client and settings in force now.
+struct Ctx {
+    rt: Handle,
+    s3: Arc<S3>,
+    settings: Arc<Settings>,
+}
+
+fn ctx() -> Result<Ctx> {
+    let rt = runtime::handle()?;
+    let (settings, generation) = settings::current();
+    let s3 = crate::s3client::client_for(&settings, generation, &rt);
+    Ok(Ctx { rt, s3, settings })
+}
+
+fn key_index(columns: &[Column]) -> Result<usize> {
+    columns
+        .iter()
+        .position(|c| c.role == Role::Key)
+        .ok_or_else(|| Error::Engine("the table has no key column".into()))
+}
+
+fn codec_for(def: &TableDef) -> Result<Codec> {
+    let format = def.format.unwrap_or_else(|| Format::default_for(&def.columns));
+    Codec::new(&def.columns, format).map_err(|e| Error::Engine(e.to_string()))
+}
+
+/// Lists every object under `loc` page by page, handing each page to `each`.
+async fn for_each_page<F, Fut>(s3: &S3, loc: &Location, mut each: F) -> Result<u64>
+where
+    F: FnMut(Vec<ObjectEntry>) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut token = None;
+    let mut n = 0u64;
+    loop {
+        let (entries, next) =
+            s3.list_page(&loc.bucket, &loc.prefix, token.take(), Some(scan::PAGE)).await?;
+        n += entries.len() as u64;
+        if !entries.is_empty() {
+            each(entries).await?;
+        }
+        match next {
+            Some(t) => token = Some(t),
+            None => return Ok(n),
+        }
+    }
+}
+
+/// Deletes every object under `loc`: LISTs + one DeleteObjects per page.
+async fn delete_all(s3: &S3, loc: &Location) -> Result<u64> {
+    for_each_page(s3, loc, |entries| async move {
+        let keys: Vec<String> = entries.into_iter().map(|e| e.key).collect();
+        s3.delete_batch(&loc.bucket, &keys).await.map_err(Error::from)
+    })
+    .await
+}
+
+/// CREATE TABLE: checks the definition and that the location answers; records
+/// an engine-chosen location.
+pub fn create(def: &TableDef) -> Result<()> {
+    key_index(&def.columns)?;
+    codec_for(def)?;
+    for c in &def.columns {
+        if let Role::Meta(name) = &c.role {
+            if name.is_empty()
+                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return Err(Error::Engine(format!(
+                    "column `{}`: S3_META='{name}' is not a valid metadata name \
+                     (letters, digits, '-', '_', '.')",
+                    c.name
+                )));
+            }
+        }
+    }
+    let c = ctx()?;
+    let loc = if def.connection.is_empty() {
+        Location::default_for(&c.settings.bucket, &def.db, &def.name)
+    } else {
+        Location::parse(&def.connection)
+    }
+    .map_err(Error::Engine)?;
+    c.rt.block_on(c.s3.list_page(&loc.bucket, &loc.prefix, None, Some(1))).map_err(|e| {
+        Error::Engine(format!("the table's location {} is not usable: {e}", loc.url()))
+    })?;
+    if def.connection.is_empty() {
+        location::write_sidecar(&def.path, &loc).map_err(Error::Engine)?;
+    }
+    Ok(())
+}
+
+/// DROP TABLE: deletes the objects of an engine-chosen location; a table over
+/// an explicit CONNECTION leaves them in place.
+pub fn drop_table(path: &str) -> Result<()> {
+    if let Some(loc) = location::read_sidecar(path).map_err(Error::Engine)? {
+        let c = ctx()?;
+        c.rt.block_on(delete_all(&c.s3, &loc))?;
+    }
+    location::remove_sidecar(path).map_err(Error::Engine)
+}
+
+/// RENAME TABLE: an engine-chosen location follows the name (objects are
+/// copied to `<db>/<new name>/` and the old ones deleted, page by page).
+pub fn rename_table(from: &str, to: &str, to_db: &str, to_name: &str) -> Result<()> {
+    let Some(old) = location::read_sidecar(from).map_err(Error::Engine)? else {
+        return Ok(());
+    };
+    let new = Location::default_for(&old.bucket, to_db, to_name).map_err(Error::Engine)?;
+    let c = ctx()?;
+    let window = c.settings.prefetch_window;
+    let s3 = &c.s3;
+    c.rt.block_on(for_each_page(s3, &old, |entries| {
+        let (old, new) = (&old, &new);
+        async move {
+            stream::iter(entries.iter().map(|e| {
+                let to = format!("{}{}", new.prefix, &e.key[old.prefix.len()..]);
+                async move { s3.copy(&old.bucket, &e.key, &to).await }
+            }))
+            .buffer_unordered(window)
+            .try_collect::<Vec<()>>()
+            .await?;
+            let keys: Vec<String> = entries.into_iter().map(|e| e.key).collect();
+            s3.delete_batch(&old.bucket, &keys).await?;
+            Ok(())
+        }
+    }))?;
+    location::write_sidecar(to, &new).map_err(Error::Engine)?;
+    location::remove_sidecar(from).map_err(Error::Engine)
+}
+
+pub struct Table {
+    def: TableDef,
+    loc: Location,
+    codec: Codec,
+    key_col: usize,
+    /// Object key and ETag of the row last read or written.
+    current: Option<(String, String)>,
+    scan: Option<(Scan, Vec<bool>)>,
+    /// The row last returned to the shim.
+    pub row: Vec<Value>,
+    warnings: VecDeque<String>,
+}
+
+impl Table {
+    pub fn open(def: TableDef) -> Result<Table> {
+        let loc = location::resolve(&def.connection, &def.path).map_err(Error::Engine)?;
+        let codec = codec_for(&def)?;
+        let key_col = key_index(&def.columns)?;
+        let n = def.columns.len();
+        Ok(Table {
+            def,
+            loc,
+            codec,
+            key_col,
+            current: None,
+            scan: None,
+            row: vec![Value::Null; n],
+            warnings: VecDeque::new(),
+        })
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.loc
+    }
+
+    pub fn take_warning(&mut self) -> Option<String> {
+        self.warnings.pop_front()
+    }
+
+    fn url(&self, object_key: &str) -> String {
+        format!("s3://{}/{}", self.loc.bucket, object_key)
+    }
+
+    fn object_key(&self, key: &[u8]) -> std::result::Result<String, KeyError> {
+        keycodec::object_key(&self.loc.prefix, key, self.def.key_pad_space)
+    }
+
+    fn key_error(&self, key: &[u8], e: KeyError) -> Error {
+        let shown = String::from_utf8_lossy(key);
+        let shown: String = shown.chars().take(80).collect();
+        Error::Engine(format!(
+            "key '{shown}' cannot be stored in {}: {e}; nothing was written",
+            self.loc.url()
+        ))
+    }
+
+    /// Fills `self.row` from what S3 returned. `Ok(false)`: not a row (the
+    /// prefix's own marker object, or a malformed object skipped).
+    fn fill_row(
+        &mut self,
+        entry: &ObjectEntry,
+        head: Option<&ObjectHead>,
+        body: Option<&[u8]>,
+        skip_malformed: bool,
+    ) -> Result<bool> {
+        let Some(key) = keycodec::key_of(&self.loc.prefix, &entry.key) else {
+            return Ok(false);
+        };
+        for (i, c) in self.def.columns.iter().enumerate() {
+            self.row[i] = match &c.role {
+                Role::Key => match c.kind {
+                    CellKind::Bytes => Value::Bytes(key.as_bytes().to_vec()),
+                    _ => Value::Text(key.to_string()),
+                },
+                Role::Attr(Attr::Size) => number_value(c.kind, entry.size),
+                Role::Attr(Attr::LastModified) => match &entry.last_modified {
+                    Some(t) => text_value(c.kind, t),
+                    None => Value::Null,
+                },
+                Role::Attr(Attr::Etag) => text_value(c.kind, entry.etag.trim_matches('"')),
+                Role::Attr(Attr::ContentType) => {
+                    match head.and_then(|h| h.content_type.as_deref()) {
+                        Some(t) => text_value(c.kind, t),
+                        None => Value::Null,
+                    }
+                }
+                Role::Meta(name) => match head
+                    .and_then(|h| h.meta.iter().find(|(k, _)| k == name))
+                    .map(|(_, v)| v)
+                {
+                    Some(v) => text_value(c.kind, v),
+                    None => Value::Null,
+                },
+                Role::Value => Value::Null,
+            };
+        }
+        if let Some(body) = body {
+            let meta = head.map(|h| h.meta.as_slice()).unwrap_or(&[]);
+            if let Err(e) = self.codec.decode(body, meta, &mut self.row) {
+                let msg = format!(
+                    "object {} is not a valid row of `{}`.`{}`: {e}",
+                    self.url(&entry.key),
+                    self.def.db,
+                    self.def.name
+                );
+                if skip_malformed {
+                    self.warnings.push_back(format!("AWSS3: skipped {msg}"));
+                    return Ok(false);
+                }
+                return Err(Error::Engine(format!(
+                    "{msg} (SET GLOBAL awss3_skip_malformed=ON skips such objects with a warning)"
+                )));
+            }
+        }
+        self.current = Some((entry.key.clone(), entry.etag.clone()));
+        Ok(true)
+    }
+
+    pub fn scan_start(&mut self, needed: Vec<bool>) -> Result<()> {
+        let c = ctx()?;
+        let fetch = fetch_for(&self.def.columns, &needed);
+        let scan = Scan::start(
+            &c.rt,
+            c.s3.clone(),
+            self.loc.bucket.clone(),
+            self.loc.prefix.clone(),
+            fetch,
+            c.settings.prefetch_window,
+        );
+        self.scan = Some((scan, needed));
+        self.current = None;
+        Ok(())
+    }
+
+    pub fn scan_end(&mut self) {
+        self.scan = None;
+    }
+
+    /// `Ok(Some(true))`: a row is in `self.row`; `Ok(Some(false))`: end of
+    /// table; `Ok(None)`: nothing yet within `wait`.
+    pub fn scan_next(&mut self, wait: Duration) -> Result<Option<bool>> {
+        let skip = settings::current().0.skip_malformed;
+        loop {
+            let Some((scan, _)) = self.scan.as_mut() else {
+                return Err(Error::Engine("no scan in progress".into()));
+            };
+            let item = match scan.next(wait) {
+                Next::Row(item) => item,
+                Next::End => return Ok(Some(false)),
+                Next::Pending => return Ok(None),
+                Next::Failed(e) => return Err(e.into()),
+            };
+            let filled = match &item {
+                ScanItem::Listed(e) => self.fill_row(e, None, None, skip)?,
+                ScanItem::Headed(e, h) => self.fill_row(e, Some(h), None, skip)?,
+                ScanItem::Got(o) => self.fill_row(&o.entry, Some(&o.head), Some(&o.body), skip)?,
+            };
+            if filled {
+                return Ok(Some(true));
+            }
+        }
+    }
+
+    /// Point lookup: `Ok(false)` when there is no such row.
+    pub fn read_key(&mut self, key: &[u8], needed: &[bool]) -> Result<bool> {
+        let Ok(object_key) = self.object_key(key) else {
+            // A key S3 cannot store is in no table.
+            return Ok(false);
+        };
+        let c = ctx()?;
+        let skip = c.settings.skip_malformed;
+        match fetch_for(&self.def.columns, needed) {
+            Fetch::Get => match c.rt.block_on(c.s3.get(&self.loc.bucket, &object_key))? {
+                Some(o) => self.fill_row(&o.entry, Some(&o.head), Some(&o.body), skip),
+                None => Ok(false),
+            },
+            // Key and attributes only: a HEAD proves existence and has them all.
+            Fetch::Head | Fetch::ListOnly => {
+                match c.rt.block_on(c.s3.head(&self.loc.bucket, &object_key))? {
+                    Some((e, h)) => self.fill_row(&e, Some(&h), None, skip),
+                    None => Ok(false),
+                }
+            }
+        }
+    }
+
+    /// The object key of the row last read (the handler's position).
+    pub fn position(&self) -> Option<&str> {
+        self.current.as_ref().map(|(k, _)| k.as_str())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.def.read_only {
+            Err(Error::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Body, content type and metadata of a row to write.
+    fn put_request<'a>(&self, object_key: &'a str, values: &[Value], cond: Cond) -> Result<PutRequest<'a>> {
+        let enc = self.codec.encode(values).map_err(|e| Error::Engine(e.to_string()))?;
+        let mut meta = enc.meta;
+        let mut content_type = None;
+        for (c, v) in self.def.columns.iter().zip(values) {
+            let text = match v {
+                Value::Text(t) | Value::Temporal(t) | Value::Number(t) => t.clone(),
+                Value::Int(i) => i.to_string(),
+                Value::UInt(u) => u.to_string(),
+                _ => continue,
+            };
+            match &c.role {
+                Role::Meta(name) => {
+                    if !text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                        return Err(Error::Engine(format!(
+                            "column `{}`: S3 user metadata must be printable ASCII; \
+                             nothing was written",
+                            c.name
+                        )));
+                    }
+                    meta.push((name.clone(), text));
+                }
+                Role::Attr(Attr::ContentType) => content_type = Some(text),
+                _ => {}
+            }
+        }
+        Ok(PutRequest { key: object_key, body: enc.body, content_type, meta, cond })
+    }
+
+    fn key_bytes(&self, values: &[Value]) -> Vec<u8> {
+        match values.get(self.key_col) {
+            Some(Value::Text(t)) => t.as_bytes().to_vec(),
+            Some(Value::Bytes(b)) => b.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// PUT with If-None-Match (or HEAD-then-PUT where the server ignores it).
+    async fn put_new(&mut self, c: &Ctx, object_key: &str, values: &[Value]) -> Result<String> {
+        let (honoured, probed) = conditional::honoured(&c.s3, &self.loc.bucket).await?;
+        if probed && !honoured {
+            self.warnings.push_back(format!(
+                "AWSS3: {} ignores conditional writes on bucket '{}'; INSERT checks for \
+                 duplicate keys with HEAD before PUT, which is not atomic against other writers",
+                c.s3.endpoint(),
+                self.loc.bucket
+            ));
+        }
+        let cond = if honoured {
+            Cond::IfNoneMatch
+        } else {
+            if c.s3.head(&self.loc.bucket, object_key).await?.is_some() {
+                return Err(Error::DupKey);
+            }
+            Cond::None
+        };
+        let req = self.put_request(object_key, values, cond)?;
+        match c.s3.put(&self.loc.bucket, req).await? {
+            PutOutcome::Written(etag) => Ok(etag),
+            PutOutcome::PreconditionFailed => Err(Error::DupKey),
+            PutOutcome::Missing => Err(Error::RecordChanged),
+        }
+    }
+
+    pub fn insert(&mut self, values: &[Value]) -> Result<()> {
+        self.check_writable()?;
+        let key = self.key_bytes(values);
+        let object_key = self.object_key(&key).map_err(|e| self.key_error(&key, e))?;
+        let c = ctx()?;
+        let rt = c.rt.clone();
+        let etag = rt.block_on(self.put_new(&c, &object_key, values))?;
+        self.current = Some((object_key, etag));
+        Ok(())
+    }
+
+    /// UPDATE of the row whose key was `old_key`: If-Match on the ETag this
+    /// statement read; a new key writes the new object, then deletes the old.
+    pub fn update(&mut self, old_key: &[u8], values: &[Value]) -> Result<()> {
+        self.check_writable()?;
+        let old = self.object_key(old_key).map_err(|e| self.key_error(old_key, e))?;
+        let key = self.key_bytes(values);
+        let new = self.object_key(&key).map_err(|e| self.key_error(&key, e))?;
+        let c = ctx()?;
+        let rt = c.rt.clone();
+        let etag = match &self.current {
+            Some((k, etag)) if *k == old => etag.clone(),
+            // Not the row last read (should not happen): read its ETag now.
+            _ => match rt.block_on(c.s3.head(&self.loc.bucket, &old))? {
+                Some((e, _)) => e.etag,
+                None => return Err(Error::RecordChanged),
+            },
+        };
+        if new != old {
+            let etag = rt.block_on(self.put_new(&c, &new, values))?;
+            rt.block_on(c.s3.delete(&self.loc.bucket, &old))?;
+            self.current = Some((new, etag));
+            return Ok(());
+        }
+        let (honoured, _) = rt.block_on(conditional::honoured(&c.s3, &self.loc.bucket))?;
+        if !honoured {
+            match rt.block_on(c.s3.head(&self.loc.bucket, &old))? {
+                Some((e, _)) if e.etag == etag => {}
+                _ => return Err(Error::RecordChanged),
+            }
+        }
+        let cond = if honoured { Cond::IfMatch(etag) } else { Cond::None };
+        let req = self.put_request(&new, values, cond)?;
+        match rt.block_on(c.s3.put(&self.loc.bucket, req))? {
+            PutOutcome::Written(etag) => {
+                self.current = Some((new, etag));
+                Ok(())
+            }
+            PutOutcome::PreconditionFailed | PutOutcome::Missing => Err(Error::RecordChanged),
+        }
+    }
+
+    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        let object_key = self.object_key(key).map_err(|e| self.key_error(key, e))?;
+        let c = ctx()?;
+        c.rt.block_on(c.s3.delete(&self.loc.bucket, &object_key))?;
+        self.current = None;
+        Ok(())
+    }
+
+    /// TRUNCATE / DELETE without WHERE: LISTs + one DeleteObjects per 1000 keys.
+    pub fn truncate(&mut self) -> Result<u64> {
+        self.check_writable()?;
+        let c = ctx()?;
+        self.current = None;
+        c.rt.block_on(delete_all(&c.s3, &self.loc))
+    }
+}
+
+/// An unsigned number (object size) in a column of any kind.
+fn number_value(kind: CellKind, n: u64) -> Value {
+    match kind {
+        CellKind::Int => Value::Int(n.min(i64::MAX as u64) as i64),
+        CellKind::UInt => Value::UInt(n),
+        CellKind::Double => Value::Double(n as f64),
+        CellKind::Float => Value::Float(n as f32),
+        CellKind::Bytes => Value::Bytes(n.to_string().into_bytes()),
+        CellKind::Number | CellKind::Text | CellKind::Temporal => Value::Number(n.to_string()),
+    }
+}
+
+/// Text (times, ETags, content types, metadata) in a column of any kind.
+fn text_value(kind: CellKind, t: &str) -> Value {
+    match kind {
+        CellKind::Bytes => Value::Bytes(t.as_bytes().to_vec()),
+        CellKind::Temporal => Value::Temporal(t.to_string()),
+        _ => Value::Text(t.to_string()),
+    }
+}

@@ -1,0 +1,77 @@
+# AWSS3 — build, test and demo. `make help` lists the targets.
+SHELL := /bin/bash
+REPO  := $(abspath .)
+DEPS  := $(REPO)/build/deps
+SRC   := $(DEPS)/mariadb-src
+GEN   := /usr/include/mariadb/server
+CXX   ?= g++
+CARGO ?= cargo
+
+CXXFLAGS := -std=c++17 -O2 -g0 -fPIC -Wall -Wextra -Wno-unused-parameter \
+  -DMYSQL_DYNAMIC_PLUGIN -DHAVE_CONFIG_H -DDBUG_OFF -DNDEBUG \
+  -I$(REPO)/cpp_shim -I$(GEN) -I$(GEN)/private -I$(SRC)/include -I$(SRC)/sql \
+  -I$(SRC)/wsrep-lib/include -I$(SRC)/wsrep-lib/wsrep-API/v26
+RUSTLIB := target/release/libawss3.a
+PLUGIN  := build/ha_awss3.so
+
+.PHONY: help deps plugin header test test-rust test-mtr demo up down bench lint clean
+
+help:
+	@echo "make deps    - install the pinned MariaDB packages, server headers and moto (Debian 12)"
+	@echo "make plugin  - build $(PLUGIN)"
+	@echo "make test    - Rust tests + the mysql-test-run suite against moto"
+	@echo "make demo    - build, start moto + a throwaway mariadbd, run a short SQL session, stop"
+	@echo "make up/down - keep a dev server (mariadbd + moto) running / stop it"
+	@echo "make install - copy the plugin into the running server's plugin_dir"
+	@echo "make lint    - cargo fmt --check, clippy -D warnings"
+
+deps: build/deps/.installed
+build/deps/.installed: scripts/install-deps.sh scripts/requirements.txt
+	bash scripts/install-deps.sh
+	touch $@
+
+$(RUSTLIB): $(wildcard src/*.rs) Cargo.toml Cargo.lock build.rs cpp_shim/awss3.h | deps
+	$(CARGO) build --release --locked
+
+build/ha_awss3.o: cpp_shim/ha_awss3.cc cpp_shim/ha_awss3.h cpp_shim/awss3.h | deps
+	@mkdir -p build
+	$(CXX) $(CXXFLAGS) -c -o $@ cpp_shim/ha_awss3.cc
+
+# The Rust staticlib and the shim in one .so; the version script keeps the
+# Rust/SDK symbols private so they cannot clash with mysqld's.
+$(PLUGIN): build/ha_awss3.o $(RUSTLIB) cpp_shim/exports.map
+	$(CXX) -shared -o $@ build/ha_awss3.o \
+	  -Wl,--whole-archive /usr/lib/x86_64-linux-gnu/libmysqlservices.a -Wl,--no-whole-archive \
+	  $(RUSTLIB) -Wl,--version-script=cpp_shim/exports.map -Wl,--gc-sections \
+	  -lpthread -ldl -lm
+
+plugin: $(PLUGIN)
+
+# Regenerates cpp_shim/awss3.h from src/ffi.rs (commit the result).
+header:
+	AWSS3_BLESS_HEADER=1 $(CARGO) build --release
+
+install: $(PLUGIN)
+	bash scripts/install-plugin.sh
+
+test: $(PLUGIN)
+	bash scripts/test.sh
+
+demo: $(PLUGIN)
+	bash scripts/demo.sh
+
+up: $(PLUGIN)
+	bash scripts/devserver.sh up
+
+down:
+	bash scripts/devserver.sh down
+
+bench: $(PLUGIN)
+	bash scripts/bench.sh
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+
+clean:
+	rm -rf build/ha_awss3.* build/run target

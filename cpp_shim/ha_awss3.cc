@@ -1,0 +1,887 @@
+/* Copyright (c) 2026 the AWSS3 authors. GPL-2.0-only.
+
+   AWSS3: a MariaDB storage engine that keeps one S3 object per row.
+
+   Object layout
+   -------------
+   A table lives at s3://BUCKET/PREFIX: from CONNECTION='s3://BUCKET/PREFIX',
+   or, without CONNECTION, s3://<awss3_bucket>/<database>/<table>/ (recorded
+   at CREATE in <datadir>/<db>/<table>.awss3, so that it does not move when
+   awss3_bucket changes and so that DROP TABLE knows to delete it).
+
+     object key   = PREFIX + the primary key value (UTF-8, verbatim)
+     object body  = RAW:  the one value column's bytes (NULL: empty body and
+                          user metadata awss3-null=1)
+                    JSON: {"column": value, ...} for the value columns
+     metadata     = S3_META='name' columns as x-amz-meta-name
+     Content-Type = the S3_ATTR='content_type' column
+     size, last_modified, etag: S3_ATTR columns filled from S3, read-only
+
+   This file is the whole C++ side. It holds no storage logic: each handler
+   method turns the server's record into neutral cells (Field API), calls one
+   function of the Rust core (awss3.h) and maps the result. The secret system
+   variables are masked: the server only ever holds "*****" for them.
+*/
+
+#define MYSQL_SERVER 1
+#include "ha_awss3.h"
+
+#include "my_global.h"
+#include "mysql/plugin.h"
+#include "sql_class.h"
+#include "sql_table.h"
+#include "key.h"
+#include "field.h"
+#include "mysql/service_progress_report.h"
+
+#include <string>
+#include <vector>
+
+/* The core's codes are the server's (my_base.h). */
+static_assert(HA_ERR_KEY_NOT_FOUND == 120, "HA_ERR_KEY_NOT_FOUND");
+static_assert(HA_ERR_FOUND_DUPP_KEY == 121, "HA_ERR_FOUND_DUPP_KEY");
+static_assert(HA_ERR_RECORD_CHANGED == 123, "HA_ERR_RECORD_CHANGED");
+static_assert(HA_ERR_END_OF_FILE == 137, "HA_ERR_END_OF_FILE");
+static_assert(HA_ERR_TABLE_READONLY == 165, "HA_ERR_TABLE_READONLY");
+static_assert(AWSS3_ERROR_ENGINE > HA_ERR_LAST, "engine code outside HA_ERR range");
+
+static handlerton *awss3_hton;
+
+/* ---------------------------------------------------------------- options */
+
+struct ha_table_option_struct
+{
+  bool readonly;
+  uint format;                       /* AWSS3_FORMAT_*: AUTO, RAW, JSON */
+};
+
+struct ha_field_option_struct
+{
+  uint s3_attr;                      /* 0: none; else AWSS3_ATTR_* + 1 */
+  const char *s3_meta;
+};
+
+static ha_create_table_option awss3_table_options[]=
+{
+  HA_TOPTION_BOOL("READONLY", readonly, 0),
+  HA_TOPTION_ENUM("FORMAT", format, "AUTO,RAW,JSON", 0),
+  HA_TOPTION_END
+};
+
+static ha_create_table_option awss3_field_options[]=
+{
+  HA_FOPTION_ENUM("S3_ATTR", s3_attr, "NONE,SIZE,LAST_MODIFIED,ETAG,CONTENT_TYPE", 0),
+  HA_FOPTION_STRING("S3_META", s3_meta),
+  HA_FOPTION_END
+};
+
+/* ------------------------------------------------------ system variables */
+
+static void push_setting(const char *name, const char *value)
+{
+  if (!value)
+    value= "";
+  awss3_setting_set(name, strlen(name), value, strlen(value));
+}
+
+/* String settings live in static double buffers: SET GLOBAL writes the idle
+   one, so a concurrent SHOW VARIABLES never reads a half-written value. */
+struct Str_setting
+{
+  char buf[2][4096];
+  int cur;
+};
+
+static Str_setting endpoint_buf, region_buf, bucket_buf, key_id_buf;
+static char *awss3_endpoint, *awss3_region, *awss3_bucket, *awss3_access_key_id;
+static char *awss3_secret_access_key, *awss3_session_token;
+static ulong awss3_prefetch_window, awss3_max_retries, awss3_request_timeout;
+static my_bool awss3_skip_malformed;
+
+static const char MASKED[]= "*****";
+static const char EMPTY[]= "";
+
+static void store_str(Str_setting *s, void *var_ptr, const char *value)
+{
+  int next= 1 - s->cur;
+  strmake(s->buf[next], value ? value : "", sizeof(s->buf[next]) - 1);
+  s->cur= next;
+  *static_cast<char **>(var_ptr)= s->buf[next];
+}
+
+#define STR_UPDATE(fn, setting, buf)                                        \
+  static void fn(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,       \
+                 const void *save)                                          \
+  {                                                                         \
+    const char *v= *static_cast<const char *const *>(save);                 \
+    push_setting(setting, v);                                               \
+    store_str(&buf, var_ptr, v);                                            \
+  }
+STR_UPDATE(update_endpoint, "endpoint", endpoint_buf)
+STR_UPDATE(update_region, "region", region_buf)
+STR_UPDATE(update_bucket, "bucket", bucket_buf)
+STR_UPDATE(update_key_id, "access_key_id", key_id_buf)
+
+/* Secrets go to the core; the variable itself only shows the mask. */
+#define SECRET_UPDATE(fn, setting)                                          \
+  static void fn(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,       \
+                 const void *save)                                          \
+  {                                                                         \
+    const char *v= *static_cast<const char *const *>(save);                 \
+    push_setting(setting, v);                                               \
+    *static_cast<const char **>(var_ptr)= (v && *v) ? MASKED : EMPTY;       \
+  }
+SECRET_UPDATE(update_secret, "secret_access_key")
+SECRET_UPDATE(update_token, "session_token")
+
+#define ULONG_UPDATE(fn, setting)                                           \
+  static void fn(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,       \
+                 const void *save)                                          \
+  {                                                                         \
+    ulong v= *static_cast<const ulong *>(save);                             \
+    *static_cast<ulong *>(var_ptr)= v;                                      \
+    push_setting(setting, std::to_string(v).c_str());                       \
+  }
+ULONG_UPDATE(update_window, "prefetch_window")
+ULONG_UPDATE(update_retries, "max_retries")
+ULONG_UPDATE(update_timeout, "request_timeout")
+
+static void update_skip_malformed(MYSQL_THD, struct st_mysql_sys_var *,
+                                  void *var_ptr, const void *save)
+{
+  my_bool v= *static_cast<const my_bool *>(save);
+  *static_cast<my_bool *>(var_ptr)= v;
+  push_setting("skip_malformed", v ? "1" : "0");
+}
+
+static MYSQL_SYSVAR_STR(endpoint, awss3_endpoint, PLUGIN_VAR_RQCMDARG,
+  "S3 endpoint URL (http://host:port for plain HTTP); empty: AWS S3 of awss3_region",
+  NULL, update_endpoint, "");
+static MYSQL_SYSVAR_STR(region, awss3_region, PLUGIN_VAR_RQCMDARG,
+  "S3 region used for signing", NULL, update_region, "us-east-1");
+static MYSQL_SYSVAR_STR(bucket, awss3_bucket, PLUGIN_VAR_RQCMDARG,
+  "Default bucket: tables without CONNECTION live at s3://<bucket>/<db>/<table>/",
+  NULL, update_bucket, "");
+static MYSQL_SYSVAR_STR(access_key_id, awss3_access_key_id, PLUGIN_VAR_RQCMDARG,
+  "S3 access key id; empty: the AWS default credential chain",
+  NULL, update_key_id, "");
+static MYSQL_SYSVAR_STR(secret_access_key, awss3_secret_access_key,
+  PLUGIN_VAR_RQCMDARG, "S3 secret access key (shown masked)",
+  NULL, update_secret, "");
+static MYSQL_SYSVAR_STR(session_token, awss3_session_token, PLUGIN_VAR_RQCMDARG,
+  "S3 session token for temporary credentials (shown masked)",
+  NULL, update_token, "");
+static MYSQL_SYSVAR_ULONG(prefetch_window, awss3_prefetch_window,
+  PLUGIN_VAR_RQCMDARG, "Object requests in flight during a scan",
+  NULL, update_window, 32, 1, 1024, 0);
+static MYSQL_SYSVAR_ULONG(max_retries, awss3_max_retries, PLUGIN_VAR_RQCMDARG,
+  "Retries of a transient S3 failure (5xx, 429, timeout) before the statement fails",
+  NULL, update_retries, 3, 0, 100, 0);
+static MYSQL_SYSVAR_ULONG(request_timeout, awss3_request_timeout,
+  PLUGIN_VAR_RQCMDARG, "Seconds one S3 request attempt may take",
+  NULL, update_timeout, 30, 1, 3600, 0);
+static MYSQL_SYSVAR_BOOL(skip_malformed, awss3_skip_malformed,
+  PLUGIN_VAR_OPCMDARG,
+  "Skip objects whose body is not a valid row (with a warning) instead of failing",
+  NULL, update_skip_malformed, FALSE);
+
+static struct st_mysql_sys_var *awss3_system_variables[]=
+{
+  MYSQL_SYSVAR(endpoint),
+  MYSQL_SYSVAR(region),
+  MYSQL_SYSVAR(bucket),
+  MYSQL_SYSVAR(access_key_id),
+  MYSQL_SYSVAR(secret_access_key),
+  MYSQL_SYSVAR(session_token),
+  MYSQL_SYSVAR(prefetch_window),
+  MYSQL_SYSVAR(max_retries),
+  MYSQL_SYSVAR(request_timeout),
+  MYSQL_SYSVAR(skip_malformed),
+  NULL
+};
+
+/* Hands the start-up values to the core and masks the secrets. */
+static void push_all_settings()
+{
+  push_setting("endpoint", awss3_endpoint);
+  push_setting("region", awss3_region);
+  push_setting("bucket", awss3_bucket);
+  push_setting("access_key_id", awss3_access_key_id);
+  push_setting("secret_access_key", awss3_secret_access_key);
+  push_setting("session_token", awss3_session_token);
+  push_setting("prefetch_window", std::to_string(awss3_prefetch_window).c_str());
+  push_setting("max_retries", std::to_string(awss3_max_retries).c_str());
+  push_setting("request_timeout", std::to_string(awss3_request_timeout).c_str());
+  push_setting("skip_malformed", awss3_skip_malformed ? "1" : "0");
+  awss3_secret_access_key= const_cast<char *>(
+    awss3_secret_access_key && *awss3_secret_access_key ? MASKED : EMPTY);
+  awss3_session_token= const_cast<char *>(
+    awss3_session_token && *awss3_session_token ? MASKED : EMPTY);
+}
+
+/* ------------------------------------------------------ status variables */
+
+static Awss3Counters counters;
+
+static SHOW_VAR awss3_counter_vars[]=
+{
+  {"get_requests", (char *) &counters.get_requests, SHOW_ULONGLONG},
+  {"head_requests", (char *) &counters.head_requests, SHOW_ULONGLONG},
+  {"put_requests", (char *) &counters.put_requests, SHOW_ULONGLONG},
+  {"list_requests", (char *) &counters.list_requests, SHOW_ULONGLONG},
+  {"delete_requests", (char *) &counters.delete_requests, SHOW_ULONGLONG},
+  {"retries", (char *) &counters.retries, SHOW_ULONGLONG},
+  {"errors", (char *) &counters.errors, SHOW_ULONGLONG},
+  {"bytes_received", (char *) &counters.bytes_received, SHOW_ULONGLONG},
+  {"bytes_sent", (char *) &counters.bytes_sent, SHOW_ULONGLONG},
+  {NullS, NullS, SHOW_LONG}
+};
+
+static int show_awss3_counters(MYSQL_THD, SHOW_VAR *var, void *,
+                               system_status_var *, enum_var_type)
+{
+  awss3_counters_get(&counters);
+  var->type= SHOW_ARRAY;
+  var->value= (char *) awss3_counter_vars;
+  return 0;
+}
+
+static SHOW_VAR awss3_status_variables[]=
+{
+  {"Awss3", (char *) &show_awss3_counters, SHOW_FUNC},
+  {NullS, NullS, SHOW_LONG}
+};
+
+/* ------------------------------------------------------------ handlerton */
+
+static handler *awss3_create_handler(handlerton *hton, TABLE_SHARE *table,
+                                     MEM_ROOT *mem_root)
+{
+  return new (mem_root) ha_awss3(hton, table);
+}
+
+static int awss3_init_func(void *p)
+{
+  awss3_hton= static_cast<handlerton *>(p);
+  awss3_hton->create= awss3_create_handler;
+  awss3_hton->flags= HTON_CAN_RECREATE;
+  awss3_hton->table_options= awss3_table_options;
+  awss3_hton->field_options= awss3_field_options;
+  if (awss3_init())
+  {
+    const char *msg; size_t len;
+    awss3_last_error(&msg, &len);
+    sql_print_error("AWSS3: %.*s", (int) len, msg);
+    return 1;
+  }
+  push_all_settings();
+  return 0;
+}
+
+static int awss3_done_func(void *)
+{
+  /* Joins the core's threads and closes its sockets. */
+  awss3_shutdown();
+  return 0;
+}
+
+/* ---------------------------------------------------- table definitions */
+
+/* The neutral kind the core stores a field's values as. */
+static int cell_kind(const Field *f)
+{
+  switch (f->real_type())
+  {
+  case MYSQL_TYPE_TINY: case MYSQL_TYPE_SHORT: case MYSQL_TYPE_INT24:
+  case MYSQL_TYPE_LONG: case MYSQL_TYPE_LONGLONG: case MYSQL_TYPE_YEAR:
+    return (f->flags & UNSIGNED_FLAG) ? AWSS3_CELL_UINT : AWSS3_CELL_INT;
+  case MYSQL_TYPE_BIT:
+    return AWSS3_CELL_UINT;
+  case MYSQL_TYPE_FLOAT:
+    return AWSS3_CELL_FLOAT;
+  case MYSQL_TYPE_DOUBLE:
+    return AWSS3_CELL_DOUBLE;
+  case MYSQL_TYPE_DECIMAL: case MYSQL_TYPE_NEWDECIMAL:
+    return AWSS3_CELL_NUMBER;
+  case MYSQL_TYPE_DATE: case MYSQL_TYPE_NEWDATE: case MYSQL_TYPE_TIME:
+  case MYSQL_TYPE_TIME2: case MYSQL_TYPE_DATETIME: case MYSQL_TYPE_DATETIME2:
+  case MYSQL_TYPE_TIMESTAMP: case MYSQL_TYPE_TIMESTAMP2:
+    return AWSS3_CELL_TEMPORAL;
+  case MYSQL_TYPE_ENUM: case MYSQL_TYPE_SET:
+    return AWSS3_CELL_TEXT;
+  default:
+    return f->charset() == &my_charset_bin ? AWSS3_CELL_BYTES : AWSS3_CELL_TEXT;
+  }
+}
+
+/* A table definition in the core's terms; owns nothing but the column array. */
+struct Table_def
+{
+  std::vector<Awss3Column> columns;
+  Awss3TableDef def;
+
+  Table_def(TABLE_SHARE *s, const char *path, const LEX_CSTRING &connection)
+  {
+    uint key_field= s->keys ? s->key_info[0].key_part[0].fieldnr - 1 : ~0U;
+    for (uint i= 0; i < s->fields; i++)
+    {
+      Field *f= s->field[i];
+      ha_field_option_struct *o= f->option_struct;
+      Awss3Column c;
+      c.name= f->field_name.str;
+      c.name_len= f->field_name.length;
+      c.role= AWSS3_ROLE_VALUE;
+      c.attr= 0;
+      c.meta= NULL;
+      c.meta_len= 0;
+      if (i == key_field)
+        c.role= AWSS3_ROLE_KEY;
+      else if (o && o->s3_attr)
+      {
+        c.role= AWSS3_ROLE_ATTR;
+        c.attr= (int) o->s3_attr - 1;
+      }
+      else if (o && o->s3_meta)
+      {
+        c.role= AWSS3_ROLE_META;
+        c.meta= o->s3_meta;
+        c.meta_len= strlen(o->s3_meta);
+      }
+      c.kind= cell_kind(f);
+      c.nullable= f->real_maybe_null();
+      columns.push_back(c);
+    }
+    ha_table_option_struct *opts= s->option_struct;
+    def.path= path;
+    def.path_len= strlen(path);
+    def.db= s->db.str;
+    def.db_len= s->db.length;
+    def.name= s->table_name.str;
+    def.name_len= s->table_name.length;
+    def.connection= connection.str;
+    def.connection_len= connection.length;
+    def.format= opts ? (int) opts->format : AWSS3_FORMAT_AUTO;
+    def.read_only= opts && opts->readonly;
+    CHARSET_INFO *cs= key_field < s->fields ? s->field[key_field]->charset()
+                                             : &my_charset_bin;
+    def.key_pad_space= cs != &my_charset_bin && !(cs->state & MY_CS_NOPAD);
+    def.columns= columns.data();
+    def.ncolumns= columns.size();
+  }
+};
+
+/* The schema rules S3 imposes, checked at CREATE TABLE. */
+static bool check_schema(TABLE_SHARE *s)
+{
+  if (s->keys != 1 || s->primary_key != 0 ||
+      s->key_info[0].user_defined_key_parts != 1)
+  {
+    my_printf_error(ER_WRONG_KEY_COLUMN,
+      "AWSS3 tables need exactly one index: a PRIMARY KEY on one string "
+      "column (the object key); other indexes are not supported", MYF(0));
+    return true;
+  }
+  Field *k= s->key_info[0].key_part[0].field;
+  enum_field_types t= k->real_type();
+  if (t != MYSQL_TYPE_VARCHAR && t != MYSQL_TYPE_STRING &&
+      t != MYSQL_TYPE_VAR_STRING)
+  {
+    my_printf_error(ER_WRONG_KEY_COLUMN,
+      "AWSS3: the PRIMARY KEY column `%s` must be VARCHAR, CHAR, VARBINARY "
+      "or BINARY (it is the S3 object key)", MYF(0), k->field_name.str);
+    return true;
+  }
+  CHARSET_INFO *cs= k->charset();
+  if (cs != &my_charset_bin && !(cs->state & MY_CS_BINSORT))
+  {
+    my_printf_error(ER_WRONG_KEY_COLUMN,
+      "AWSS3: the PRIMARY KEY column `%s` has collation %s, which is not "
+      "byte-exact, but S3 keys compare bytes: use COLLATE %s_bin "
+      "(or %s_nopad_bin, or VARBINARY)", MYF(0), k->field_name.str,
+      cs->coll_name.str, cs->cs_name.str, cs->cs_name.str);
+    return true;
+  }
+  ha_field_option_struct *ko= k->option_struct;
+  if (ko && (ko->s3_attr || ko->s3_meta))
+  {
+    my_printf_error(ER_WRONG_FIELD_SPEC,
+      "AWSS3: the PRIMARY KEY column `%s` cannot have S3_ATTR or S3_META",
+      MYF(0), k->field_name.str);
+    return true;
+  }
+  for (uint i= 0; i < s->fields; i++)
+  {
+    Field *f= s->field[i];
+    ha_field_option_struct *o= f->option_struct;
+    if (o && o->s3_attr && o->s3_meta)
+    {
+      my_printf_error(ER_WRONG_FIELD_SPEC,
+        "AWSS3: column `%s` cannot have both S3_ATTR and S3_META", MYF(0),
+        f->field_name.str);
+      return true;
+    }
+  }
+  return false;
+}
+
+/* ---------------------------------------------------------------- handler */
+
+ha_awss3::ha_awss3(handlerton *hton, TABLE_SHARE *table_arg)
+  : handler(hton, table_arg)
+{
+  /* position(): 2-byte length + the key value. */
+  ref_length= 2 + AWSS3_MAX_KEY_BYTES;
+}
+
+ha_awss3::~ha_awss3()
+{
+  awss3_table_free(core);
+}
+
+ulonglong ha_awss3::table_flags() const
+{
+  return HA_NO_TRANSACTIONS | HA_REC_NOT_IN_SEQ | HA_NO_AUTO_INCREMENT |
+         HA_CAN_BIT_FIELD | HA_CAN_GEOMETRY | HA_REQUIRE_PRIMARY_KEY |
+         HA_PRIMARY_KEY_REQUIRED_FOR_POSITION | HA_BINLOG_ROW_CAPABLE |
+         HA_BINLOG_STMT_CAPABLE;
+}
+
+Awss3_share *ha_awss3::get_share()
+{
+  Awss3_share *s;
+  lock_shared_ha_data();
+  if (!(s= static_cast<Awss3_share *>(get_ha_share_ptr())))
+  {
+    s= new Awss3_share;
+    set_ha_share_ptr(static_cast<Handler_share *>(s));
+  }
+  unlock_shared_ha_data();
+  return s;
+}
+
+/* Keeps the core's message of a failed call for print_error(). */
+int ha_awss3::fail(int rc)
+{
+  if (rc == AWSS3_ERROR_ENGINE)
+  {
+    const char *msg; size_t len;
+    awss3_last_error(&msg, &len);
+    last_error.copy(msg, len, &my_charset_utf8mb4_bin);
+  }
+  return rc;
+}
+
+void ha_awss3::print_error(int error, myf errflag)
+{
+  if (error == AWSS3_ERROR_ENGINE)
+  {
+    my_printf_error(ER_GET_ERRMSG, "AWSS3: %s", errflag, last_error.c_ptr_safe());
+    return;
+  }
+  handler::print_error(error, errflag);
+}
+
+bool ha_awss3::get_error_message(int error, String *buf)
+{
+  if (error == AWSS3_ERROR_ENGINE)
+    buf->copy(last_error);
+  return false;
+}
+
+void ha_awss3::push_core_warnings()
+{
+  const char *msg; size_t len;
+  while (core && awss3_take_warning(core, &msg, &len))
+    push_warning_printf(ha_thd(), Sql_condition::WARN_LEVEL_WARN,
+                        ER_GET_ERRMSG, "%.*s", (int) len, msg);
+}
+
+int ha_awss3::create(const char *name, TABLE *form, HA_CREATE_INFO *info)
+{
+  if (check_schema(form->s))
+    return HA_WRONG_CREATE_OPTION;
+  Table_def d(form->s, name, info->connect_string);
+  int rc= awss3_table_create(&d.def);
+  if (rc)
+  {
+    fail(rc);
+    my_printf_error(ER_CANT_CREATE_TABLE, "AWSS3: cannot create `%s`.`%s`: %s",
+                    MYF(0), form->s->db.str, form->s->table_name.str,
+                    last_error.c_ptr_safe());
+  }
+  return rc;
+}
+
+int ha_awss3::open(const char *name, int, uint)
+{
+  if (!(share= get_share()))
+    return HA_ERR_OUT_OF_MEM;
+  thr_lock_data_init(&share->lock, &lock_data, NULL);
+  Table_def d(table->s, name, table->s->connect_string);
+  int rc= awss3_table_new(&d.def, &core);
+  if (rc)
+  {
+    fail(rc);
+    /* open() errors are reported without print_error(): say it here. */
+    my_printf_error(ER_GET_ERRMSG, "AWSS3: cannot open `%s`.`%s`: %s", MYF(0),
+                    table->s->db.str, table->s->table_name.str,
+                    last_error.c_ptr_safe());
+    return rc;
+  }
+  uint n= table->s->fields;
+  cells.assign(n, Awss3Cell());
+  cell_bufs.resize(n);
+  blob_bufs.resize(n);
+  needed.reset(new bool[n]());
+  return 0;
+}
+
+int ha_awss3::close(void)
+{
+  awss3_table_free(core);
+  core= nullptr;
+  return 0;
+}
+
+int ha_awss3::delete_table(const char *name)
+{
+  return fail(awss3_table_drop(name, strlen(name)));
+}
+
+/* "./db/table" -> db and table names as the server spells them. */
+static void split_path(const char *path, std::string *db, std::string *name)
+{
+  char buf[FN_REFLEN + 1];
+  std::string p(path);
+  size_t slash= p.rfind('/');
+  std::string file= slash == std::string::npos ? p : p.substr(slash + 1);
+  std::string dir= slash == std::string::npos ? "" : p.substr(0, slash);
+  size_t dslash= dir.rfind('/');
+  std::string dbfile= dslash == std::string::npos ? dir : dir.substr(dslash + 1);
+  filename_to_tablename(file.c_str(), buf, sizeof(buf), true);
+  *name= buf;
+  filename_to_tablename(dbfile.c_str(), buf, sizeof(buf), true);
+  *db= buf;
+}
+
+int ha_awss3::rename_table(const char *from, const char *to)
+{
+  std::string db, name;
+  split_path(to, &db, &name);
+  return fail(awss3_table_rename(from, strlen(from), to, strlen(to),
+                                 db.data(), db.size(), name.data(), name.size()));
+}
+
+/* Fills cells[] from a record (any of the table's record buffers). */
+void ha_awss3::record_to_cells(const uchar *rec)
+{
+  my_ptrdiff_t d= rec - table->record[0];
+  for (uint i= 0; i < table->s->fields; i++)
+  {
+    Field *f= table->field[i];
+    Awss3Cell &c= cells[i];
+    c.kind= AWSS3_CELL_NULL;
+    c.int_value= 0;
+    c.real_value= 0;
+    c.data= NULL;
+    c.len= 0;
+    f->move_field_offset(d);
+    if (!f->is_null())
+    {
+      int kind= cell_kind(f);
+      c.kind= kind;
+      switch (kind)
+      {
+      case AWSS3_CELL_INT: case AWSS3_CELL_UINT:
+        c.int_value= f->val_int();
+        break;
+      case AWSS3_CELL_DOUBLE: case AWSS3_CELL_FLOAT:
+        c.real_value= f->val_real();
+        break;
+      default:
+      {
+        String tmp;
+        String *s= f->val_str(&tmp);
+        uint errors;
+        if (kind == AWSS3_CELL_TEXT)
+          cell_bufs[i].copy(s->ptr(), s->length(), s->charset(),
+                            &my_charset_utf8mb4_bin, &errors);
+        else
+          cell_bufs[i].copy(s->ptr(), s->length(), s->charset());
+        c.data= (const uint8_t *) cell_bufs[i].ptr();
+        c.len= cell_bufs[i].length();
+      }
+      }
+    }
+    f->move_field_offset(-d);
+  }
+}
+
+/* Stores the core's cells into a record buffer. */
+void ha_awss3::cells_to_record(uchar *buf, const Awss3Cell *out, size_t n)
+{
+  my_ptrdiff_t d= buf - table->record[0];
+  for (uint i= 0; i < table->s->fields && i < n; i++)
+  {
+    Field *f= table->field[i];
+    const Awss3Cell &c= out[i];
+    f->move_field_offset(d);
+    switch (c.kind)
+    {
+    case AWSS3_CELL_NULL:
+      if (f->real_maybe_null())
+        f->set_null();
+      else
+        f->reset();
+      break;
+    case AWSS3_CELL_DEFAULT:
+      f->set_default();
+      break;
+    case AWSS3_CELL_INT: case AWSS3_CELL_UINT:
+      f->set_notnull();
+      f->store((longlong) c.int_value, c.kind == AWSS3_CELL_UINT);
+      break;
+    case AWSS3_CELL_DOUBLE: case AWSS3_CELL_FLOAT:
+      f->set_notnull();
+      f->store(c.real_value);
+      break;
+    case AWSS3_CELL_TEXT: case AWSS3_CELL_BYTES:
+    {
+      CHARSET_INFO *from= c.kind == AWSS3_CELL_TEXT ? &my_charset_utf8mb4_bin
+                                                    : &my_charset_bin;
+      f->set_notnull();
+      if (f->flags & BLOB_FLAG)
+      {
+        uint errors;
+        String &b= blob_bufs[i];
+        b.copy((const char *) c.data, c.len, from, f->charset(), &errors);
+        static_cast<Field_blob *>(f)->set_ptr(b.length(), (uchar *) b.ptr());
+      }
+      else
+        f->store((const char *) c.data, c.len, from);
+      break;
+    }
+    default: /* NUMBER, TEMPORAL: the server's own text forms */
+      f->set_notnull();
+      f->store((const char *) c.data, c.len, &my_charset_latin1);
+      break;
+    }
+    f->move_field_offset(-d);
+  }
+}
+
+/* The key value of a record, as the core wants it (UTF-8 or bytes). */
+bool ha_awss3::key_of_record(const uchar *rec, String *out)
+{
+  Field *k= table->key_info[0].key_part[0].field;
+  my_ptrdiff_t d= rec - table->record[0];
+  String tmp;
+  k->move_field_offset(d);
+  String *s= k->val_str(&tmp);
+  k->move_field_offset(-d);
+  uint errors;
+  if (k->charset() == &my_charset_bin)
+    out->copy(s->ptr(), s->length(), &my_charset_bin);
+  else
+    out->copy(s->ptr(), s->length(), s->charset(), &my_charset_utf8mb4_bin,
+              &errors);
+  return false;
+}
+
+/* Columns a read must fill: the read_set, or all of them for a statement
+   that writes (UPDATE rewrites whole objects). */
+void ha_awss3::compute_needed()
+{
+  bool all= !bitmap_is_clear_all(table->write_set);
+  for (uint i= 0; i < table->s->fields; i++)
+    needed[i]= all || bitmap_is_set(table->read_set, i);
+}
+
+int ha_awss3::write_row(const uchar *buf)
+{
+  record_to_cells(buf);
+  int rc= fail(awss3_insert(core, cells.data(), cells.size()));
+  push_core_warnings();
+  if (rc == HA_ERR_FOUND_DUPP_KEY)
+    errkey= 0;
+  return rc;
+}
+
+int ha_awss3::update_row(const uchar *old_data, const uchar *new_data)
+{
+  String old_key;
+  key_of_record(old_data, &old_key);
+  record_to_cells(new_data);
+  int rc= fail(awss3_update(core, (const uint8_t *) old_key.ptr(),
+                            old_key.length(), cells.data(), cells.size()));
+  push_core_warnings();
+  if (rc == HA_ERR_FOUND_DUPP_KEY)
+    errkey= 0;
+  return rc;
+}
+
+int ha_awss3::delete_row(const uchar *buf)
+{
+  String key;
+  key_of_record(buf, &key);
+  return fail(awss3_delete(core, (const uint8_t *) key.ptr(), key.length()));
+}
+
+int ha_awss3::delete_all_rows()
+{
+  return fail(awss3_table_truncate(core));
+}
+
+int ha_awss3::index_init(uint idx, bool)
+{
+  active_index= idx;
+  compute_needed();
+  return 0;
+}
+
+int ha_awss3::index_end()
+{
+  active_index= MAX_KEY;
+  return 0;
+}
+
+int ha_awss3::read_by_key(uchar *buf, const uchar *key, size_t len)
+{
+  const Awss3Cell *out;
+  size_t n;
+  int rc= fail(awss3_read_key(core, key, len, needed.get(), table->s->fields,
+                              &out, &n));
+  push_core_warnings();
+  if (rc == 0)
+    cells_to_record(buf, out, n);
+  return rc;
+}
+
+int ha_awss3::index_read_map(uchar *buf, const uchar *key,
+                             key_part_map keypart_map,
+                             enum ha_rkey_function find_flag)
+{
+  if (find_flag != HA_READ_KEY_EXACT)
+    return HA_ERR_WRONG_COMMAND;
+  uint key_len= calculate_key_len(table, active_index, key, keypart_map);
+  key_restore(buf, key, &table->key_info[active_index], key_len);
+  String k;
+  key_of_record(buf, &k);
+  return read_by_key(buf, (const uchar *) k.ptr(), k.length());
+}
+
+int ha_awss3::rnd_init(bool scan)
+{
+  compute_needed();
+  if (!scan)
+    return 0;
+  return fail(awss3_scan_start(core, needed.get(), table->s->fields));
+}
+
+int ha_awss3::rnd_end()
+{
+  awss3_scan_end(core);
+  return 0;
+}
+
+int ha_awss3::rnd_next(uchar *buf)
+{
+  const Awss3Cell *out;
+  size_t n;
+  int rc;
+  /* Wait in short slices so that KILL QUERY stops a scan promptly. */
+  while ((rc= awss3_scan_next(core, 200, &out, &n)) == AWSS3_ERROR_PENDING)
+  {
+    if (thd_killed(ha_thd()))
+      return HA_ERR_ABORTED_BY_USER;
+  }
+  fail(rc);
+  push_core_warnings();
+  if (rc == 0)
+    cells_to_record(buf, out, n);
+  return rc;
+}
+
+void ha_awss3::position(const uchar *record)
+{
+  String k;
+  key_of_record(record, &k);
+  size_t len= MY_MIN(k.length(), (size_t) AWSS3_MAX_KEY_BYTES);
+  memset(ref, 0, ref_length);
+  int2store(ref, (uint16) len);
+  memcpy(ref + 2, k.ptr(), len);
+}
+
+int ha_awss3::rnd_pos(uchar *buf, uchar *pos)
+{
+  compute_needed();
+  return read_by_key(buf, pos + 2, uint2korr(pos));
+}
+
+int ha_awss3::info(uint flag)
+{
+  /* S3 cannot count without listing: a fixed estimate that keeps the
+     optimizer from treating the table as empty or single-row. */
+  if (flag & HA_STATUS_VARIABLE)
+  {
+    stats.records= 1000;
+    stats.mean_rec_length= 1024;
+  }
+  if (flag & HA_STATUS_ERRKEY)
+    errkey= 0;
+  return 0;
+}
+
+ha_rows ha_awss3::records_in_range(uint, const key_range *min_key,
+                                   const key_range *max_key, page_range *)
+{
+  /* Equality on the unique key finds at most one row. */
+  if (min_key && max_key && min_key->length == max_key->length &&
+      !memcmp(min_key->key, max_key->key, min_key->length))
+    return 1;
+  return stats.records;
+}
+
+int ha_awss3::external_lock(THD *, int)
+{
+  return 0;
+}
+
+THR_LOCK_DATA **ha_awss3::store_lock(THD *thd, THR_LOCK_DATA **to,
+                                     enum thr_lock_type lock_type)
+{
+  /* Each row operation is atomic in S3: let writers run concurrently
+     (as FEDERATED does) unless LOCK TABLES asked for more. */
+  if (lock_type != TL_IGNORE && lock_data.type == TL_UNLOCK)
+  {
+    if (lock_type >= TL_WRITE_CONCURRENT_INSERT && lock_type <= TL_WRITE &&
+        !thd_in_lock_tables(thd))
+      lock_type= TL_WRITE_ALLOW_WRITE;
+    if (lock_type == TL_READ_NO_INSERT && !thd_in_lock_tables(thd))
+      lock_type= TL_READ;
+    lock_data.type= lock_type;
+  }
+  *to++= &lock_data;
+  return to;
+}
+
+struct st_mysql_storage_engine awss3_storage_engine=
+{ MYSQL_HANDLERTON_INTERFACE_VERSION };
+
+maria_declare_plugin(awss3)
+{
+  MYSQL_STORAGE_ENGINE_PLUGIN,
+  &awss3_storage_engine,
+  "AWSS3",
+  "AWSS3 authors",
+  "Tables stored in S3 and S3-compatible stores, one object per row",
+  PLUGIN_LICENSE_GPL,
+  awss3_init_func,
+  awss3_done_func,
+  0x0001,
+  awss3_status_variables,
+  awss3_system_variables,
+  "0.1",
+  MariaDB_PLUGIN_MATURITY_GAMMA
+}
+maria_declare_plugin_end;

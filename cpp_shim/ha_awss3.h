@@ -1,0 +1,108 @@
+/* AWSS3 storage engine: the MariaDB handler. It holds no storage logic: each
+   method converts the server's arguments into neutral cells (Field API),
+   calls one function of the Rust core (awss3.h), and maps the result. */
+
+#ifndef HA_AWSS3_INCLUDED
+#define HA_AWSS3_INCLUDED
+
+#include "my_global.h"
+#include "thr_lock.h"
+#include "handler.h"
+#include "sql_string.h"
+
+#include "awss3.h"
+
+#include <memory>
+#include <vector>
+
+/* Shared by all handlers of one table: the table lock. */
+class Awss3_share : public Handler_share
+{
+public:
+  THR_LOCK lock;
+  Awss3_share() { thr_lock_init(&lock); }
+  ~Awss3_share() override { thr_lock_delete(&lock); }
+};
+
+class ha_awss3 final : public handler
+{
+  THR_LOCK_DATA lock_data;
+  Awss3_share *share= nullptr;
+  Awss3Table *core= nullptr;
+  /* Cells handed to the core, and the strings backing their text. Plain
+     heap containers: `new String[]` would use Sql_alloc, i.e. the statement's
+     MEM_ROOT, and dangle after the statement. */
+  std::vector<Awss3Cell> cells;
+  std::vector<String> cell_bufs;
+  /* Blob values of the row last read. The record points at them rather than
+     at Field_blob::value, which UPDATE's SET reuses: pointing there would make
+     old and new rows look equal. */
+  std::vector<String> blob_bufs;
+  /* Which columns a read must fill (read_set, widened for writes). */
+  std::unique_ptr<bool[]> needed;
+  /* Message of the last engine error, for print_error(). */
+  String last_error;
+
+  Awss3_share *get_share();
+  int fail(int rc);
+  void compute_needed();
+  void record_to_cells(const uchar *rec);
+  void cells_to_record(uchar *buf, const Awss3Cell *out, size_t n);
+  bool key_of_record(const uchar *rec, String *out);
+  int read_by_key(uchar *buf, const uchar *key, size_t len);
+  void push_core_warnings();
+
+public:
+  ha_awss3(handlerton *hton, TABLE_SHARE *table_arg);
+  ~ha_awss3() override;
+
+  const char *index_type(uint) override { return "HASH"; }
+  ulonglong table_flags() const override;
+  ulong index_flags(uint, uint, bool) const override
+  {
+    /* Exact lookups only: GET by key. Ranges and ordered reads are scans. */
+    return HA_ONLY_WHOLE_INDEX | HA_KEY_SCAN_NOT_ROR;
+  }
+  uint max_supported_keys() const override { return 1; }
+  uint max_supported_key_parts() const override { return 1; }
+  uint max_supported_key_length() const override { return AWSS3_MAX_KEY_BYTES * 4; }
+  uint max_supported_key_part_length() const override { return AWSS3_MAX_KEY_BYTES * 4; }
+
+  int open(const char *name, int mode, uint test_if_locked) override;
+  int close(void) override;
+  int create(const char *name, TABLE *form, HA_CREATE_INFO *info) override;
+  int delete_table(const char *name) override;
+  int rename_table(const char *from, const char *to) override;
+
+  int write_row(const uchar *buf) override;
+  int update_row(const uchar *old_data, const uchar *new_data) override;
+  int delete_row(const uchar *buf) override;
+  int delete_all_rows(void) override;
+  int truncate() override { return delete_all_rows(); }
+
+  int index_init(uint idx, bool sorted) override;
+  int index_end() override;
+  int index_read_map(uchar *buf, const uchar *key, key_part_map keypart_map,
+                     enum ha_rkey_function find_flag) override;
+  int index_next(uchar *) override { return HA_ERR_END_OF_FILE; }
+  int index_next_same(uchar *, const uchar *, uint) override
+  { return HA_ERR_END_OF_FILE; }
+
+  int rnd_init(bool scan) override;
+  int rnd_end() override;
+  int rnd_next(uchar *buf) override;
+  int rnd_pos(uchar *buf, uchar *pos) override;
+  void position(const uchar *record) override;
+  int info(uint flag) override;
+  int extra(enum ha_extra_function) override { return 0; }
+  ha_rows records_in_range(uint inx, const key_range *min_key,
+                           const key_range *max_key, page_range *pages) override;
+  int external_lock(THD *thd, int lock_type) override;
+  THR_LOCK_DATA **store_lock(THD *thd, THR_LOCK_DATA **to,
+                             enum thr_lock_type lock_type) override;
+
+  void print_error(int error, myf errflag) override;
+  bool get_error_message(int error, String *buf) override;
+};
+
+#endif

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# test.sh [MTR ARGS...] — what `make test` runs.
+#   1. cargo test                      (SKIP_CARGO_TEST=1 skips it)
+#   2. a private moto S3 server        (scripts/moto.sh, state in build/run/test)
+#   3. mariadb-test-run --suite=awss3  (mysql-test/, loading $AWSS3_PLUGIN_DIR/ha_awss3.so)
+#   4. stop moto, whatever happened; exit non-zero on any failure.
+# Extra arguments go to mariadb-test-run, e.g. a test name: scripts/test.sh harness
+# or options: scripts/test.sh --parallel=2 --record harness
+# Environment: AWSS3_PLUGIN_DIR (default <repo>/build), MTR_DIR (default
+# /usr/share/mysql/mysql-test), MTR_PARALLEL (default 1).
+# The last line is "awss3: N passed, N failed" (N failed counts a cargo test failure as 1).
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+mtr_dir=${MTR_DIR:-/usr/share/mysql/mysql-test}
+run=${AWSS3_TEST_RUN:-$repo/build/run/test}
+vardir=${MTR_VARDIR:-$repo/build/mtr-var}
+SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+
+export AWSS3_PLUGIN_DIR=${AWSS3_PLUGIN_DIR:-$repo/build}
+export AWSS3_S3TOOL=$repo/scripts/s3tool.py
+
+say() { echo "test.sh: $*"; }
+die() { echo "test.sh: $*" >&2; echo "awss3: 0 passed, 1 failed"; exit 1; }
+
+# --- 1. unit tests ---------------------------------------------------------------------
+cargo_failed=0
+if [ "${SKIP_CARGO_TEST:-}" = 1 ]; then
+  say "skipping cargo test (SKIP_CARGO_TEST=1)"
+else
+  say "cargo test"
+  (cd "$repo" && cargo test) || { cargo_failed=1; say "cargo test FAILED; running the SQL tests anyway"; }
+fi
+
+# --- preflight: say plainly what is missing --------------------------------------------
+[ -f "$mtr_dir/mariadb-test-run.pl" ] \
+  || die "no $mtr_dir/mariadb-test-run.pl: install mariadb-test (scripts/install-deps.sh)"
+[ -f "$AWSS3_PLUGIN_DIR/ha_awss3.so" ] \
+  || die "no ha_awss3.so in $AWSS3_PLUGIN_DIR: build the plugin first (make)"
+python3 -c 'import boto3, moto' 2>/dev/null \
+  || die "python3 cannot import boto3/moto: run scripts/install-deps.sh"
+
+# --- 2. S3 server ----------------------------------------------------------------------
+mkdir -p "$run"
+moto() { AWSS3_RUN_DIR=$run "$repo/scripts/moto.sh" "$@"; }
+trap 'moto stop >/dev/null' EXIT
+trap 'exit 130' INT TERM
+AWSS3_ENDPOINT=$(moto start) || die "could not start moto (log: $run/moto.log)"
+export AWSS3_ENDPOINT
+say "moto S3 at $AWSS3_ENDPOINT, plugin from $AWSS3_PLUGIN_DIR"
+
+# --- 3. mysql-test-run -------------------------------------------------------------------
+# The packaged MTR finds plugin suites only under $mtr_dir/plugin/<name>/<suite>/, and must
+# be started from $mtr_dir: link this repo's suite there (repointed if another checkout
+# linked it before).
+link=$mtr_dir/plugin/awss3/awss3
+if [ "$(readlink "$link" 2>/dev/null)" != "$repo/mysql-test" ]; then
+  { $SUDO mkdir -p "$mtr_dir/plugin/awss3" && $SUDO ln -sfn "$repo/mysql-test" "$link"; } \
+    || die "cannot create the suite link $link -> $repo/mysql-test"
+fi
+
+log=$run/mtr.log
+(
+  cd "$mtr_dir" &&
+  perl ./mariadb-test-run.pl --suite=awss3 \
+    --force --max-test-fail=0 --retry=0 --retry-failure=0 \
+    --parallel="${MTR_PARALLEL:-1}" --vardir="$vardir" \
+    --testcase-timeout=10 --suite-timeout=120 --shutdown-timeout=20 \
+    "$@"
+) 2>&1 | tee "$log"
+mtr_rc=${PIPESTATUS[0]}
+
+# --- 4. verdict --------------------------------------------------------------------------
+# MTR's own summary: "Completed: All M tests were successful." or
+# "Completed: Failed N/M tests, ...". Without it (MTR aborted), count the result lines.
+strip() { sed 's/\x1b\[[0-9;]*m//g' "$log"; }
+if summary=$(strip | grep -E '^Completed: ' | tail -n1) && [ -n "$summary" ]; then
+  if [[ $summary =~ Failed\ ([0-9]+)/([0-9]+)\ tests ]]; then
+    failed=${BASH_REMATCH[1]}; passed=$((BASH_REMATCH[2] - failed))
+  elif [[ $summary =~ All\ ([0-9]+)\ tests ]]; then
+    failed=0; passed=${BASH_REMATCH[1]}
+  else
+    passed=$(strip | grep -cE '\[ pass \]'); failed=$(strip | grep -cE '\[ fail \]')
+  fi
+else
+  passed=$(strip | grep -cE '\[ pass \]'); failed=$(strip | grep -cE '\[ fail \]')
+fi
+
+rc=0
+[ "$mtr_rc" = 0 ] && [ "$failed" = 0 ] || rc=1
+if [ "$passed" = 0 ] && [ "$failed" = 0 ]; then
+  say "no test ran (all skipped or none matched)"; rc=1
+fi
+if [ "$cargo_failed" = 1 ]; then
+  say "cargo test FAILED (see above)"; failed=$((failed + 1)); rc=1
+fi
+[ "$mtr_rc" = 0 ] || [ "$failed" != 0 ] || { say "mariadb-test-run exited with $mtr_rc"; failed=1; }
+echo "awss3: $passed passed, $failed failed"
+exit $rc

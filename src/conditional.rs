@@ -15,7 +15,10 @@ static KNOWN: Mutex<Option<HashMap<(String, String), bool>>> = Mutex::new(None);
 
 fn lookup(endpoint: &str, bucket: &str) -> Option<bool> {
     let guard = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
-    guard.as_ref()?.get(&(endpoint.to_string(), bucket.to_string())).copied()
+    guard
+        .as_ref()?
+        .get(&(endpoint.to_string(), bucket.to_string()))
+        .copied()
 }
 
 fn remember(endpoint: &str, bucket: &str, honoured: bool) {

@@ -12,7 +12,9 @@ use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::error::{Error, AWSS3_ERR_ENGINE, AWSS3_PENDING, HA_ERR_END_OF_FILE, HA_ERR_KEY_NOT_FOUND};
+use crate::error::{
+    Error, AWSS3_ERR_ENGINE, AWSS3_PENDING, HA_ERR_END_OF_FILE, HA_ERR_KEY_NOT_FOUND,
+};
 use crate::schema::{Attr, CellKind, Column, Format, Role, Value};
 use crate::table::{self, Table, TableDef};
 use crate::{metrics, runtime, settings};
@@ -179,7 +181,9 @@ fn cell_kind(k: i32) -> Result<CellKind, Error> {
 }
 
 unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
-    let d = d.as_ref().ok_or_else(|| Error::Engine("no table definition".into()))?;
+    let d = d
+        .as_ref()
+        .ok_or_else(|| Error::Engine("no table definition".into()))?;
     let cols: &[Awss3Column] = if d.columns.is_null() || d.ncolumns == 0 {
         &[]
     } else {
@@ -222,8 +226,11 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
 }
 
 unsafe fn values_in(cells: *const Awss3Cell, n: usize) -> Result<Vec<Value>, Error> {
-    let cells: &[Awss3Cell] =
-        if cells.is_null() || n == 0 { &[] } else { std::slice::from_raw_parts(cells, n) };
+    let cells: &[Awss3Cell] = if cells.is_null() || n == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(cells, n)
+    };
     cells
         .iter()
         .map(|c| {
@@ -248,7 +255,13 @@ unsafe fn values_in(cells: *const Awss3Cell, n: usize) -> Result<Vec<Value>, Err
 }
 
 fn cell_out(v: &Value) -> Awss3Cell {
-    let mut c = Awss3Cell { kind: AWSS3_CELL_NULL, int_value: 0, real_value: 0.0, data: std::ptr::null(), len: 0 };
+    let mut c = Awss3Cell {
+        kind: AWSS3_CELL_NULL,
+        int_value: 0,
+        real_value: 0.0,
+        data: std::ptr::null(),
+        len: 0,
+    };
     let mut data = |kind: i32, b: &[u8]| {
         c.kind = kind;
         c.data = b.as_ptr();
@@ -295,7 +308,8 @@ impl Awss3Table {
 }
 
 unsafe fn table_mut<'a>(t: *mut Awss3Table) -> Result<&'a mut Awss3Table, Error> {
-    t.as_mut().ok_or_else(|| Error::Engine("no table handle".into()))
+    t.as_mut()
+        .ok_or_else(|| Error::Engine("no table handle".into()))
 }
 
 unsafe fn needed(p: *const bool, n: usize) -> Vec<bool> {
@@ -434,10 +448,17 @@ pub unsafe extern "C" fn awss3_table_rename(
 /// # Safety
 /// `def` must be valid; `out` must point to a writable pointer.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_table_new(def: *const Awss3TableDef, out: *mut *mut Awss3Table) -> i32 {
+pub unsafe extern "C" fn awss3_table_new(
+    def: *const Awss3TableDef,
+    out: *mut *mut Awss3Table,
+) -> i32 {
     guard(|| {
         let table = Table::open(table_def(def)?)?;
-        let t = Box::new(Awss3Table { table, cells: Vec::new(), text_out: Vec::new() });
+        let t = Box::new(Awss3Table {
+            table,
+            cells: Vec::new(),
+            text_out: Vec::new(),
+        });
         match out.as_mut() {
             Some(o) => *o = Box::into_raw(t),
             None => return Err(Error::Engine("no out-param".into())),
@@ -463,7 +484,11 @@ pub unsafe extern "C" fn awss3_table_free(t: *mut Awss3Table) {
 /// # Safety
 /// `t` valid; out-params writable. The text lives as long as the table.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_table_location(t: *mut Awss3Table, out: *mut *const c_char, out_len: *mut usize) -> i32 {
+pub unsafe extern "C" fn awss3_table_location(
+    t: *mut Awss3Table,
+    out: *mut *const c_char,
+    out_len: *mut usize,
+) -> i32 {
     guard(|| {
         let t = table_mut(t)?;
         t.text_out = t.table.location().url().into_bytes();
@@ -490,7 +515,11 @@ pub unsafe extern "C" fn awss3_table_truncate(t: *mut Awss3Table) -> i32 {
 /// # Safety
 /// `t` valid; `needed` has `n` entries.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_scan_start(t: *mut Awss3Table, needed_cols: *const bool, n: usize) -> i32 {
+pub unsafe extern "C" fn awss3_scan_start(
+    t: *mut Awss3Table,
+    needed_cols: *const bool,
+    n: usize,
+) -> i32 {
     guard(|| {
         table_mut(t)?.table.scan_start(needed(needed_cols, n))?;
         Ok(0)
@@ -552,7 +581,9 @@ pub unsafe extern "C" fn awss3_read_key(
 ) -> i32 {
     guard(|| {
         let t = table_mut(t)?;
-        if t.table.read_key(bytes(key, key_len), &needed(needed_cols, n))? {
+        if t.table
+            .read_key(bytes(key, key_len), &needed(needed_cols, n))?
+        {
             t.emit(cells, ncells);
             Ok(0)
         } else {
@@ -567,7 +598,12 @@ pub unsafe extern "C" fn awss3_read_key(
 /// # Safety
 /// `buf` has `cap` writable bytes; `len` writable.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_position(t: *mut Awss3Table, buf: *mut u8, cap: usize, len: *mut usize) -> i32 {
+pub unsafe extern "C" fn awss3_position(
+    t: *mut Awss3Table,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> i32 {
     guard(|| {
         let t = table_mut(t)?;
         let prefix_len = t.table.location().prefix.len();
@@ -590,7 +626,11 @@ pub unsafe extern "C" fn awss3_position(t: *mut Awss3Table, buf: *mut u8, cap: u
 /// # Safety
 /// `cells` has `n` valid cells.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_insert(t: *mut Awss3Table, cells: *const Awss3Cell, n: usize) -> i32 {
+pub unsafe extern "C" fn awss3_insert(
+    t: *mut Awss3Table,
+    cells: *const Awss3Cell,
+    n: usize,
+) -> i32 {
     guard(|| {
         let values = values_in(cells, n)?;
         table_mut(t)?.table.insert(&values)?;
@@ -613,7 +653,9 @@ pub unsafe extern "C" fn awss3_update(
 ) -> i32 {
     guard(|| {
         let values = values_in(cells, n)?;
-        table_mut(t)?.table.update(bytes(old_key, old_key_len), &values)?;
+        table_mut(t)?
+            .table
+            .update(bytes(old_key, old_key_len), &values)?;
         Ok(0)
     })
 }
@@ -636,7 +678,11 @@ pub unsafe extern "C" fn awss3_delete(t: *mut Awss3Table, key: *const u8, key_le
 /// # Safety
 /// `t` valid; out-params writable. The text is valid until the next call.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_take_warning(t: *mut Awss3Table, msg: *mut *const c_char, len: *mut usize) -> bool {
+pub unsafe extern "C" fn awss3_take_warning(
+    t: *mut Awss3Table,
+    msg: *mut *const c_char,
+    len: *mut usize,
+) -> bool {
     let mut found = false;
     guard(|| {
         let t = table_mut(t)?;

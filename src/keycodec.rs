@@ -27,7 +27,9 @@ impl fmt::Display for KeyError {
             KeyError::Empty => {
                 f.write_str("the key is empty: S3 cannot store an object with an empty key")
             }
-            KeyError::NotUtf8 => f.write_str("the key is not valid UTF-8: S3 object keys are UTF-8"),
+            KeyError::NotUtf8 => {
+                f.write_str("the key is not valid UTF-8: S3 object keys are UTF-8")
+            }
             KeyError::TooLong { len } => write!(
                 f,
                 "the object key would be {len} bytes with the table prefix; \
@@ -111,7 +113,10 @@ mod tests {
     fn not_utf8() {
         assert_eq!(object_key("t/", b"a\xffb", false), Err(KeyError::NotUtf8));
         // A truncated 4-byte sequence.
-        assert_eq!(object_key("t/", b"\xf0\x9f\x98", false), Err(KeyError::NotUtf8));
+        assert_eq!(
+            object_key("t/", b"\xf0\x9f\x98", false),
+            Err(KeyError::NotUtf8)
+        );
     }
 
     #[test]
@@ -124,7 +129,9 @@ mod tests {
         let over = "k".repeat(MAX_OBJECT_KEY_BYTES - prefix.len() + 1);
         assert_eq!(
             object_key(prefix, over.as_bytes(), false),
-            Err(KeyError::TooLong { len: MAX_OBJECT_KEY_BYTES + 1 })
+            Err(KeyError::TooLong {
+                len: MAX_OBJECT_KEY_BYTES + 1
+            })
         );
         // Bytes, not characters: 342 three-byte characters are 1026 bytes.
         let wide = "文".repeat(342);

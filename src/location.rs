@@ -33,17 +33,25 @@ impl Location {
         if bucket.is_empty() {
             return Err(format!("CONNECTION='{connection}' names no bucket"));
         }
-        Ok(Location { bucket: bucket.into(), prefix: prefix.into() })
+        Ok(Location {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        })
     }
 
     /// The engine's choice for a table without CONNECTION.
     pub fn default_for(bucket: &str, db: &str, table: &str) -> Result<Location, String> {
         if bucket.is_empty() {
-            return Err("the table has no CONNECTION='s3://BUCKET/PREFIX' and awss3_bucket \
+            return Err(
+                "the table has no CONNECTION='s3://BUCKET/PREFIX' and awss3_bucket \
                         (the default bucket) is not set"
-                .into());
+                    .into(),
+            );
         }
-        Ok(Location { bucket: bucket.into(), prefix: format!("{db}/{table}/") })
+        Ok(Location {
+            bucket: bucket.into(),
+            prefix: format!("{db}/{table}/"),
+        })
     }
 
     pub fn url(&self) -> String {
@@ -70,10 +78,13 @@ pub fn read_sidecar(table_path: &str) -> Result<Option<Location>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is damaged: {e}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{} is damaged: {e}", path.display()))?;
     match (v["bucket"].as_str(), v["prefix"].as_str()) {
-        (Some(b), Some(p)) => Ok(Some(Location { bucket: b.into(), prefix: p.into() })),
+        (Some(b), Some(p)) => Ok(Some(Location {
+            bucket: b.into(),
+            prefix: p.into(),
+        })),
         _ => Err(format!("{} is damaged: no bucket/prefix", path.display())),
     }
 }
@@ -107,18 +118,31 @@ mod tests {
     #[test]
     fn parses_connection() {
         let l = Location::parse("s3://b/some//prefix/").unwrap();
-        assert_eq!(l, Location { bucket: "b".into(), prefix: "some//prefix/".into() });
+        assert_eq!(
+            l,
+            Location {
+                bucket: "b".into(),
+                prefix: "some//prefix/".into()
+            }
+        );
         assert_eq!(Location::parse("s3://b").unwrap().prefix, "");
         assert_eq!(Location::parse("s3://b/").unwrap().prefix, "");
         assert!(Location::parse("s3:///x").is_err());
-        assert!(Location::parse("http://b/x").unwrap_err().contains("s3://BUCKET/PREFIX"));
+        assert!(Location::parse("http://b/x")
+            .unwrap_err()
+            .contains("s3://BUCKET/PREFIX"));
         assert_eq!(Location::parse("s3://b/p").unwrap().url(), "s3://b/p");
     }
 
     #[test]
     fn default_location_needs_bucket() {
-        assert_eq!(Location::default_for("bk", "db", "t").unwrap().url(), "s3://bk/db/t/");
-        assert!(Location::default_for("", "db", "t").unwrap_err().contains("awss3_bucket"));
+        assert_eq!(
+            Location::default_for("bk", "db", "t").unwrap().url(),
+            "s3://bk/db/t/"
+        );
+        assert!(Location::default_for("", "db", "t")
+            .unwrap_err()
+            .contains("awss3_bucket"));
     }
 
     #[test]
@@ -128,7 +152,10 @@ mod tests {
         let p = dir.join("t1").to_string_lossy().to_string();
         assert_eq!(read_sidecar(&p).unwrap(), None);
         assert!(resolve("", &p).is_err());
-        let loc = Location { bucket: "b".into(), prefix: "d\"b/t\n/".into() };
+        let loc = Location {
+            bucket: "b".into(),
+            prefix: "d\"b/t\n/".into(),
+        };
         write_sidecar(&p, &loc).unwrap();
         assert_eq!(resolve("", &p).unwrap(), loc);
         assert_eq!(resolve("s3://x/y", &p).unwrap().bucket, "x");

@@ -451,7 +451,11 @@ fn decode_field(col: &ValueColumn, v: &serde_json::Value) -> Result<Value, Decod
             let text = number_text(v).ok_or_else(|| wrong("a number"))?;
             let d: f64 = text.parse().map_err(|_| wrong("a number"))?;
             if !d.is_finite() {
-                return Err(non_finite(text, wrong("a number"), out_of_range("a double")));
+                return Err(non_finite(
+                    text,
+                    wrong("a number"),
+                    out_of_range("a double"),
+                ));
             }
             Value::Double(d)
         }
@@ -544,7 +548,11 @@ mod tests {
     }
 
     /// Decodes into fresh slots whose key slot holds a sentinel.
-    fn decode(codec: &Codec, body: &[u8], meta: &[(String, String)]) -> Result<Vec<Value>, DecodeError> {
+    fn decode(
+        codec: &Codec,
+        body: &[u8],
+        meta: &[(String, String)],
+    ) -> Result<Vec<Value>, DecodeError> {
         let mut out = vec![Value::Temporal("untouched".into()); codec.columns];
         codec.decode(body, meta, &mut out)?;
         Ok(out)
@@ -568,10 +576,6 @@ mod tests {
         let (_, codec) = json_codec(&[("v", kind)]);
         let out = decode(&codec, format!("{{\"v\":{json}}}").as_bytes(), &[])?;
         Ok(out[1].clone())
-    }
-
-    fn field_err(kind: CellKind, json: &str) -> String {
-        field(kind, json).unwrap_err().to_string()
     }
 
     #[test]
@@ -677,7 +681,12 @@ mod tests {
         let cases: Vec<(CellKind, Vec<Value>)> = vec![
             (
                 CellKind::Int,
-                vec![Value::Int(i64::MIN), Value::Int(i64::MAX), Value::Int(0), Value::Int(-1)],
+                vec![
+                    Value::Int(i64::MIN),
+                    Value::Int(i64::MAX),
+                    Value::Int(0),
+                    Value::Int(-1),
+                ],
             ),
             (CellKind::UInt, vec![Value::UInt(0), Value::UInt(u64::MAX)]),
             (
@@ -700,10 +709,18 @@ mod tests {
             ),
             (
                 CellKind::Float,
-                [0.1f32, f32::MAX, f32::MIN, f32::MIN_POSITIVE, 1e-45, -0.0, 16_777_216.0]
-                    .into_iter()
-                    .map(Value::Float)
-                    .collect(),
+                [
+                    0.1f32,
+                    f32::MAX,
+                    f32::MIN,
+                    f32::MIN_POSITIVE,
+                    1e-45,
+                    -0.0,
+                    16_777_216.0,
+                ]
+                .into_iter()
+                .map(Value::Float)
+                .collect(),
             ),
             (
                 CellKind::Number,
@@ -720,10 +737,15 @@ mod tests {
             ),
             (
                 CellKind::Text,
-                ["", "é文😀", "quote\" back\\ nl\n nul\u{0}", "{\"base64\":\"AA==\"}"]
-                    .into_iter()
-                    .map(|s| Value::Text(s.into()))
-                    .collect(),
+                [
+                    "",
+                    "é文😀",
+                    "quote\" back\\ nl\n nul\u{0}",
+                    "{\"base64\":\"AA==\"}",
+                ]
+                .into_iter()
+                .map(|s| Value::Text(s.into()))
+                .collect(),
             ),
             (
                 CellKind::Temporal,
@@ -747,9 +769,15 @@ mod tests {
         for (kind, values) in cases {
             let (_, codec) = json_codec(&[("v", kind), ("w", kind)]);
             for v in values.iter().chain([&Value::Null]) {
-                let enc = codec.encode(&[Value::Null, v.clone(), Value::Null]).unwrap();
+                let enc = codec
+                    .encode(&[Value::Null, v.clone(), Value::Null])
+                    .unwrap();
                 let out = decode(&codec, &enc.body, &[]).unwrap();
-                assert!(same(&out[1], v), "{kind:?}: {v:?} came back as {:?}", out[1]);
+                assert!(
+                    same(&out[1], v),
+                    "{kind:?}: {v:?} came back as {:?}",
+                    out[1]
+                );
                 assert_eq!(out[2], Value::Null);
             }
         }
@@ -758,7 +786,11 @@ mod tests {
     #[test]
     fn empty_and_null_stay_distinct_in_json() {
         let (_, codec) = json_codec(&[("t", CellKind::Text), ("b", CellKind::Bytes)]);
-        let empty = [Value::Null, Value::Text(String::new()), Value::Bytes(vec![])];
+        let empty = [
+            Value::Null,
+            Value::Text(String::new()),
+            Value::Bytes(vec![]),
+        ];
         let enc = codec.encode(&empty).unwrap();
         assert_eq!(body_text(&enc), r#"{"t":"","b":""}"#);
         assert_eq!(decode(&codec, &enc.body, &[]).unwrap()[1..], empty[1..]);
@@ -775,7 +807,10 @@ mod tests {
         // gives the lower one; going through f64 lands on the midpoint and
         // rounds to even (the upper one).
         let got = field(CellKind::Float, "1.0000001788139343261718749").unwrap();
-        assert!(same(&got, &Value::Float(f32::from_bits(0x3f80_0001))), "{got:?}");
+        assert!(
+            same(&got, &Value::Float(f32::from_bits(0x3f80_0001))),
+            "{got:?}"
+        );
         let got = field(CellKind::Float, "\"0.1\"").unwrap();
         assert!(same(&got, &Value::Float(0.1)), "{got:?}");
     }
@@ -786,7 +821,11 @@ mod tests {
         let out = decode(&codec, br#"{"zzz":[1,{"x":2}],"b":"y","A":5}"#, &[]).unwrap();
         assert_eq!(
             out,
-            vec![Value::Temporal("untouched".into()), Value::Default, Value::Text("y".into())]
+            vec![
+                Value::Temporal("untouched".into()),
+                Value::Default,
+                Value::Text("y".into())
+            ]
         );
         let out = decode(&codec, b"{}", &[]).unwrap();
         assert_eq!(out[1..], [Value::Default, Value::Default]);
@@ -814,8 +853,15 @@ mod tests {
     #[test]
     fn invalid_decimal_text_is_written_as_a_string() {
         let (_, codec) = json_codec(&[("n", CellKind::Number)]);
-        for (text, json) in [("1.", r#""1.""#), ("abc", r#""abc""#), (" 1", r#"" 1""#), ("+1", r#""+1""#)] {
-            let enc = codec.encode(&[Value::Null, Value::Number(text.into())]).unwrap();
+        for (text, json) in [
+            ("1.", r#""1.""#),
+            ("abc", r#""abc""#),
+            (" 1", r#"" 1""#),
+            ("+1", r#""+1""#),
+        ] {
+            let enc = codec
+                .encode(&[Value::Null, Value::Number(text.into())])
+                .unwrap();
             assert_eq!(body_text(&enc), format!("{{\"n\":{json}}}"));
         }
     }
@@ -824,25 +870,53 @@ mod tests {
     fn lenient_field_reading() {
         let cases: &[(CellKind, &str, Value)] = &[
             (CellKind::Int, r#""42""#, Value::Int(42)),
-            (CellKind::Int, r#""-9223372036854775808""#, Value::Int(i64::MIN)),
+            (
+                CellKind::Int,
+                r#""-9223372036854775808""#,
+                Value::Int(i64::MIN),
+            ),
             (CellKind::Int, "-0", Value::Int(0)),
             (CellKind::Int, "true", Value::Int(1)),
             (CellKind::Int, "false", Value::Int(0)),
-            (CellKind::UInt, r#""18446744073709551615""#, Value::UInt(u64::MAX)),
+            (
+                CellKind::UInt,
+                r#""18446744073709551615""#,
+                Value::UInt(u64::MAX),
+            ),
             (CellKind::UInt, r#""-0""#, Value::UInt(0)),
             (CellKind::UInt, "true", Value::UInt(1)),
             (CellKind::Double, r#""1.5""#, Value::Double(1.5)),
             (CellKind::Double, "7", Value::Double(7.0)),
             (CellKind::Double, "1E2", Value::Double(100.0)),
-            (CellKind::Number, r#""-1.50""#, Value::Number("-1.50".into())),
+            (
+                CellKind::Number,
+                r#""-1.50""#,
+                Value::Number("-1.50".into()),
+            ),
             (CellKind::Number, "12", Value::Number("12".into())),
             (CellKind::Text, "1.50", Value::Text("1.50".into())),
             (CellKind::Text, "true", Value::Text("true".into())),
-            (CellKind::Temporal, "20240101", Value::Temporal("20240101".into())),
-            (CellKind::Bytes, r#"{"base64":"AAE="}"#, Value::Bytes(vec![0, 1])),
-            (CellKind::Bytes, r#"{"base64":"AAE"}"#, Value::Bytes(vec![0, 1])),
+            (
+                CellKind::Temporal,
+                "20240101",
+                Value::Temporal("20240101".into()),
+            ),
+            (
+                CellKind::Bytes,
+                r#"{"base64":"AAE="}"#,
+                Value::Bytes(vec![0, 1]),
+            ),
+            (
+                CellKind::Bytes,
+                r#"{"base64":"AAE"}"#,
+                Value::Bytes(vec![0, 1]),
+            ),
             (CellKind::Bytes, r#"{"base64":""}"#, Value::Bytes(vec![])),
-            (CellKind::Bytes, r#""é""#, Value::Bytes("é".as_bytes().to_vec())),
+            (
+                CellKind::Bytes,
+                r#""é""#,
+                Value::Bytes("é".as_bytes().to_vec()),
+            ),
         ];
         for (kind, json, want) in cases {
             assert_eq!(&field(*kind, json).unwrap(), want, "{kind:?} {json}");
@@ -856,11 +930,17 @@ mod tests {
             let err = decode(&codec, body, &[]).unwrap_err();
             assert!(matches!(err, DecodeError::NotJson { .. }), "{err:?}");
             assert!(
-                err.to_string().starts_with("body is not a JSON object: invalid JSON ("),
+                err.to_string()
+                    .starts_with("body is not a JSON object: invalid JSON ("),
                 "{err}"
             );
         }
-        for (body, found) in [("[1,2]", "[1,2]"), ("\"s\"", "\"s\""), ("null", "null"), ("3", "3")] {
+        for (body, found) in [
+            ("[1,2]", "[1,2]"),
+            ("\"s\"", "\"s\""),
+            ("null", "null"),
+            ("3", "3"),
+        ] {
             let err = decode(&codec, body.as_bytes(), &[]).unwrap_err();
             assert_eq!(
                 err,
@@ -868,7 +948,10 @@ mod tests {
                     found: found.into()
                 }
             );
-            assert_eq!(err.to_string(), format!("body is not a JSON object, found {found}"));
+            assert_eq!(
+                err.to_string(),
+                format!("body is not a JSON object, found {found}")
+            );
         }
     }
 
@@ -876,25 +959,77 @@ mod tests {
     fn field_type_errors() {
         use CellKind::*;
         let cases: &[(CellKind, &str, &str)] = &[
-            (Int, r#""abc""#, r#"column `v`: expected an integer, found "abc""#),
+            (
+                Int,
+                r#""abc""#,
+                r#"column `v`: expected an integer, found "abc""#,
+            ),
             (Int, "1.5", "column `v`: expected an integer, found 1.5"),
             (Int, "1e3", "column `v`: expected an integer, found 1e+3"),
-            (Int, r#"" 1""#, r#"column `v`: expected an integer, found " 1""#),
+            (
+                Int,
+                r#"" 1""#,
+                r#"column `v`: expected an integer, found " 1""#,
+            ),
             (Int, "[1]", "column `v`: expected an integer, found [1]"),
             (Int, "{}", "column `v`: expected an integer, found {}"),
-            (UInt, r#""x""#, r#"column `v`: expected an unsigned integer, found "x""#),
-            (Double, r#""abc""#, r#"column `v`: expected a number, found "abc""#),
-            (Double, r#""NaN""#, r#"column `v`: expected a number, found "NaN""#),
-            (Double, r#""inf""#, r#"column `v`: expected a number, found "inf""#),
+            (
+                UInt,
+                r#""x""#,
+                r#"column `v`: expected an unsigned integer, found "x""#,
+            ),
+            (
+                Double,
+                r#""abc""#,
+                r#"column `v`: expected a number, found "abc""#,
+            ),
+            (
+                Double,
+                r#""NaN""#,
+                r#"column `v`: expected a number, found "NaN""#,
+            ),
+            (
+                Double,
+                r#""inf""#,
+                r#"column `v`: expected a number, found "inf""#,
+            ),
             (Double, "true", "column `v`: expected a number, found true"),
             (Float, "[0.5]", "column `v`: expected a number, found [0.5]"),
-            (Number, r#""abc""#, r#"column `v`: expected a decimal number, found "abc""#),
-            (Number, r#"" 1""#, r#"column `v`: expected a decimal number, found " 1""#),
-            (Number, "true", "column `v`: expected a decimal number, found true"),
-            (Text, r#"["a"]"#, r#"column `v`: expected a string, found ["a"]"#),
-            (Text, r#"{"a":1}"#, r#"column `v`: expected a string, found {"a":1}"#),
-            (Temporal, "false", "column `v`: expected a date/time string, found false"),
-            (Bytes, "5", r#"column `v`: expected a string or {"base64": "..."}, found 5"#),
+            (
+                Number,
+                r#""abc""#,
+                r#"column `v`: expected a decimal number, found "abc""#,
+            ),
+            (
+                Number,
+                r#"" 1""#,
+                r#"column `v`: expected a decimal number, found " 1""#,
+            ),
+            (
+                Number,
+                "true",
+                "column `v`: expected a decimal number, found true",
+            ),
+            (
+                Text,
+                r#"["a"]"#,
+                r#"column `v`: expected a string, found ["a"]"#,
+            ),
+            (
+                Text,
+                r#"{"a":1}"#,
+                r#"column `v`: expected a string, found {"a":1}"#,
+            ),
+            (
+                Temporal,
+                "false",
+                "column `v`: expected a date/time string, found false",
+            ),
+            (
+                Bytes,
+                "5",
+                r#"column `v`: expected a string or {"base64": "..."}, found 5"#,
+            ),
             (
                 Bytes,
                 r#"{"base64":"AA==","x":1}"#,
@@ -913,7 +1048,10 @@ mod tests {
         ];
         for (kind, json, msg) in cases {
             let err = field(*kind, json).unwrap_err();
-            assert!(matches!(err, DecodeError::WrongType { .. }), "{kind:?} {json}: {err:?}");
+            assert!(
+                matches!(err, DecodeError::WrongType { .. }),
+                "{kind:?} {json}: {err:?}"
+            );
             assert_eq!(err.to_string(), *msg, "{kind:?} {json}");
         }
     }
@@ -936,7 +1074,10 @@ mod tests {
         ];
         for (kind, json, range) in cases {
             let err = field(*kind, json).unwrap_err();
-            assert!(matches!(err, DecodeError::OutOfRange { .. }), "{kind:?} {json}: {err:?}");
+            assert!(
+                matches!(err, DecodeError::OutOfRange { .. }),
+                "{kind:?} {json}: {err:?}"
+            );
             assert_eq!(
                 err.to_string(),
                 format!("column `v`: {json} is out of range for {range}")
@@ -954,7 +1095,10 @@ mod tests {
                 found: r#"{"base64":"!!!"}"#.into()
             }
         );
-        assert_eq!(err.to_string(), r#"column `v`: invalid base64 in {"base64":"!!!"}"#);
+        assert_eq!(
+            err.to_string(),
+            r#"column `v`: invalid base64 in {"base64":"!!!"}"#
+        );
         // URL-safe alphabet is not standard base64.
         let err = field(CellKind::Bytes, r#"{"base64":"_w=="}"#).unwrap_err();
         assert!(matches!(err, DecodeError::BadBase64 { .. }), "{err:?}");
@@ -973,7 +1117,10 @@ mod tests {
         let DecodeError::WrongType { found, .. } = &err else {
             panic!("{err:?}");
         };
-        assert_eq!(found, &format!("\"{}...", "😀".repeat(SHOWN_JSON_CHARS - 1)));
+        assert_eq!(
+            found,
+            &format!("\"{}...", "😀".repeat(SHOWN_JSON_CHARS - 1))
+        );
     }
 
     #[test]
@@ -994,10 +1141,22 @@ mod tests {
             );
         }
         let err = codec.encode(&[Value::Null]).unwrap_err();
-        assert_eq!(err, EncodeError::ValueCount { expected: 2, found: 1 });
+        assert_eq!(
+            err,
+            EncodeError::ValueCount {
+                expected: 2,
+                found: 1
+            }
+        );
         let mut out = vec![Value::Null; 3];
         let err = codec.decode(b"{}", &[], &mut out).unwrap_err();
-        assert_eq!(err, DecodeError::SlotCount { expected: 2, found: 3 });
+        assert_eq!(
+            err,
+            DecodeError::SlotCount {
+                expected: 2,
+                found: 3
+            }
+        );
     }
 
     fn raw_cols(kind: CellKind) -> Vec<Column> {
@@ -1016,16 +1175,25 @@ mod tests {
     #[test]
     fn raw_table_shape_errors() {
         let key = col("k", Role::Key, CellKind::Text);
-        let err = Codec::new(&[key.clone()], Format::Raw).unwrap_err();
+        let err = Codec::new(std::slice::from_ref(&key), Format::Raw).unwrap_err();
         assert_eq!(err, EncodeError::RawNeedsOneValueColumn { found: 0 });
-        let two = [key.clone(), val("a", CellKind::Text), val("b", CellKind::Bytes)];
+        let two = [
+            key.clone(),
+            val("a", CellKind::Text),
+            val("b", CellKind::Bytes),
+        ];
         let err = Codec::new(&two, Format::Raw).unwrap_err();
         assert_eq!(err, EncodeError::RawNeedsOneValueColumn { found: 2 });
         assert_eq!(
             err.to_string(),
             "FORMAT=RAW needs exactly one value column (a string or blob), the table has 2"
         );
-        for kind in [CellKind::Int, CellKind::Temporal, CellKind::Number, CellKind::Double] {
+        for kind in [
+            CellKind::Int,
+            CellKind::Temporal,
+            CellKind::Number,
+            CellKind::Double,
+        ] {
             let err = Codec::new(&[key.clone(), val("n", kind)], Format::Raw).unwrap_err();
             assert_eq!(err, EncodeError::RawColumnNotString { column: "n".into() });
             assert_eq!(
@@ -1075,8 +1243,17 @@ mod tests {
                 let enc = codec
                     .encode(&[Value::Null, Value::Null, null, Value::Null])
                     .unwrap();
-                assert_eq!(enc, Encoded { body: vec![], meta: null_meta() });
-                assert_eq!(decode(&codec, &enc.body, &enc.meta).unwrap()[2], Value::Null);
+                assert_eq!(
+                    enc,
+                    Encoded {
+                        body: vec![],
+                        meta: null_meta()
+                    }
+                );
+                assert_eq!(
+                    decode(&codec, &enc.body, &enc.meta).unwrap()[2],
+                    Value::Null
+                );
             }
             // An empty body without the marker is the empty value, not NULL.
             let empty = if kind == CellKind::Text {
@@ -1095,7 +1272,10 @@ mod tests {
         let codec = Codec::new(&raw_cols(CellKind::Text), Format::Raw).unwrap();
         let err = decode(&codec, b"ok\xff", &[]).unwrap_err();
         assert_eq!(err, DecodeError::TextNotUtf8 { column: "v".into() });
-        assert_eq!(err.to_string(), "body is not valid UTF-8 for text column `v`");
+        assert_eq!(
+            err.to_string(),
+            "body is not valid UTF-8 for text column `v`"
+        );
 
         let bytes = Codec::new(&raw_cols(CellKind::Bytes), Format::Raw).unwrap();
         assert_eq!(
@@ -1108,6 +1288,12 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, EncodeError::RawValueNotString { column: "v".into() });
         let err = codec.encode(&[Value::Null]).unwrap_err();
-        assert_eq!(err, EncodeError::ValueCount { expected: 4, found: 1 });
+        assert_eq!(
+            err,
+            EncodeError::ValueCount {
+                expected: 4,
+                found: 1
+            }
+        );
     }
 }

@@ -15,7 +15,9 @@ static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
 pub const THREAD_NAME: &str = "awss3-io";
 
 pub fn start() -> std::result::Result<(), String> {
-    let mut guard = RUNTIME.lock().map_err(|_| "runtime lock poisoned".to_string())?;
+    let mut guard = RUNTIME
+        .lock()
+        .map_err(|_| "runtime lock poisoned".to_string())?;
     if guard.is_none() {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -30,7 +32,9 @@ pub fn start() -> std::result::Result<(), String> {
 }
 
 pub fn handle() -> Result<Handle> {
-    let guard = RUNTIME.lock().map_err(|_| Error::Engine("runtime lock poisoned".into()))?;
+    let guard = RUNTIME
+        .lock()
+        .map_err(|_| Error::Engine("runtime lock poisoned".into()))?;
     guard
         .as_ref()
         .map(|rt| rt.handle().clone())

@@ -81,7 +81,12 @@ where
         },
         SdkError::DispatchFailure(d) => Failure {
             status,
-            code: if d.is_timeout() { "Timeout" } else { "ConnectionFailed" }.into(),
+            code: if d.is_timeout() {
+                "Timeout"
+            } else {
+                "ConnectionFailed"
+            }
+            .into(),
             message: DisplayErrorContext(&e).to_string(),
             transient: true,
         },
@@ -97,8 +102,16 @@ where
                 .map(str::to_string)
                 .unwrap_or_else(|| status_code_name(status));
             let transient = matches!(status, Some(500..=599) | Some(429))
-                || matches!(code.as_str(), "SlowDown" | "RequestTimeout" | "InternalError");
-            Failure { status, message: e.message().unwrap_or("").to_string(), code, transient }
+                || matches!(
+                    code.as_str(),
+                    "SlowDown" | "RequestTimeout" | "InternalError"
+                );
+            Failure {
+                status,
+                message: e.message().unwrap_or("").to_string(),
+                code,
+                transient,
+            }
         }
     }
 }
@@ -187,7 +200,11 @@ fn format_time(t: &aws_smithy_types::DateTime) -> Option<String> {
 
 fn sorted_meta(m: Option<&HashMap<String, String>>) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = m
-        .map(|m| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -329,7 +346,14 @@ impl S3 {
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Object>, S3Error> {
         let r = self
             .retrying(Op::Get, || async {
-                let out = match self.client.get_object().bucket(bucket).key(key).send().await {
+                let out = match self
+                    .client
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                {
                     Ok(o) => o,
                     Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
                         let f = failure(e);
@@ -356,7 +380,11 @@ impl S3 {
                     message: e.to_string(),
                     transient: true,
                 })?;
-                Ok(Some(Object { entry, head, body: body.into_bytes() }))
+                Ok(Some(Object {
+                    entry,
+                    head,
+                    body: body.into_bytes(),
+                }))
             })
             .await
             .map_err(|f| self.error("GetObject", bucket, Some(key), f))?;
@@ -373,7 +401,14 @@ impl S3 {
         key: &str,
     ) -> Result<Option<(ObjectEntry, ObjectHead)>, S3Error> {
         self.retrying(Op::Head, || async {
-            match self.client.head_object().bucket(bucket).key(key).send().await {
+            match self
+                .client
+                .head_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+            {
                 Ok(out) => Ok(Some((
                     ObjectEntry {
                         key: key.to_string(),
@@ -441,7 +476,13 @@ impl S3 {
     /// DELETE of one object (S3 answers 204 also when it did not exist).
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), S3Error> {
         self.retrying(Op::Delete, || async {
-            self.client.delete_object().bucket(bucket).key(key).send().await.map_err(failure)
+            self.client
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(failure)
         })
         .await
         .map_err(|f| self.error("DeleteObject", bucket, Some(key), f))?;
@@ -454,14 +495,23 @@ impl S3 {
             .iter()
             .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
             .collect();
-        let delete = Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(|e| {
-            self.error(
-                "DeleteObjects",
-                bucket,
-                None,
-                Failure { status: None, code: "InvalidRequest".into(), message: e.to_string(), transient: false },
-            )
-        })?;
+        let delete = Delete::builder()
+            .set_objects(Some(ids))
+            .quiet(true)
+            .build()
+            .map_err(|e| {
+                self.error(
+                    "DeleteObjects",
+                    bucket,
+                    None,
+                    Failure {
+                        status: None,
+                        code: "InvalidRequest".into(),
+                        message: e.to_string(),
+                        transient: false,
+                    },
+                )
+            })?;
         let out = self
             .retrying(Op::Delete, || async {
                 self.client
@@ -473,7 +523,9 @@ impl S3 {
                     .map_err(failure)
             })
             .await
-            .map_err(|f| self.error("DeleteObjects", bucket, keys.first().map(String::as_str), f))?;
+            .map_err(|f| {
+                self.error("DeleteObjects", bucket, keys.first().map(String::as_str), f)
+            })?;
         if let Some(e) = out.errors().first() {
             return Err(self.error(
                 "DeleteObjects",

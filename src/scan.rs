@@ -70,7 +70,10 @@ impl Scan {
                 AbortOnDrop(tokio::spawn(async move {
                     let mut token = None;
                     loop {
-                        match s3.list_page(&bucket, &prefix, token.take(), Some(PAGE)).await {
+                        match s3
+                            .list_page(&bucket, &prefix, token.take(), Some(PAGE))
+                            .await
+                        {
                             Ok((entries, next)) => {
                                 for e in entries {
                                     if etx.send(Ok(e)).await.is_err() {
@@ -90,9 +93,11 @@ impl Scan {
                     }
                 }))
             };
-            let entries = stream::unfold(erx, |mut erx| async move {
-                erx.recv().await.map(|e| (e, erx))
-            });
+            let entries =
+                stream::unfold(
+                    erx,
+                    |mut erx| async move { erx.recv().await.map(|e| (e, erx)) },
+                );
             let fetched = entries
                 .map(|entry| {
                     let s3 = s3.clone();
@@ -115,13 +120,20 @@ impl Scan {
             }
             drop(lister);
         });
-        Scan { rx, task, rt: rt.clone() }
+        Scan {
+            rx,
+            task,
+            rt: rt.clone(),
+        }
     }
 
     /// The next row, waiting at most `wait`.
     pub fn next(&mut self, wait: Duration) -> Next {
         let rx = &mut self.rx;
-        match self.rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(wait, rx.recv()).await })
+        {
             Err(_) => Next::Pending,
             Ok(None) => Next::End,
             Ok(Some(Ok(item))) => Next::Row(item),
@@ -144,7 +156,10 @@ async fn fetch_one(
 ) -> Result<Option<ScanItem>, S3Error> {
     Ok(match fetch {
         Fetch::ListOnly => Some(ScanItem::Listed(entry)),
-        Fetch::Head => s3.head(bucket, &entry.key).await?.map(|(e, h)| ScanItem::Headed(e, h)),
+        Fetch::Head => s3
+            .head(bucket, &entry.key)
+            .await?
+            .map(|(e, h)| ScanItem::Headed(e, h)),
         Fetch::Get => s3.get(bucket, &entry.key).await?.map(ScanItem::Got),
     })
 }

@@ -123,7 +123,12 @@ mod tests {
     use super::*;
 
     fn col(name: &str, role: Role, kind: CellKind) -> Column {
-        Column { name: name.into(), role, kind, nullable: true }
+        Column {
+            name: name.into(),
+            role,
+            kind,
+            nullable: true,
+        }
     }
 
     #[test]
@@ -131,8 +136,14 @@ mod tests {
         let key = col("k", Role::Key, CellKind::Text);
         let blob = col("v", Role::Value, CellKind::Bytes);
         let int = col("n", Role::Value, CellKind::Int);
-        assert_eq!(Format::default_for(&[key.clone(), blob.clone()]), Format::Raw);
-        assert_eq!(Format::default_for(&[key.clone(), int.clone()]), Format::Json);
+        assert_eq!(
+            Format::default_for(&[key.clone(), blob.clone()]),
+            Format::Raw
+        );
+        assert_eq!(
+            Format::default_for(&[key.clone(), int.clone()]),
+            Format::Json
+        );
         assert_eq!(Format::default_for(&[key.clone(), blob, int]), Format::Json);
         assert_eq!(Format::default_for(&[key]), Format::Json);
     }
@@ -146,9 +157,21 @@ mod tests {
             col("m", Role::Meta("m".into()), CellKind::Text),
             col("v", Role::Value, CellKind::Bytes),
         ];
-        assert_eq!(fetch_for(&cols, &[true, true, false, false, false]), Fetch::ListOnly);
-        assert_eq!(fetch_for(&cols, &[true, false, true, false, false]), Fetch::Head);
-        assert_eq!(fetch_for(&cols, &[false, false, false, true, false]), Fetch::Head);
-        assert_eq!(fetch_for(&cols, &[true, true, true, true, true]), Fetch::Get);
+        assert_eq!(
+            fetch_for(&cols, &[true, true, false, false, false]),
+            Fetch::ListOnly
+        );
+        assert_eq!(
+            fetch_for(&cols, &[true, false, true, false, false]),
+            Fetch::Head
+        );
+        assert_eq!(
+            fetch_for(&cols, &[false, false, false, true, false]),
+            Fetch::Head
+        );
+        assert_eq!(
+            fetch_for(&cols, &[true, true, true, true, true]),
+            Fetch::Get
+        );
     }
 }

@@ -58,7 +58,9 @@ fn key_index(columns: &[Column]) -> Result<usize> {
 }
 
 fn codec_for(def: &TableDef) -> Result<Codec> {
-    let format = def.format.unwrap_or_else(|| Format::default_for(&def.columns));
+    let format = def
+        .format
+        .unwrap_or_else(|| Format::default_for(&def.columns));
     Codec::new(&def.columns, format).map_err(|e| Error::Engine(e.to_string()))
 }
 
@@ -71,8 +73,9 @@ where
     let mut token = None;
     let mut n = 0u64;
     loop {
-        let (entries, next) =
-            s3.list_page(&loc.bucket, &loc.prefix, token.take(), Some(scan::PAGE)).await?;
+        let (entries, next) = s3
+            .list_page(&loc.bucket, &loc.prefix, token.take(), Some(scan::PAGE))
+            .await?;
         n += entries.len() as u64;
         if !entries.is_empty() {
             each(entries).await?;
@@ -88,7 +91,9 @@ where
 async fn delete_all(s3: &S3, loc: &Location) -> Result<u64> {
     for_each_page(s3, loc, |entries| async move {
         let keys: Vec<String> = entries.into_iter().map(|e| e.key).collect();
-        s3.delete_batch(&loc.bucket, &keys).await.map_err(Error::from)
+        s3.delete_batch(&loc.bucket, &keys)
+            .await
+            .map_err(Error::from)
     })
     .await
 }
@@ -101,7 +106,9 @@ pub fn create(def: &TableDef) -> Result<()> {
     for c in &def.columns {
         if let Role::Meta(name) = &c.role {
             if name.is_empty()
-                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
             {
                 return Err(Error::Engine(format!(
                     "column `{}`: S3_META='{name}' is not a valid metadata name \
@@ -118,9 +125,13 @@ pub fn create(def: &TableDef) -> Result<()> {
         Location::parse(&def.connection)
     }
     .map_err(Error::Engine)?;
-    c.rt.block_on(c.s3.list_page(&loc.bucket, &loc.prefix, None, Some(1))).map_err(|e| {
-        Error::Engine(format!("the table's location {} is not usable: {e}", loc.url()))
-    })?;
+    c.rt.block_on(c.s3.list_page(&loc.bucket, &loc.prefix, None, Some(1)))
+        .map_err(|e| {
+            Error::Engine(format!(
+                "the table's location {} is not usable: {e}",
+                loc.url()
+            ))
+        })?;
     if def.connection.is_empty() {
         location::write_sidecar(&def.path, &loc).map_err(Error::Engine)?;
     }
@@ -366,8 +377,16 @@ impl Table {
     }
 
     /// Body, content type and metadata of a row to write.
-    fn put_request<'a>(&self, object_key: &'a str, values: &[Value], cond: Cond) -> Result<PutRequest<'a>> {
-        let enc = self.codec.encode(values).map_err(|e| Error::Engine(e.to_string()))?;
+    fn put_request<'a>(
+        &self,
+        object_key: &'a str,
+        values: &[Value],
+        cond: Cond,
+    ) -> Result<PutRequest<'a>> {
+        let enc = self
+            .codec
+            .encode(values)
+            .map_err(|e| Error::Engine(e.to_string()))?;
         let mut meta = enc.meta;
         let mut content_type = None;
         for (c, v) in self.def.columns.iter().zip(values) {
@@ -392,7 +411,13 @@ impl Table {
                 _ => {}
             }
         }
-        Ok(PutRequest { key: object_key, body: enc.body, content_type, meta, cond })
+        Ok(PutRequest {
+            key: object_key,
+            body: enc.body,
+            content_type,
+            meta,
+            cond,
+        })
     }
 
     fn key_bytes(&self, values: &[Value]) -> Vec<u8> {
@@ -445,7 +470,9 @@ impl Table {
     /// statement read; a new key writes the new object, then deletes the old.
     pub fn update(&mut self, old_key: &[u8], values: &[Value]) -> Result<()> {
         self.check_writable()?;
-        let old = self.object_key(old_key).map_err(|e| self.key_error(old_key, e))?;
+        let old = self
+            .object_key(old_key)
+            .map_err(|e| self.key_error(old_key, e))?;
         let key = self.key_bytes(values);
         let new = self.object_key(&key).map_err(|e| self.key_error(&key, e))?;
         let c = ctx()?;
@@ -471,7 +498,11 @@ impl Table {
                 _ => return Err(Error::RecordChanged),
             }
         }
-        let cond = if honoured { Cond::IfMatch(etag) } else { Cond::None };
+        let cond = if honoured {
+            Cond::IfMatch(etag)
+        } else {
+            Cond::None
+        };
         let req = self.put_request(&new, values, cond)?;
         match rt.block_on(c.s3.put(&self.loc.bucket, req))? {
             PutOutcome::Written(etag) => {

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -34,6 +35,58 @@ pub enum Next {
     Failed(S3Error),
 }
 
+/// Where a scan's pages and objects come from: S3, or a fake in tests.
+pub trait Source: Send + Sync + 'static {
+    /// One LIST page from `token`; the next page's token.
+    fn list_page(&self, token: Option<String>) -> BoxFuture<'_, Result<Page, S3Error>>;
+    /// What `fetch` asks for one listed object; `None` when it is gone.
+    fn fetch(
+        &self,
+        entry: ObjectEntry,
+        fetch: Fetch,
+    ) -> BoxFuture<'_, Result<Option<ScanItem>, S3Error>>;
+}
+
+pub type Page = (Vec<ObjectEntry>, Option<String>);
+
+/// A table's objects in a bucket.
+pub struct S3Source {
+    pub s3: Arc<S3>,
+    pub bucket: String,
+    pub prefix: String,
+}
+
+impl Source for S3Source {
+    fn list_page(&self, token: Option<String>) -> BoxFuture<'_, Result<Page, S3Error>> {
+        Box::pin(
+            self.s3
+                .list_page(&self.bucket, &self.prefix, token, Some(PAGE)),
+        )
+    }
+
+    fn fetch(
+        &self,
+        entry: ObjectEntry,
+        fetch: Fetch,
+    ) -> BoxFuture<'_, Result<Option<ScanItem>, S3Error>> {
+        Box::pin(async move {
+            Ok(match fetch {
+                Fetch::ListOnly => Some(ScanItem::Listed(entry)),
+                Fetch::Head => self
+                    .s3
+                    .head(&self.bucket, &entry.key)
+                    .await?
+                    .map(|(e, h)| ScanItem::Headed(e, h)),
+                Fetch::Get => self
+                    .s3
+                    .get(&self.bucket, &entry.key)
+                    .await?
+                    .map(ScanItem::Got),
+            })
+        })
+    }
+}
+
 pub struct Scan {
     rx: mpsc::Receiver<Result<ScanItem, S3Error>>,
     task: JoinHandle<()>,
@@ -50,14 +103,7 @@ impl Drop for AbortOnDrop {
 }
 
 impl Scan {
-    pub fn start(
-        rt: &Handle,
-        s3: Arc<S3>,
-        bucket: String,
-        prefix: String,
-        fetch: Fetch,
-        window: usize,
-    ) -> Scan {
+    pub fn start(rt: &Handle, source: Arc<dyn Source>, fetch: Fetch, window: usize) -> Scan {
         let window = window.max(1);
         // Rows waiting for the consumer: small, the window does the prefetching.
         let (tx, rx) = mpsc::channel(window.min(64));
@@ -65,15 +111,11 @@ impl Scan {
             // One page of entries ahead of the fetchers.
             let (etx, erx) = mpsc::channel::<Result<ObjectEntry, S3Error>>(PAGE as usize);
             let lister = {
-                let s3 = s3.clone();
-                let bucket = bucket.clone();
+                let source = source.clone();
                 AbortOnDrop(tokio::spawn(async move {
                     let mut token = None;
                     loop {
-                        match s3
-                            .list_page(&bucket, &prefix, token.take(), Some(PAGE))
-                            .await
-                        {
+                        match source.list_page(token.take()).await {
                             Ok((entries, next)) => {
                                 for e in entries {
                                     if etx.send(Ok(e)).await.is_err() {
@@ -100,9 +142,8 @@ impl Scan {
                 );
             let fetched = entries
                 .map(|entry| {
-                    let s3 = s3.clone();
-                    let bucket = bucket.clone();
-                    async move { fetch_one(&s3, &bucket, fetch, entry?).await }
+                    let source = source.clone();
+                    async move { source.fetch(entry?, fetch).await }
                 })
                 .buffered(window);
             futures_util::pin_mut!(fetched);
@@ -148,18 +189,176 @@ impl Drop for Scan {
     }
 }
 
-async fn fetch_one(
-    s3: &S3,
-    bucket: &str,
-    fetch: Fetch,
-    entry: ObjectEntry,
-) -> Result<Option<ScanItem>, S3Error> {
-    Ok(match fetch {
-        Fetch::ListOnly => Some(ScanItem::Listed(entry)),
-        Fetch::Head => s3
-            .head(bucket, &entry.key)
-            .await?
-            .map(|(e, h)| ScanItem::Headed(e, h)),
-        Fetch::Get => s3.get(bucket, &entry.key).await?.map(ScanItem::Got),
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// `n` objects in pages of `page`; each fetch takes a little time and
+    /// records how many fetches run at once.
+    struct Fake {
+        n: usize,
+        page: usize,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+        lists: AtomicUsize,
+        fetches: AtomicUsize,
+        fail_at: Option<usize>,
+        gone: Option<usize>,
+    }
+
+    impl Fake {
+        fn new(n: usize, page: usize) -> Fake {
+            Fake {
+                n,
+                page,
+                in_flight: AtomicUsize::new(0),
+                max_in_flight: AtomicUsize::new(0),
+                lists: AtomicUsize::new(0),
+                fetches: AtomicUsize::new(0),
+                fail_at: None,
+                gone: None,
+            }
+        }
+    }
+
+    fn entry(i: usize) -> ObjectEntry {
+        ObjectEntry {
+            key: format!("k{i:05}"),
+            size: i as u64,
+            last_modified: None,
+            etag: String::new(),
+        }
+    }
+
+    fn err(i: usize) -> S3Error {
+        S3Error {
+            request: "GetObject",
+            bucket: "b".into(),
+            key: Some(format!("k{i:05}")),
+            status: Some(500),
+            code: "InternalError".into(),
+            message: String::new(),
+            endpoint: "fake".into(),
+        }
+    }
+
+    impl Source for Fake {
+        fn list_page(&self, token: Option<String>) -> BoxFuture<'_, Result<Page, S3Error>> {
+            Box::pin(async move {
+                self.lists.fetch_add(1, Ordering::SeqCst);
+                let from: usize = token.map(|t| t.parse().unwrap()).unwrap_or(0);
+                let to = (from + self.page).min(self.n);
+                let next = (to < self.n).then(|| to.to_string());
+                Ok(((from..to).map(entry).collect(), next))
+            })
+        }
+
+        fn fetch(
+            &self,
+            e: ObjectEntry,
+            fetch: Fetch,
+        ) -> BoxFuture<'_, Result<Option<ScanItem>, S3Error>> {
+            Box::pin(async move {
+                if fetch == Fetch::ListOnly {
+                    return Ok(Some(ScanItem::Listed(e)));
+                }
+                self.fetches.fetch_add(1, Ordering::SeqCst);
+                let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                let i = e.size as usize;
+                if Some(i) == self.fail_at {
+                    return Err(err(i));
+                }
+                if Some(i) == self.gone {
+                    return Ok(None);
+                }
+                Ok(Some(ScanItem::Headed(e, Default::default())))
+            })
+        }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn drain(scan: &mut Scan) -> (Vec<String>, Option<S3Error>) {
+        let mut keys = Vec::new();
+        loop {
+            match scan.next(Duration::from_secs(5)) {
+                Next::Row(ScanItem::Listed(e)) | Next::Row(ScanItem::Headed(e, _)) => {
+                    keys.push(e.key)
+                }
+                Next::Row(ScanItem::Got(o)) => keys.push(o.entry.key),
+                Next::End => return (keys, None),
+                Next::Failed(e) => return (keys, Some(e)),
+                Next::Pending => panic!("scan stalled"),
+            }
+        }
+    }
+
+    #[test]
+    fn full_scan_is_ordered_complete_and_bounded_by_the_window() {
+        let rt = rt();
+        let fake = Arc::new(Fake::new(2500, 1000));
+        let mut scan = Scan::start(rt.handle(), fake.clone(), Fetch::Head, 8);
+        let (keys, e) = drain(&mut scan);
+        assert!(e.is_none());
+        assert_eq!(keys, (0..2500).map(|i| entry(i).key).collect::<Vec<_>>());
+        assert_eq!(fake.lists.load(Ordering::SeqCst), 3);
+        assert_eq!(fake.fetches.load(Ordering::SeqCst), 2500);
+        let max = fake.max_in_flight.load(Ordering::SeqCst);
+        assert!(max <= 8, "{max} fetches at once with a window of 8");
+        assert!(max >= 2, "fetches never overlapped ({max})");
+    }
+
+    #[test]
+    fn list_only_scan_fetches_nothing() {
+        let rt = rt();
+        let fake = Arc::new(Fake::new(1500, 1000));
+        let mut scan = Scan::start(rt.handle(), fake.clone(), Fetch::ListOnly, 8);
+        assert_eq!(drain(&mut scan).0.len(), 1500);
+        assert_eq!(fake.lists.load(Ordering::SeqCst), 2);
+        assert_eq!(fake.fetches.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn vanished_objects_are_skipped_and_failures_end_the_scan() {
+        let rt = rt();
+        let mut fake = Fake::new(50, 10);
+        fake.gone = Some(3);
+        fake.fail_at = Some(20);
+        let fake = Arc::new(fake);
+        let mut scan = Scan::start(rt.handle(), fake, Fetch::Get, 4);
+        let (keys, e) = drain(&mut scan);
+        assert_eq!(keys.len(), 19, "rows 0..20 less the vanished one");
+        assert!(!keys.contains(&entry(3).key));
+        assert_eq!(e.unwrap().key.as_deref(), Some("k00020"));
+    }
+
+    #[test]
+    fn dropping_a_scan_stops_its_requests() {
+        let rt = rt();
+        let fake = Arc::new(Fake::new(100_000, 1000));
+        let mut scan = Scan::start(rt.handle(), fake.clone(), Fetch::Head, 4);
+        for _ in 0..10 {
+            assert!(matches!(scan.next(Duration::from_secs(5)), Next::Row(_)));
+        }
+        drop(scan);
+        rt.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
+        let after = fake.fetches.load(Ordering::SeqCst);
+        rt.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
+        assert_eq!(
+            fake.fetches.load(Ordering::SeqCst),
+            after,
+            "fetches went on after drop"
+        );
+        assert!(after < 1000);
+    }
 }

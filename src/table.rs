@@ -298,14 +298,12 @@ impl Table {
     pub fn scan_start(&mut self, needed: Vec<bool>) -> Result<()> {
         let c = ctx()?;
         let fetch = fetch_for(&self.def.columns, &needed);
-        let scan = Scan::start(
-            &c.rt,
-            c.s3.clone(),
-            self.loc.bucket.clone(),
-            self.loc.prefix.clone(),
-            fetch,
-            c.settings.prefetch_window,
-        );
+        let source = Arc::new(scan::S3Source {
+            s3: c.s3.clone(),
+            bucket: self.loc.bucket.clone(),
+            prefix: self.loc.prefix.clone(),
+        });
+        let scan = Scan::start(&c.rt, source, fetch, c.settings.prefetch_window);
         self.scan = Some((scan, needed));
         self.current = None;
         Ok(())

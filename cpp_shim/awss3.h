@@ -330,13 +330,14 @@ int32_t awss3_update(struct Awss3Table *t,
 int32_t awss3_delete(struct Awss3Table *t, const uint8_t *key, size_t key_len);
 
 /**
- * Takes the next warning the last calls produced (skipped objects, notices):
- * true and the text, or false when there is none.
+ * Takes the next condition the last calls produced (skipped objects,
+ * notices): true with its text and whether it is a note (not escalated by
+ * strict mode), or false when there is none.
  *
  * # Safety
  * `t` valid; out-params writable. The text is valid until the next call.
  */
-bool awss3_take_warning(struct Awss3Table *t, const char **msg, size_t *len);
+bool awss3_take_warning(struct Awss3Table *t, const char **msg, size_t *len, bool *is_note);
 
 #ifdef __cplusplus
 }  // extern "C"

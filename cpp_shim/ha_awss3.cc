@@ -490,9 +490,10 @@ bool ha_awss3::get_error_message(int error, String *buf)
 
 void ha_awss3::push_core_warnings()
 {
-  const char *msg; size_t len;
-  while (core && awss3_take_warning(core, &msg, &len))
-    push_warning_printf(ha_thd(), Sql_condition::WARN_LEVEL_WARN,
+  const char *msg; size_t len; bool note;
+  while (core && awss3_take_warning(core, &msg, &len, &note))
+    push_warning_printf(ha_thd(), note ? Sql_condition::WARN_LEVEL_NOTE
+                                       : Sql_condition::WARN_LEVEL_WARN,
                         ER_GET_ERRMSG, "%.*s", (int) len, msg);
 }
 

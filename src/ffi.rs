@@ -672,8 +672,9 @@ pub unsafe extern "C" fn awss3_delete(t: *mut Awss3Table, key: *const u8, key_le
     })
 }
 
-/// Takes the next warning the last calls produced (skipped objects, notices):
-/// true and the text, or false when there is none.
+/// Takes the next condition the last calls produced (skipped objects,
+/// notices): true with its text and whether it is a note (not escalated by
+/// strict mode), or false when there is none.
 ///
 /// # Safety
 /// `t` valid; out-params writable. The text is valid until the next call.
@@ -682,14 +683,16 @@ pub unsafe extern "C" fn awss3_take_warning(
     t: *mut Awss3Table,
     msg: *mut *const c_char,
     len: *mut usize,
+    is_note: *mut bool,
 ) -> bool {
     let mut found = false;
     guard(|| {
         let t = table_mut(t)?;
-        if let Some(w) = t.table.take_warning() {
+        if let Some((note, w)) = t.table.take_warning() {
             t.text_out = w.into_bytes();
             *msg = t.text_out.as_ptr() as *const c_char;
             *len = t.text_out.len();
+            *is_note = note;
             found = true;
         }
         Ok(0)

@@ -187,7 +187,8 @@ pub struct Table {
     scan: Option<(Scan, Vec<bool>)>,
     /// The row last returned to the shim.
     pub row: Vec<Value>,
-    warnings: VecDeque<String>,
+    /// Conditions for the statement: (is a note rather than a warning, text).
+    warnings: VecDeque<(bool, String)>,
 }
 
 impl Table {
@@ -212,7 +213,8 @@ impl Table {
         &self.loc
     }
 
-    pub fn take_warning(&mut self) -> Option<String> {
+    /// The next condition to show: `(is_note, text)`.
+    pub fn take_warning(&mut self) -> Option<(bool, String)> {
         self.warnings.pop_front()
     }
 
@@ -283,7 +285,8 @@ impl Table {
                     self.def.name
                 );
                 if skip_malformed {
-                    self.warnings.push_back(format!("AWSS3: skipped {msg}"));
+                    self.warnings
+                        .push_back((false, format!("AWSS3: skipped {msg}")));
                     return Ok(false);
                 }
                 return Err(Error::Engine(format!(
@@ -430,11 +433,14 @@ impl Table {
     async fn put_new(&mut self, c: &Ctx, object_key: &str, values: &[Value]) -> Result<String> {
         let (honoured, probed) = conditional::honoured(&c.s3, &self.loc.bucket).await?;
         if probed && !honoured {
-            self.warnings.push_back(format!(
-                "AWSS3: {} ignores conditional writes on bucket '{}'; INSERT checks for \
+            self.warnings.push_back((
+                true,
+                format!(
+                    "AWSS3: {} ignores conditional writes on bucket '{}'; INSERT checks for \
                  duplicate keys with HEAD before PUT, which is not atomic against other writers",
-                c.s3.endpoint(),
-                self.loc.bucket
+                    c.s3.endpoint(),
+                    self.loc.bucket
+                ),
             ));
         }
         let cond = if honoured {

@@ -546,6 +546,12 @@ int ha_awss3::close(void)
 
 int ha_awss3::delete_table(const char *name)
 {
+  /* DROP of a table that does not exist asks every engine: say "not mine"
+     unless the .frm is there (the server removes it after this call). */
+  char frm[FN_REFLEN];
+  fn_format(frm, name, "", reg_ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
+  if (access(frm, F_OK))
+    return ENOENT;
   return fail(awss3_table_drop(name, strlen(name)));
 }
 

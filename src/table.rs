@@ -149,12 +149,19 @@ pub fn drop_table(path: &str) -> Result<()> {
 }
 
 /// RENAME TABLE: an engine-chosen location follows the name (objects are
-/// copied to `<db>/<new name>/` and the old ones deleted, page by page).
+/// copied to `<db>/<new name>/` and the old ones deleted, page by page:
+/// S3 has no rename).
 pub fn rename_table(from: &str, to: &str, to_db: &str, to_name: &str) -> Result<()> {
     let Some(old) = location::read_sidecar(from).map_err(Error::Engine)? else {
         return Ok(());
     };
     let new = Location::default_for(&old.bucket, to_db, to_name).map_err(Error::Engine)?;
+    // A table renamed to a temporary name (ALTER TABLE's backup of the old
+    // table, about to be dropped or renamed back) keeps its objects in place.
+    if new == old || to_name.starts_with("#sql") {
+        location::write_sidecar(to, &old).map_err(Error::Engine)?;
+        return location::remove_sidecar(from).map_err(Error::Engine);
+    }
     let c = ctx()?;
     let window = c.settings.prefetch_window;
     let s3 = &c.s3;

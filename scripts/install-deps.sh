@@ -53,8 +53,16 @@ if [ ${#want[@]} -gt 0 ]; then
     --no-install-recommends "${want[@]}" >/dev/null
   $SUDO rm -f /usr/sbin/policy-rc.d
 fi
-# Tools the tests use (not version-sensitive).
-command -v curl >/dev/null || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl >/dev/null
+# Tools the build and tests use (not version-sensitive): apt-get source needs
+# dpkg-dev; the UNINSTALL test reads sockets with ss (iproute2).
+tools=()
+command -v dpkg-source >/dev/null || tools+=(dpkg-dev)
+command -v ss >/dev/null || tools+=(iproute2)
+command -v g++ >/dev/null || tools+=(g++)
+command -v make >/dev/null || tools+=(make)
+if [ ${#tools[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${tools[@]}" >/dev/null
+fi
 
 # Server source headers at exactly $V.
 src=$deps/mariadb-src

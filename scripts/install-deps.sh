@@ -78,5 +78,5 @@ if [ ! -f "$src/.version" ] || [ "$(cat "$src/.version")" != "$V" ]; then
 fi
 
 # moto server (S3 protocol on loopback) at a pinned version; pip is a no-op when satisfied.
-python3 -m pip install -q --disable-pip-version-check -r "$here/scripts/requirements.txt"
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -r "$here/scripts/requirements.txt"
 echo "install-deps: done"

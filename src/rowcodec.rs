@@ -527,12 +527,7 @@ mod tests {
     use crate::schema::Attr;
 
     fn col(name: &str, role: Role, kind: CellKind) -> Column {
-        Column {
-            name: name.into(),
-            role,
-            kind,
-            nullable: true,
-        }
+        Column::new(name, role, kind)
     }
 
     fn val(name: &str, kind: CellKind) -> Column {

@@ -69,6 +69,18 @@ pub struct Column {
     pub nullable: bool,
 }
 
+impl Column {
+    /// A nullable column (tests and callers that do not care about NULL-ability).
+    pub fn new(name: &str, role: Role, kind: CellKind) -> Column {
+        Column {
+            name: name.into(),
+            role,
+            kind,
+            nullable: true,
+        }
+    }
+}
+
 /// How the value columns make an object body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -123,12 +135,7 @@ mod tests {
     use super::*;
 
     fn col(name: &str, role: Role, kind: CellKind) -> Column {
-        Column {
-            name: name.into(),
-            role,
-            kind,
-            nullable: true,
-        }
+        Column::new(name, role, kind)
     }
 
     #[test]

@@ -34,6 +34,7 @@
 #include "field.h"
 #include "mysql/service_progress_report.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -264,7 +265,9 @@ static int awss3_init_func(void *p)
 {
   awss3_hton= static_cast<handlerton *>(p);
   awss3_hton->create= awss3_create_handler;
-  awss3_hton->flags= HTON_CAN_RECREATE;
+  /* No HTON_CAN_RECREATE: TRUNCATE must delete the objects (delete_all_rows),
+     not re-run create() without the CONNECTION. */
+  awss3_hton->flags= 0;
   awss3_hton->table_options= awss3_table_options;
   awss3_hton->field_options= awss3_field_options;
   if (awss3_init())
@@ -382,6 +385,13 @@ static bool check_schema(TABLE_SHARE *s)
     return true;
   }
   Field *k= s->key_info[0].key_part[0].field;
+  if (s->key_info[0].key_part[0].length < k->key_length())
+  {
+    my_printf_error(ER_WRONG_KEY_COLUMN,
+      "AWSS3: the PRIMARY KEY must cover the whole column `%s` (the object "
+      "key is the full value), not a prefix of it", MYF(0), k->field_name.str);
+    return true;
+  }
   enum_field_types t= k->real_type();
   if (t != MYSQL_TYPE_VARCHAR && t != MYSQL_TYPE_STRING &&
       t != MYSQL_TYPE_VAR_STRING)
@@ -459,6 +469,15 @@ Awss3_share *ha_awss3::get_share()
   return s;
 }
 
+/* Error and warning texts are utf8mb3 in the server: characters outside it
+   (emoji in a key, say) become '?' instead of cutting the message short. */
+static void set_message(String *to, const char *msg, size_t len)
+{
+  uint errors;
+  to->copy(msg, len, &my_charset_utf8mb4_bin, &my_charset_utf8mb3_general_ci,
+           &errors);
+}
+
 /* Keeps the core's message of a failed call for print_error(). */
 int ha_awss3::fail(int rc)
 {
@@ -466,7 +485,7 @@ int ha_awss3::fail(int rc)
   {
     const char *msg; size_t len;
     awss3_last_error(&msg, &len);
-    last_error.copy(msg, len, &my_charset_utf8mb4_bin);
+    set_message(&last_error, msg, len);
   }
   return rc;
 }
@@ -491,10 +510,14 @@ bool ha_awss3::get_error_message(int error, String *buf)
 void ha_awss3::push_core_warnings()
 {
   const char *msg; size_t len; bool note;
+  String text;
   while (core && awss3_take_warning(core, &msg, &len, &note))
+  {
+    set_message(&text, msg, len);
     push_warning_printf(ha_thd(), note ? Sql_condition::WARN_LEVEL_NOTE
                                        : Sql_condition::WARN_LEVEL_WARN,
-                        ER_GET_ERRMSG, "%.*s", (int) len, msg);
+                        ER_GET_ERRMSG, "%s", text.c_ptr_safe());
+  }
 }
 
 int ha_awss3::create(const char *name, TABLE *form, HA_CREATE_INFO *info)
@@ -529,6 +552,9 @@ int ha_awss3::open(const char *name, int, uint)
                     last_error.c_ptr_safe());
     return rc;
   }
+  const char *loc; size_t loc_len;
+  if (!awss3_table_location(core, &loc, &loc_len))
+    location.assign(loc, loc_len);
   uint n= table->s->fields;
   cells.assign(n, Awss3Cell());
   cell_bufs.resize(n);
@@ -624,14 +650,76 @@ void ha_awss3::record_to_cells(const uchar *rec)
   }
 }
 
-/* Stores the core's cells into a record buffer. */
-void ha_awss3::cells_to_record(uchar *buf, const Awss3Cell *out, size_t n)
+/* Catches what Field::store() says while a row from S3 is stored: a value
+   that does not fit its column (out of range, truncated, invalid date, ...)
+   makes the object malformed for this table, never a silent change. */
+class Store_check : public Internal_error_handler
 {
+public:
+  bool failed= false;
+  char msg[256]= "";
+  bool handle_condition(THD *, uint, const char *,
+                        Sql_condition::enum_warning_level *level,
+                        const char *m, Sql_condition **) override
+  {
+    if (*level != Sql_condition::WARN_LEVEL_NOTE && !failed)
+    {
+      failed= true;
+      strmake(msg, m, sizeof(msg) - 1);
+    }
+    return true;
+  }
+};
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static long days_from_civil(long y, unsigned m, unsigned d)
+{
+  y-= m <= 2;
+  long era= (y >= 0 ? y : y - 399) / 400;
+  unsigned yoe= (unsigned) (y - era * 400);
+  unsigned doy= (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  unsigned doe= yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (long) doe - 719468;
+}
+
+/* S3's last_modified (UTC text) into a TIMESTAMP column: as an instant, not
+   as local time. */
+static int store_utc_text(Field *f, const char *p, size_t len)
+{
+  char buf[40];
+  strmake(buf, p, MY_MIN(len, sizeof(buf) - 1));
+  int y, mo, d, h, mi, sec;
+  unsigned long usec= 0;
+  char frac[8]= "";
+  if (sscanf(buf, "%d-%d-%d %d:%d:%d.%6[0-9]", &y, &mo, &d, &h, &mi, &sec,
+             frac) < 6)
+    return f->store(p, len, &my_charset_latin1);
+  for (int i= 0; i < 6; i++)
+    usec= usec * 10 + (frac[i] ? (unsigned long) (frac[i] - '0') : 0);
+  if (frac[0] == '\0')
+    usec= 0;
+  my_time_t t= (my_time_t) (days_from_civil(y, mo, d) * 86400L +
+                            h * 3600L + mi * 60L + sec);
+  return f->store_timestamp(t, usec);
+}
+
+/* Stores the core's cells into a record buffer. False, with the reason in
+   *why, when a value does not fit its column. */
+bool ha_awss3::cells_to_record(uchar *buf, const Awss3Cell *out, size_t n,
+                               String *why)
+{
+  THD *thd= ha_thd();
+  Store_check check;
+  Check_level_instant_set warn(thd, CHECK_FIELD_WARN);
+  Abort_on_warning_instant_set no_abort(thd, false);
+  thd->push_internal_handler(&check);
   my_ptrdiff_t d= buf - table->record[0];
-  for (uint i= 0; i < table->s->fields && i < n; i++)
+  uint bad= UINT_MAX;
+  for (uint i= 0; i < table->s->fields && i < n && bad == UINT_MAX; i++)
   {
     Field *f= table->field[i];
     const Awss3Cell &c= out[i];
+    int err= 0;
     f->move_field_offset(d);
     switch (c.kind)
     {
@@ -646,11 +734,19 @@ void ha_awss3::cells_to_record(uchar *buf, const Awss3Cell *out, size_t n)
       break;
     case AWSS3_CELL_INT: case AWSS3_CELL_UINT:
       f->set_notnull();
-      f->store((longlong) c.int_value, c.kind == AWSS3_CELL_UINT);
+      err= f->store((longlong) c.int_value, c.kind == AWSS3_CELL_UINT);
       break;
     case AWSS3_CELL_DOUBLE: case AWSS3_CELL_FLOAT:
       f->set_notnull();
-      f->store(c.real_value);
+      if (c.real_value == 0 && std::signbit(c.real_value) &&
+          f->real_type() == MYSQL_TYPE_FLOAT)
+      {
+        /* store(double) drops the sign of -0. */
+        float neg_zero= -0.0f;
+        float4store(f->ptr, neg_zero);
+      }
+      else
+        err= f->store(c.real_value);
       break;
     case AWSS3_CELL_TEXT: case AWSS3_CELL_BYTES:
     {
@@ -660,21 +756,71 @@ void ha_awss3::cells_to_record(uchar *buf, const Awss3Cell *out, size_t n)
       if (f->flags & BLOB_FLAG)
       {
         uint errors;
+        Field_blob *blob= static_cast<Field_blob *>(f);
         String &b= blob_bufs[i];
         b.copy((const char *) c.data, c.len, from, f->charset(), &errors);
-        static_cast<Field_blob *>(f)->set_ptr(b.length(), (uchar *) b.ptr());
+        if (errors || b.length() > blob->max_data_length())
+          err= 1;
+        else
+          blob->set_ptr(b.length(), (uchar *) b.ptr());
       }
       else
-        f->store((const char *) c.data, c.len, from);
+        err= f->store((const char *) c.data, c.len, from);
       break;
     }
     default: /* NUMBER, TEMPORAL: the server's own text forms */
+    {
+      ha_field_option_struct *o= f->option_struct;
       f->set_notnull();
-      f->store((const char *) c.data, c.len, &my_charset_latin1);
+      if (f->type() == MYSQL_TYPE_TIMESTAMP && o &&
+          o->s3_attr == AWSS3_ATTR_LAST_MODIFIED + 1)
+        err= store_utc_text(f, (const char *) c.data, c.len);
+      else
+        err= f->store((const char *) c.data, c.len, &my_charset_latin1);
       break;
     }
+    }
     f->move_field_offset(-d);
+    /* 3 is a note (e.g. trailing spaces removed): the value is intact. */
+    if ((err && err != 3) || check.failed)
+      bad= i;
   }
+  thd->pop_internal_handler();
+  if (bad == UINT_MAX)
+    return true;
+  why->length(0);
+  why->append(STRING_WITH_LEN("column `"));
+  why->append(table->field[bad]->field_name.str,
+              table->field[bad]->field_name.length);
+  why->append(STRING_WITH_LEN("`: "));
+  if (check.failed)
+    why->append(check.msg, strlen(check.msg));
+  else
+    why->append(STRING_WITH_LEN("the value does not fit the column"));
+  return false;
+}
+
+/* A row that does not fit: an error naming the object, or (with
+   awss3_skip_malformed) a warning. True when the row is to be skipped. */
+bool ha_awss3::malformed(const Awss3Cell *out, const String &why)
+{
+  const Awss3Cell &k= out[table->key_info[0].key_part[0].fieldnr - 1];
+  std::string text= "object " + location +
+                    std::string((const char *) k.data, k.len) +
+                    " is not a valid row of `" + table->s->db.str + "`.`" +
+                    table->s->table_name.str + "`: " +
+                    std::string(why.ptr(), why.length());
+  if (awss3_skip_malformed)
+  {
+    String w;
+    set_message(&w, text.data(), text.size());
+    push_warning_printf(ha_thd(), Sql_condition::WARN_LEVEL_WARN,
+                        ER_GET_ERRMSG, "AWSS3: skipped %s", w.c_ptr_safe());
+    return true;
+  }
+  text+= " (SET GLOBAL awss3_skip_malformed=ON skips such objects with a warning)";
+  set_message(&last_error, text.data(), text.size());
+  return false;
 }
 
 /* The key value of a record, as the core wants it (UTF-8 or bytes). */
@@ -759,8 +905,9 @@ int ha_awss3::read_by_key(uchar *buf, const uchar *key, size_t len)
   int rc= fail(awss3_read_key(core, key, len, needed.get(), table->s->fields,
                               &out, &n));
   push_core_warnings();
-  if (rc == 0)
-    cells_to_record(buf, out, n);
+  String why;
+  if (rc == 0 && !cells_to_record(buf, out, n, &why))
+    rc= malformed(out, why) ? HA_ERR_KEY_NOT_FOUND : AWSS3_ERROR_ENGINE;
   return rc;
 }
 
@@ -795,18 +942,23 @@ int ha_awss3::rnd_next(uchar *buf)
 {
   const Awss3Cell *out;
   size_t n;
-  int rc;
-  /* Wait in short slices so that KILL QUERY stops a scan promptly. */
-  while ((rc= awss3_scan_next(core, 200, &out, &n)) == AWSS3_ERROR_PENDING)
+  for (;;)
   {
-    if (thd_killed(ha_thd()))
-      return HA_ERR_ABORTED_BY_USER;
+    int rc;
+    /* Wait in short slices so that KILL QUERY stops a scan promptly. */
+    while ((rc= awss3_scan_next(core, 200, &out, &n)) == AWSS3_ERROR_PENDING)
+    {
+      if (thd_killed(ha_thd()))
+        return HA_ERR_ABORTED_BY_USER;
+    }
+    fail(rc);
+    push_core_warnings();
+    String why;
+    if (rc || cells_to_record(buf, out, n, &why))
+      return rc;
+    if (!malformed(out, why))
+      return AWSS3_ERROR_ENGINE;
   }
-  fail(rc);
-  push_core_warnings();
-  if (rc == 0)
-    cells_to_record(buf, out, n);
-  return rc;
 }
 
 void ha_awss3::position(const uchar *record)

@@ -13,6 +13,7 @@
 #include "awss3.h"
 
 #include <memory>
+#include <string>
 #include <vector>
 
 /* Shared by all handlers of one table: the table lock. */
@@ -40,6 +41,8 @@ class ha_awss3 final : public handler
   std::vector<String> blob_bufs;
   /* Which columns a read must fill (read_set, widened for writes). */
   std::unique_ptr<bool[]> needed;
+  /* s3://bucket/prefix, for messages. */
+  std::string location;
   /* Message of the last engine error, for print_error(). */
   String last_error;
 
@@ -47,7 +50,8 @@ class ha_awss3 final : public handler
   int fail(int rc);
   void compute_needed();
   void record_to_cells(const uchar *rec);
-  void cells_to_record(uchar *buf, const Awss3Cell *out, size_t n);
+  bool cells_to_record(uchar *buf, const Awss3Cell *out, size_t n, String *why);
+  bool malformed(const Awss3Cell *out, const String &why);
   bool key_of_record(const uchar *rec, String *out);
   int read_by_key(uchar *buf, const uchar *key, size_t len);
   void push_core_warnings();

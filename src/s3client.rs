@@ -69,7 +69,7 @@ struct Failure {
 fn failure<E, R>(e: SdkError<E, R>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: fmt::Debug + HasStatus,
+    R: fmt::Debug + HasStatus + 'static,
 {
     let status = e.raw_response().map(|r| r.status_u16());
     match &e {
@@ -87,13 +87,13 @@ where
                 "ConnectionFailed"
             }
             .into(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: root_cause(&e),
             transient: true,
         },
         SdkError::ResponseError(_) => Failure {
             status,
             code: "BadResponse".into(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: root_cause(&e),
             transient: true,
         },
         _ => {
@@ -113,6 +113,21 @@ where
                 transient,
             }
         }
+    }
+}
+
+/// The innermost cause (e.g. "Connection refused (os error 111)"): what a
+/// DBA needs, without the SDK's layers of wrapping.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    let text = cur.to_string();
+    if text.is_empty() {
+        DisplayErrorContext(e).to_string()
+    } else {
+        text
     }
 }
 

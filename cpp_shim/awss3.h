@@ -242,6 +242,14 @@ void awss3_table_free(struct Awss3Table *t);
 int32_t awss3_table_location(struct Awss3Table *t, const char **out, size_t *out_len);
 
 /**
+ * The exact number of rows (one LIST pass).
+ *
+ * # Safety
+ * `t` must be a valid table; `out` writable.
+ */
+int32_t awss3_table_count(struct Awss3Table *t, uint64_t *out);
+
+/**
  * TRUNCATE / DELETE of all rows.
  *
  * # Safety

@@ -558,6 +558,8 @@ int ha_awss3::open(const char *name, int, uint)
   uint n= table->s->fields;
   cells.assign(n, Awss3Cell());
   cell_bufs.resize(n);
+  old_cells.assign(n, Awss3Cell());
+  old_bufs.resize(n);
   blob_bufs.resize(n);
   needed.reset(new bool[n]());
   return 0;
@@ -605,14 +607,16 @@ int ha_awss3::rename_table(const char *from, const char *to)
                                  db.data(), db.size(), name.data(), name.size()));
 }
 
-/* Fills cells[] from a record (any of the table's record buffers). */
-void ha_awss3::record_to_cells(const uchar *rec)
+/* Fills out[] from a record (any of the table's record buffers); bufs back
+   the text and bytes. */
+void ha_awss3::record_to_cells(const uchar *rec, std::vector<Awss3Cell> &out,
+                               std::vector<String> &bufs)
 {
   my_ptrdiff_t d= rec - table->record[0];
   for (uint i= 0; i < table->s->fields; i++)
   {
     Field *f= table->field[i];
-    Awss3Cell &c= cells[i];
+    Awss3Cell &c= out[i];
     c.kind= AWSS3_CELL_NULL;
     c.int_value= 0;
     c.real_value= 0;
@@ -637,12 +641,12 @@ void ha_awss3::record_to_cells(const uchar *rec)
         String *s= f->val_str(&tmp);
         uint errors;
         if (kind == AWSS3_CELL_TEXT)
-          cell_bufs[i].copy(s->ptr(), s->length(), s->charset(),
+          bufs[i].copy(s->ptr(), s->length(), s->charset(),
                             &my_charset_utf8mb4_bin, &errors);
         else
-          cell_bufs[i].copy(s->ptr(), s->length(), s->charset());
-        c.data= (const uint8_t *) cell_bufs[i].ptr();
-        c.len= cell_bufs[i].length();
+          bufs[i].copy(s->ptr(), s->length(), s->charset());
+        c.data= (const uint8_t *) bufs[i].ptr();
+        c.len= bufs[i].length();
       }
       }
     }
@@ -850,9 +854,22 @@ void ha_awss3::compute_needed()
     needed[i]= all || bitmap_is_set(table->read_set, i);
 }
 
+/* Same values, same bytes: nothing to write. */
+static bool same_cells(const std::vector<Awss3Cell> &a,
+                       const std::vector<Awss3Cell> &b)
+{
+  for (size_t i= 0; i < a.size(); i++)
+    if (a[i].kind != b[i].kind || a[i].int_value != b[i].int_value ||
+        memcmp(&a[i].real_value, &b[i].real_value, sizeof(double)) ||
+        a[i].len != b[i].len ||
+        (a[i].len && memcmp(a[i].data, b[i].data, a[i].len)))
+      return false;
+  return true;
+}
+
 int ha_awss3::write_row(const uchar *buf)
 {
-  record_to_cells(buf);
+  record_to_cells(buf, cells, cell_bufs);
   int rc= fail(awss3_insert(core, cells.data(), cells.size()));
   push_core_warnings();
   if (rc == HA_ERR_FOUND_DUPP_KEY)
@@ -864,7 +881,12 @@ int ha_awss3::update_row(const uchar *old_data, const uchar *new_data)
 {
   String old_key;
   key_of_record(old_data, &old_key);
-  record_to_cells(new_data);
+  record_to_cells(new_data, cells, cell_bufs);
+  /* REPLACE and ON DUPLICATE KEY UPDATE call this for identical rows too;
+     InnoDB reports those as unchanged, and so no PUT is needed. */
+  record_to_cells(old_data, old_cells, old_bufs);
+  if (same_cells(cells, old_cells))
+    return HA_ERR_RECORD_IS_THE_SAME;
   int rc= fail(awss3_update(core, (const uint8_t *) old_key.ptr(),
                             old_key.length(), cells.data(), cells.size()));
   push_core_warnings();
@@ -985,6 +1007,24 @@ int ha_awss3::info(uint flag)
   {
     stats.records= 1000;
     stats.mean_rec_length= 1024;
+    /* DELETE without WHERE reports stats.records as its affected rows: count
+       exactly (one LIST pass, once per statement). */
+    THD *thd= ha_thd();
+    SELECT_LEX *sl= thd->lex->first_select_lex();
+    if (thd_sql_command(thd) == SQLCOM_DELETE && sl && !sl->where &&
+        !sl->limit_params.explicit_limit && core)
+    {
+      if (counted_query != thd->query_id)
+      {
+        uint64_t n;
+        int rc= fail(awss3_table_count(core, &n));
+        if (rc)
+          return rc;
+        counted_rows= n;
+        counted_query= thd->query_id;
+      }
+      stats.records= counted_rows;
+    }
   }
   if (flag & HA_STATUS_ERRKEY)
     errkey= 0;

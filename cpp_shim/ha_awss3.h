@@ -35,6 +35,12 @@ class ha_awss3 final : public handler
      MEM_ROOT, and dangle after the statement. */
   std::vector<Awss3Cell> cells;
   std::vector<String> cell_bufs;
+  /* The old row of update_row(), to see whether anything changed. */
+  std::vector<Awss3Cell> old_cells;
+  std::vector<String> old_bufs;
+  /* Exact row count of DELETE without WHERE, and the statement it is for. */
+  query_id_t counted_query= 0;
+  ulonglong counted_rows= 0;
   /* Blob values of the row last read. The record points at them rather than
      at Field_blob::value, which UPDATE's SET reuses: pointing there would make
      old and new rows look equal. */
@@ -49,7 +55,8 @@ class ha_awss3 final : public handler
   Awss3_share *get_share();
   int fail(int rc);
   void compute_needed();
-  void record_to_cells(const uchar *rec);
+  void record_to_cells(const uchar *rec, std::vector<Awss3Cell> &out,
+                       std::vector<String> &bufs);
   bool cells_to_record(uchar *buf, const Awss3Cell *out, size_t n, String *why);
   bool malformed(const Awss3Cell *out, const String &why);
   bool key_of_record(const uchar *rec, String *out);

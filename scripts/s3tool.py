@@ -67,11 +67,16 @@ def cmd_rb(s3, a):
                 raise RuntimeError(f"delete {e.get('Key')!r}: {e.get('Code')}: {e.get('Message')}")
             batch.clear()
 
+    # List everything first: deleting while paging through versions skips some
+    # (moto pages by key markers).
+    found = []
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=a.bucket):
         for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
-            batch.append({"Key": v["Key"], "VersionId": v["VersionId"]})
-            if len(batch) == 1000:
-                flush()
+            found.append({"Key": v["Key"], "VersionId": v["VersionId"]})
+    for v in found:
+        batch.append(v)
+        if len(batch) == 1000:
+            flush()
     flush()
     s3.delete_bucket(Bucket=a.bucket)
 

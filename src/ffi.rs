@@ -498,6 +498,21 @@ pub unsafe extern "C" fn awss3_table_location(
     })
 }
 
+/// The exact number of rows (one LIST pass).
+///
+/// # Safety
+/// `t` must be a valid table; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_table_count(t: *mut Awss3Table, out: *mut u64) -> i32 {
+    guard(|| {
+        let n = table_mut(t)?.table.count()?;
+        if let Some(o) = out.as_mut() {
+            *o = n;
+        }
+        Ok(0)
+    })
+}
+
 /// TRUNCATE / DELETE of all rows.
 ///
 /// # Safety

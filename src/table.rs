@@ -2,7 +2,7 @@
 //! the row last read (its key and ETag, which UPDATE's If-Match uses). Every
 //! statement-level operation of the handler lands on a method here.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -192,6 +192,10 @@ pub struct Table {
     /// Object key and ETag of the row last read or written.
     current: Option<(String, String)>,
     scan: Option<(Scan, Vec<bool>)>,
+    /// Object keys this handler wrote while its scan runs: a later LIST page
+    /// must not hand them back (an UPDATE that changes keys would otherwise
+    /// meet its own new rows again: the Halloween problem).
+    written_during_scan: HashSet<String>,
     /// The row last returned to the shim.
     pub row: Vec<Value>,
     /// Conditions for the statement: (is a note rather than a warning, text).
@@ -211,6 +215,7 @@ impl Table {
             key_col,
             current: None,
             scan: None,
+            written_during_scan: HashSet::new(),
             row: vec![Value::Null; n],
             warnings: VecDeque::new(),
         })
@@ -315,12 +320,14 @@ impl Table {
         });
         let scan = Scan::start(&c.rt, source, fetch, c.settings.prefetch_window);
         self.scan = Some((scan, needed));
+        self.written_during_scan.clear();
         self.current = None;
         Ok(())
     }
 
     pub fn scan_end(&mut self) {
         self.scan = None;
+        self.written_during_scan = HashSet::new();
     }
 
     /// `Ok(Some(true))`: a row is in `self.row`; `Ok(Some(false))`: end of
@@ -337,6 +344,13 @@ impl Table {
                 Next::Pending => return Ok(None),
                 Next::Failed(e) => return Err(e.into()),
             };
+            let key = match &item {
+                ScanItem::Listed(e) | ScanItem::Headed(e, _) => &e.key,
+                ScanItem::Got(o) => &o.entry.key,
+            };
+            if self.written_during_scan.contains(key) {
+                continue;
+            }
             let filled = match &item {
                 ScanItem::Listed(e) => self.fill_row(e, None, None, skip)?,
                 ScanItem::Headed(e, h) => self.fill_row(e, Some(h), None, skip)?,
@@ -473,6 +487,7 @@ impl Table {
         let c = ctx()?;
         let rt = c.rt.clone();
         let etag = rt.block_on(self.put_new(&c, &object_key, values))?;
+        self.note_written(&object_key);
         self.current = Some((object_key, etag));
         Ok(())
     }
@@ -498,6 +513,7 @@ impl Table {
         };
         if new != old {
             let etag = rt.block_on(self.put_new(&c, &new, values))?;
+            self.note_written(&new);
             rt.block_on(c.s3.delete(&self.loc.bucket, &old))?;
             self.current = Some((new, etag));
             return Ok(());
@@ -531,6 +547,28 @@ impl Table {
         c.rt.block_on(c.s3.delete(&self.loc.bucket, &object_key))?;
         self.current = None;
         Ok(())
+    }
+
+    fn note_written(&mut self, object_key: &str) {
+        if self.scan.is_some() {
+            self.written_during_scan.insert(object_key.to_string());
+        }
+    }
+
+    /// The number of rows (objects under the prefix, less the prefix's own
+    /// marker): one LIST pass. DELETE without WHERE reports it.
+    pub fn count(&self) -> Result<u64> {
+        let c = ctx()?;
+        let prefix = &self.loc.prefix;
+        let mut n = 0u64;
+        c.rt.block_on(for_each_page(&c.s3, &self.loc, |entries| {
+            n += entries
+                .iter()
+                .filter(|e| keycodec::key_of(prefix, &e.key).is_some())
+                .count() as u64;
+            async { Ok(()) }
+        }))?;
+        Ok(n)
     }
 
     /// TRUNCATE / DELETE without WHERE: LISTs + one DeleteObjects per 1000 keys.

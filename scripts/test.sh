@@ -28,7 +28,7 @@ if [ "${SKIP_CARGO_TEST:-}" = 1 ]; then
   say "skipping cargo test (SKIP_CARGO_TEST=1)"
 else
   say "cargo test"
-  (cd "$repo" && cargo test) || { cargo_failed=1; say "cargo test FAILED; running the SQL tests anyway"; }
+  (cd "$repo" && cargo test --release --locked) || { cargo_failed=1; say "cargo test FAILED; running the SQL tests anyway"; }
 fi
 
 # --- preflight: say plainly what is missing --------------------------------------------

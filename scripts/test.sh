@@ -63,7 +63,7 @@ log=$run/mtr.log
   cd "$mtr_dir" &&
   perl ./mariadb-test-run.pl --suite=awss3 \
     --force --max-test-fail=0 --retry=0 --retry-failure=0 \
-    --parallel="${MTR_PARALLEL:-1}" --vardir="$vardir" \
+    --parallel="${MTR_PARALLEL:-2}" --vardir="$vardir" \
     --testcase-timeout=10 --suite-timeout=120 --shutdown-timeout=20 \
     "$@"
 ) 2>&1 | tee "$log"

@@ -7,7 +7,7 @@
 # Extra arguments go to mariadb-test-run, e.g. a test name: scripts/test.sh harness
 # or options: scripts/test.sh --parallel=2 --record harness
 # Environment: AWSS3_PLUGIN_DIR (default <repo>/build), MTR_DIR (default
-# /usr/share/mysql/mysql-test), MTR_PARALLEL (default 1).
+# /usr/share/mysql/mysql-test), MTR_PARALLEL (default 2).
 # The last line is "awss3: N passed, N failed" (N failed counts a cargo test failure as 1).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)

@@ -46,6 +46,9 @@ trap 'moto stop >/dev/null' EXIT
 trap 'exit 130' INT TERM
 AWSS3_ENDPOINT=$(moto start) || die "could not start moto (log: $run/moto.log)"
 export AWSS3_ENDPOINT
+# The AWS default chain's environment credentials, inherited by the test server
+# (credentials.test clears the awss3_* keys to use them); no instance metadata.
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
 say "moto S3 at $AWSS3_ENDPOINT, plugin from $AWSS3_PLUGIN_DIR"
 
 # --- 3. mysql-test-run -------------------------------------------------------------------

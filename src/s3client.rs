@@ -234,35 +234,8 @@ pub struct S3 {
 
 impl S3 {
     pub async fn new(s: &Settings) -> S3 {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(s.request_timeout.min(Duration::from_secs(10)))
-            .operation_attempt_timeout(s.request_timeout)
-            .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .region(Region::new(s.region.clone()))
-            // Retries are ours: counted, bounded by awss3_max_retries.
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts)
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
-        if !s.access_key_id.is_empty() {
-            let token = (!s.session_token.is_empty()).then(|| s.session_token.clone());
-            loader = loader.credentials_provider(Credentials::new(
-                s.access_key_id.clone(),
-                s.secret_access_key.clone(),
-                token,
-                None,
-                "awss3_access_key_id",
-            ));
-        }
         let endpoint = endpoint_url(&s.endpoint);
-        if let Some(e) = &endpoint {
-            loader = loader.endpoint_url(e.clone());
-        }
-        let sdk = loader.load().await;
+        let sdk = sdk_config(s, endpoint.as_deref()).await;
         let conf = aws_sdk_s3::config::Builder::from(&sdk)
             // S3-compatible stores rarely do virtual-hosted buckets.
             .force_path_style(endpoint.is_some())
@@ -576,6 +549,40 @@ impl S3 {
     }
 }
 
+/// HTTP client, region, timeouts and credentials: the keys from the settings,
+/// or (none set) the AWS default chain — environment, web identity,
+/// container and instance roles.
+async fn sdk_config(s: &Settings, endpoint: Option<&str>) -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(s.request_timeout.min(Duration::from_secs(10)))
+        .operation_attempt_timeout(s.request_timeout)
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .region(Region::new(s.region.clone()))
+        // Retries are ours: counted, bounded by awss3_max_retries.
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(timeouts)
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+    if !s.access_key_id.is_empty() {
+        let token = (!s.session_token.is_empty()).then(|| s.session_token.clone());
+        loader = loader.credentials_provider(Credentials::new(
+            s.access_key_id.clone(),
+            s.secret_access_key.clone(),
+            token,
+            None,
+            "awss3_access_key_id",
+        ));
+    }
+    if let Some(e) = endpoint {
+        loader = loader.endpoint_url(e);
+    }
+    loader.load().await
+}
+
 /// The endpoint as a URL: plain http only when written as http://.
 fn endpoint_url(endpoint: &str) -> Option<String> {
     if endpoint.is_empty() {
@@ -640,6 +647,43 @@ pub fn clear_cache() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_credential_types::provider::ProvideCredentials;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    async fn key_id(s: &Settings) -> String {
+        let sdk = sdk_config(s, Some("http://127.0.0.1:1")).await;
+        let provider = sdk.credentials_provider().expect("a provider");
+        provider
+            .provide_credentials()
+            .await
+            .expect("credentials")
+            .access_key_id()
+            .to_string()
+    }
+
+    #[test]
+    fn credentials_come_from_settings_else_from_the_aws_chain() {
+        // The only test that touches these variables.
+        std::env::set_var("AWS_ACCESS_KEY_ID", "from-environment");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "secret-from-environment");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        let rt = rt();
+        let mut s = Settings {
+            endpoint: "http://127.0.0.1:1".into(),
+            ..Settings::default()
+        };
+        assert_eq!(rt.block_on(key_id(&s)), "from-environment");
+        s.access_key_id = "from-settings".into();
+        s.secret_access_key = "x".into();
+        assert_eq!(rt.block_on(key_id(&s)), "from-settings");
+    }
 
     #[test]
     fn error_text_names_request_bucket_key_code_endpoint() {

@@ -23,7 +23,10 @@ if [ "$(sql "SELECT COUNT(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME='
   echo "install-plugin: AWSS3 is already installed; UNINSTALL PLUGIN awss3 first to load a new build"
   exit 0
 fi
-install -m 0644 "$so" "$dir/ha_awss3.so"
+if [ "$(readlink -f "$so")" != "$(readlink -f "$dir/ha_awss3.so")" ]; then
+  install -m 0644 "$so" "$dir/ha_awss3.so" \
+    || { echo "install-plugin: cannot write $dir (run as a user who can, e.g. sudo)" >&2; exit 1; }
+fi
 sql "INSTALL PLUGIN awss3 SONAME 'ha_awss3.so'"
 sql "SELECT PLUGIN_NAME, PLUGIN_VERSION, PLUGIN_STATUS FROM information_schema.PLUGINS WHERE PLUGIN_NAME='AWSS3'"
 echo "install-plugin: installed into $dir. Set awss3_endpoint / awss3_region / credentials" \

@@ -1010,9 +1010,9 @@ int ha_awss3::info(uint flag)
     /* DELETE without WHERE reports stats.records as its affected rows: count
        exactly (one LIST pass, once per statement). */
     THD *thd= ha_thd();
-    SELECT_LEX *sl= thd->lex->first_select_lex();
-    if (thd_sql_command(thd) == SQLCOM_DELETE && sl && !sl->where &&
-        !sl->limit_params.explicit_limit && core)
+    SELECT_LEX *sl= thd && thd_sql_command(thd) == SQLCOM_DELETE
+                    ? thd->lex->first_select_lex() : NULL;
+    if (sl && !sl->where && !sl->limit_params.explicit_limit && core)
     {
       if (counted_query != thd->query_id)
       {

@@ -5,8 +5,10 @@ Forwards every request to a real S3 server (moto) after dropping If-None-Match
 and If-Match, so the engine's detection of such servers, and its HEAD-then-PUT
 fallback, are tested against a real S3 protocol server.
 
-usage: s3_ignore_conditions_proxy.py UPSTREAM_URL PORTFILE
+usage: s3_ignore_conditions_proxy.py UPSTREAM_URL PORTFILE [--deny]
 Listens on 127.0.0.1 on a free port and writes the port to PORTFILE.
+With --deny it forwards nothing and answers every request 403 AccessDenied,
+like a bucket whose policy refuses these credentials.
 """
 import http.client
 import http.server
@@ -16,6 +18,9 @@ import urllib.parse
 
 UPSTREAM = urllib.parse.urlsplit(sys.argv[1])
 DROPPED = {"if-none-match", "if-match"}
+DENY = "--deny" in sys.argv[3:]
+DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+          b"<Message>Access Denied</Message></Error>")
 
 
 class Proxy(http.server.BaseHTTPRequestHandler):
@@ -24,6 +29,14 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     def forward(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
+        if DENY:
+            self.send_response(403, "Forbidden")
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(DENIED)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(DENIED)
+            return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in DROPPED}
         conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=30)
         conn.request(self.command, self.path, body=body, headers=headers)

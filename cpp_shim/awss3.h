@@ -80,6 +80,12 @@
 #define AWSS3_ERROR_ENGINE 4001
 
 /**
+ * ER_DUP_ENTRY for the key in `awss3_last_error` (a multi-row INSERT finds
+ * duplicates after the row was handed over).
+ */
+#define AWSS3_ERROR_DUP_KEY_DEFERRED 4002
+
+/**
  * Not finished within the wait given: call again (check KILL in between).
  */
 #define AWSS3_ERROR_PENDING -1
@@ -307,6 +313,25 @@ int32_t awss3_read_key(struct Awss3Table *t,
  * `buf` has `cap` writable bytes; `len` writable.
  */
 int32_t awss3_position(struct Awss3Table *t, uint8_t *buf, size_t cap, size_t *len);
+
+/**
+ * Starts a multi-row INSERT whose rows are written concurrently, up to
+ * `awss3_prefetch_window` at a time (where the store honours conditional
+ * writes; otherwise rows stay sequential).
+ *
+ * # Safety
+ * `t` must be a valid table.
+ */
+int32_t awss3_bulk_begin(struct Awss3Table *t);
+
+/**
+ * Waits for the rows of a multi-row INSERT: 0, or the first failure
+ * (`AWSS3_ERROR_DUP_KEY_DEFERRED` for a duplicate key).
+ *
+ * # Safety
+ * `t` must be a valid table.
+ */
+int32_t awss3_bulk_end(struct Awss3Table *t);
 
 /**
  * INSERT one row (`HA_ERR_FOUND_DUPP_KEY` when the key exists).

@@ -481,7 +481,7 @@ static void set_message(String *to, const char *msg, size_t len)
 /* Keeps the core's message of a failed call for print_error(). */
 int ha_awss3::fail(int rc)
 {
-  if (rc == AWSS3_ERROR_ENGINE)
+  if (rc == AWSS3_ERROR_ENGINE || rc == AWSS3_ERROR_DUP_KEY_DEFERRED)
   {
     const char *msg; size_t len;
     awss3_last_error(&msg, &len);
@@ -495,6 +495,13 @@ void ha_awss3::print_error(int error, myf errflag)
   if (error == AWSS3_ERROR_ENGINE)
   {
     my_printf_error(ER_GET_ERRMSG, "AWSS3: %s", errflag, last_error.c_ptr_safe());
+    return;
+  }
+  if (error == AWSS3_ERROR_DUP_KEY_DEFERRED)
+  {
+    /* The duplicate's row is not the current record: name its key. */
+    my_printf_error(ER_DUP_ENTRY, ER_THD(ha_thd(), ER_DUP_ENTRY_WITH_KEY_NAME),
+                    errflag, last_error.c_ptr_safe(), table->key_info[0].name.str);
     return;
   }
   handler::print_error(error, errflag);
@@ -865,6 +872,36 @@ static bool same_cells(const std::vector<Awss3Cell> &a,
         (a[i].len && memcmp(a[i].data, b[i].data, a[i].len)))
       return false;
   return true;
+}
+
+/* A plain multi-row INSERT (or INSERT ... SELECT, LOAD DATA) has its rows
+   written up to awss3_prefetch_window at a time. Not with IGNORE, REPLACE or
+   ON DUPLICATE KEY UPDATE, nor with triggers: those need each row's outcome
+   before the next row. */
+void ha_awss3::start_bulk_insert(ha_rows rows, uint)
+{
+  THD *thd= ha_thd();
+  bulk= false;
+  if (rows != 1 && thd->lex->duplicates == DUP_ERROR && !thd->lex->ignore &&
+      !table->triggers && core)
+    bulk= !fail(awss3_bulk_begin(core));
+  push_core_warnings();
+}
+
+int ha_awss3::end_bulk_insert()
+{
+  if (!bulk)
+    return 0;
+  bulk= false;
+  int rc= fail(awss3_bulk_end(core));
+  if (rc)
+  {
+    /* Callers report my_errno, or nothing: say it here unless a row did. */
+    if (!ha_thd()->is_error())
+      print_error(rc, MYF(0));
+    my_errno= rc;
+  }
+  return rc;
 }
 
 int ha_awss3::write_row(const uchar *buf)

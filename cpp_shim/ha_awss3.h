@@ -47,6 +47,8 @@ class ha_awss3 final : public handler
   std::vector<String> blob_bufs;
   /* Which columns a read must fill (read_set, widened for writes). */
   std::unique_ptr<bool[]> needed;
+  /* A multi-row INSERT whose rows the core writes concurrently. */
+  bool bulk= false;
   /* s3://bucket/prefix, for messages. */
   std::string location;
   /* Message of the last engine error, for print_error(). */
@@ -85,6 +87,8 @@ public:
   int delete_table(const char *name) override;
   int rename_table(const char *from, const char *to) override;
 
+  void start_bulk_insert(ha_rows rows, uint flags) override;
+  int end_bulk_insert() override;
   int write_row(const uchar *buf) override;
   int update_row(const uchar *old_data, const uchar *new_data) override;
   int delete_row(const uchar *buf) override;

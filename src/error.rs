@@ -12,6 +12,9 @@ pub const HA_ERR_TABLE_READONLY: i32 = 165;
 pub const HA_ERR_ABORTED_BY_USER: i32 = 188;
 /// Engine failure described by `awss3_last_error` (outside the HA_ERR range).
 pub const AWSS3_ERR_ENGINE: i32 = 4001;
+/// A duplicate key found after its row was handed over (concurrent multi-row
+/// INSERT); the message is the key value.
+pub const AWSS3_ERR_DUP_KEY_DEFERRED: i32 = 4002;
 /// Not an error: the call did not finish within its wait; call again
 /// (the shim checks for KILL in between).
 pub const AWSS3_PENDING: i32 = -1;
@@ -20,6 +23,8 @@ pub const AWSS3_PENDING: i32 = -1;
 pub enum Error {
     /// INSERT of a key that exists (If-None-Match failed).
     DupKey,
+    /// A duplicate found by a concurrent write of a multi-row INSERT: the key.
+    DupKeyDeferred(String),
     /// UPDATE of an object another writer changed or removed (If-Match failed).
     RecordChanged,
     NotFound,
@@ -32,6 +37,7 @@ impl Error {
     pub fn code(&self) -> i32 {
         match self {
             Error::DupKey => HA_ERR_FOUND_DUPP_KEY,
+            Error::DupKeyDeferred(_) => AWSS3_ERR_DUP_KEY_DEFERRED,
             Error::RecordChanged => HA_ERR_RECORD_CHANGED,
             Error::NotFound => HA_ERR_KEY_NOT_FOUND,
             Error::ReadOnly => HA_ERR_TABLE_READONLY,
@@ -44,6 +50,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::DupKey => f.write_str("an object with this key exists"),
+            Error::DupKeyDeferred(key) => f.write_str(key),
             Error::RecordChanged => {
                 f.write_str("the object was changed or removed by another writer")
             }
@@ -70,6 +77,7 @@ mod tests {
     fn codes_are_distinct_and_engine_errors_carry_text() {
         let all = [
             Error::DupKey,
+            Error::DupKeyDeferred("k".into()),
             Error::RecordChanged,
             Error::NotFound,
             Error::ReadOnly,

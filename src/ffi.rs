@@ -54,6 +54,9 @@ pub const AWSS3_FORMAT_JSON: i32 = 2;
 
 /// Error codes beyond `HA_ERR_*` (see `awss3_last_error`).
 pub const AWSS3_ERROR_ENGINE: i32 = 4001;
+/// ER_DUP_ENTRY for the key in `awss3_last_error` (a multi-row INSERT finds
+/// duplicates after the row was handed over).
+pub const AWSS3_ERROR_DUP_KEY_DEFERRED: i32 = 4002;
 /// Not finished within the wait given: call again (check KILL in between).
 pub const AWSS3_ERROR_PENDING: i32 = -1;
 
@@ -636,6 +639,33 @@ pub unsafe extern "C" fn awss3_position(
     })
 }
 
+/// Starts a multi-row INSERT whose rows are written concurrently, up to
+/// `awss3_prefetch_window` at a time (where the store honours conditional
+/// writes; otherwise rows stay sequential).
+///
+/// # Safety
+/// `t` must be a valid table.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_bulk_begin(t: *mut Awss3Table) -> i32 {
+    guard(|| {
+        table_mut(t)?.table.bulk_begin()?;
+        Ok(0)
+    })
+}
+
+/// Waits for the rows of a multi-row INSERT: 0, or the first failure
+/// (`AWSS3_ERROR_DUP_KEY_DEFERRED` for a duplicate key).
+///
+/// # Safety
+/// `t` must be a valid table.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_bulk_end(t: *mut Awss3Table) -> i32 {
+    guard(|| {
+        table_mut(t)?.table.bulk_end()?;
+        Ok(0)
+    })
+}
+
 /// INSERT one row (`HA_ERR_FOUND_DUPP_KEY` when the key exists).
 ///
 /// # Safety
@@ -724,6 +754,10 @@ mod tests {
         // cbindgen needs literals; these are the core's values.
         assert_eq!(AWSS3_ERROR_ENGINE, AWSS3_ERR_ENGINE);
         assert_eq!(AWSS3_ERROR_PENDING, AWSS3_PENDING);
+        assert_eq!(
+            AWSS3_ERROR_DUP_KEY_DEFERRED,
+            crate::error::AWSS3_ERR_DUP_KEY_DEFERRED
+        );
         assert_eq!(AWSS3_MAX_KEY_BYTES, crate::keycodec::MAX_OBJECT_KEY_BYTES);
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
 
 use crate::conditional;
 use crate::error::{Error, Result};
@@ -196,6 +197,8 @@ pub struct Table {
     /// must not hand them back (an UPDATE that changes keys would otherwise
     /// meet its own new rows again: the Halloween problem).
     written_during_scan: HashSet<String>,
+    /// The multi-row INSERT in progress, if its rows are written concurrently.
+    bulk: Option<Bulk>,
     /// The row last returned to the shim.
     pub row: Vec<Value>,
     /// Conditions for the statement: (is a note rather than a warning, text).
@@ -216,6 +219,7 @@ impl Table {
             current: None,
             scan: None,
             written_during_scan: HashSet::new(),
+            bulk: None,
             row: vec![Value::Null; n],
             warnings: VecDeque::new(),
         })
@@ -450,19 +454,23 @@ impl Table {
         }
     }
 
+    fn note_ignored_conditions(&mut self, c: &Ctx) {
+        self.warnings.push_back((
+            true,
+            format!(
+                "AWSS3: {} ignores conditional writes on bucket '{}'; INSERT checks for \
+                 duplicate keys with HEAD before PUT, which is not atomic against other writers",
+                c.s3.endpoint(),
+                self.loc.bucket
+            ),
+        ));
+    }
+
     /// PUT with If-None-Match (or HEAD-then-PUT where the server ignores it).
     async fn put_new(&mut self, c: &Ctx, object_key: &str, values: &[Value]) -> Result<String> {
         let (honoured, probed) = conditional::honoured(&c.s3, &self.loc.bucket).await?;
         if probed && !honoured {
-            self.warnings.push_back((
-                true,
-                format!(
-                    "AWSS3: {} ignores conditional writes on bucket '{}'; INSERT checks for \
-                 duplicate keys with HEAD before PUT, which is not atomic against other writers",
-                    c.s3.endpoint(),
-                    self.loc.bucket
-                ),
-            ));
+            self.note_ignored_conditions(c);
         }
         let cond = if honoured {
             Cond::IfNoneMatch
@@ -480,11 +488,88 @@ impl Table {
         }
     }
 
+    /// A multi-row INSERT starts: where conditional writes are honoured, its
+    /// rows are written concurrently.
+    pub fn bulk_begin(&mut self) -> Result<()> {
+        self.check_writable()?;
+        let c = ctx()?;
+        let (honoured, probed) =
+            c.rt.block_on(conditional::honoured(&c.s3, &self.loc.bucket))?;
+        if probed && !honoured {
+            self.note_ignored_conditions(&c);
+        }
+        if honoured {
+            self.bulk = Some(Bulk {
+                permits: Arc::new(Semaphore::new(c.settings.prefetch_window.max(1))),
+                tasks: VecDeque::new(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Waits for every row of the multi-row INSERT; the first failure.
+    pub fn bulk_end(&mut self) -> Result<()> {
+        let Some(mut bulk) = self.bulk.take() else {
+            return Ok(());
+        };
+        let rt = runtime::handle()?;
+        // In row order, so that the error names the first failing row.
+        rt.block_on(async {
+            let mut first = Ok(());
+            for task in bulk.tasks.drain(..) {
+                let done = task_result(task.await);
+                if first.is_ok() {
+                    first = done;
+                }
+            }
+            first
+        })
+    }
+
+    /// One row of a multi-row INSERT: handed to a write task once one of
+    /// the window's slots is free. A row that failed already fails this one.
+    fn insert_concurrent(&mut self, c: &Ctx, object_key: String, values: &[Value]) -> Result<()> {
+        let req = self.put_request(&object_key, values, Cond::IfNoneMatch)?;
+        let (body, content_type, meta) = (req.body, req.content_type, req.meta);
+        let Some(bulk) = self.bulk.as_mut() else {
+            return Err(Error::Engine("no multi-row INSERT in progress".into()));
+        };
+        while bulk.tasks.front().is_some_and(|t| t.is_finished()) {
+            if let Some(task) = bulk.tasks.pop_front() {
+                task_result(c.rt.block_on(task))?;
+            }
+        }
+        let permit =
+            c.rt.block_on(bulk.permits.clone().acquire_owned())
+                .map_err(|_| Error::Engine("the write window was closed".into()))?;
+        let (s3, bucket) = (c.s3.clone(), self.loc.bucket.clone());
+        let prefix_len = self.loc.prefix.len();
+        bulk.tasks.push_back(c.rt.spawn(async move {
+            let _slot = permit;
+            let req = PutRequest {
+                key: &object_key,
+                body,
+                content_type,
+                meta,
+                cond: Cond::IfNoneMatch,
+            };
+            match s3.put(&bucket, req).await? {
+                PutOutcome::Written(_) => Ok(()),
+                _ => Err(Error::DupKeyDeferred(object_key[prefix_len..].to_string())),
+            }
+        }));
+        self.current = None;
+        Ok(())
+    }
+
     pub fn insert(&mut self, values: &[Value]) -> Result<()> {
         self.check_writable()?;
         let key = self.key_bytes(values);
         let object_key = self.object_key(&key).map_err(|e| self.key_error(&key, e))?;
         let c = ctx()?;
+        if self.bulk.is_some() {
+            return self.insert_concurrent(&c, object_key, values);
+        }
         let rt = c.rt.clone();
         let etag = rt.block_on(self.put_new(&c, &object_key, values))?;
         self.note_written(&object_key);
@@ -578,6 +663,17 @@ impl Table {
         self.current = None;
         c.rt.block_on(delete_all(&c.s3, &self.loc))
     }
+}
+
+/// The write tasks of a multi-row INSERT and the window's free slots.
+struct Bulk {
+    permits: Arc<Semaphore>,
+    /// In row order.
+    tasks: VecDeque<tokio::task::JoinHandle<Result<()>>>,
+}
+
+fn task_result(done: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
+    done.map_err(|e| Error::Engine(format!("a write task failed: {e}")))?
 }
 
 /// An unsigned number (object size) in a column of any kind.

@@ -97,8 +97,10 @@ def raw_points(n):
 
 
 def raw_puts(n):
-    for i in range(n):
-        s3.put_object(Bucket=BUCKET, Key=f"raw/k{i:06d}", Body=b"x" * BODY, IfNoneMatch="*")
+    body = b"x" * BODY
+    with cf.ThreadPoolExecutor(WINDOW) as ex:
+        list(ex.map(lambda i: s3.put_object(Bucket=BUCKET, Key=f"raw/k{i:06d}", Body=body,
+                                            IfNoneMatch="*"), range(n)))
     return {"put": n}
 
 
@@ -118,8 +120,9 @@ def main():
 
     dt, req, _ = engine(f"INSERT INTO bench.t SELECT CONCAT('k', LPAD(seq - 1, 6, '0')), "
                         f"REPEAT('x', {BODY}) FROM bench.seq_1_to_{ROWS}")
+    
     rdt, rreq = raw(lambda: raw_puts(ROWS))
-    results.append((f"INSERT ... SELECT {ROWS} rows (sequential PUTs)", dt, req, rdt, rreq))
+    results.append((f"INSERT ... SELECT {ROWS} x {BODY} B rows, window {WINDOW}", dt, req, rdt, rreq))
 
     rss0 = mysqld_rss_kib()
     dt, req, out = engine("SELECT SUM(LENGTH(v)) FROM bench.t")

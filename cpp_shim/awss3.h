@@ -96,6 +96,15 @@
 #define AWSS3_MAX_KEY_BYTES 1024
 
 /**
+ * Bound kinds of `awss3_scan_start`.
+ */
+#define AWSS3_BOUND_NONE 0
+
+#define AWSS3_BOUND_INCLUSIVE 1
+
+#define AWSS3_BOUND_EXCLUSIVE 2
+
+/**
  * An open table (opaque).
  */
 typedef struct Awss3Table Awss3Table;
@@ -264,12 +273,22 @@ int32_t awss3_table_count(struct Awss3Table *t, uint64_t *out);
 int32_t awss3_table_truncate(struct Awss3Table *t);
 
 /**
- * Starts a full scan that fills the columns flagged in `needed`.
+ * Starts a scan, in key order, of the rows whose keys lie between the
+ * bounds (`AWSS3_BOUND_NONE`: unbounded), filling the columns flagged in
+ * `needed`.
  *
  * # Safety
- * `t` valid; `needed` has `n` entries.
+ * `t` valid; `needed` has `n` entries; key buffers valid for their lengths.
  */
-int32_t awss3_scan_start(struct Awss3Table *t, const bool *needed_cols, size_t n);
+int32_t awss3_scan_start(struct Awss3Table *t,
+                         const bool *needed_cols,
+                         size_t n,
+                         const uint8_t *lower,
+                         size_t lower_len,
+                         int32_t lower_kind,
+                         const uint8_t *upper,
+                         size_t upper_len,
+                         int32_t upper_kind);
 
 /**
  * The next row: 0 and cells, `HA_ERR_END_OF_FILE`, or `AWSS3_ERROR_PENDING`

@@ -953,8 +953,82 @@ int ha_awss3::index_init(uint idx, bool)
 
 int ha_awss3::index_end()
 {
+  if (key_scan)
+    awss3_scan_end(core);
+  key_scan= false;
   active_index= MAX_KEY;
   return 0;
+}
+
+/* S3 lists keys in UTF-8 byte order. That is the key column's own order
+   when its values are bytes or Unicode text compared by code point, so ranges
+   on the key can be LISTs from a start key; for other charsets (latin1 is
+   cp1252: its byte order is not code-point order) the key serves exact
+   lookups only, and ranges scan the table. */
+ulong ha_awss3::index_flags(uint, uint, bool) const
+{
+  const TABLE_SHARE *s= table_share;
+  if (s && s->keys && s->key_info[0].key_part)
+  {
+    CHARSET_INFO *cs= s->key_info[0].key_part[0].field->charset();
+    if (cs == &my_charset_bin || !strcmp(cs->cs_name.str, "utf8mb4") ||
+        !strcmp(cs->cs_name.str, "utf8mb3") || !strcmp(cs->cs_name.str, "ascii"))
+      return HA_READ_NEXT | HA_READ_RANGE | HA_KEY_SCAN_NOT_ROR;
+  }
+  return HA_ONLY_WHOLE_INDEX | HA_KEY_SCAN_NOT_ROR;
+}
+
+/* A key in the server's key format, as the core wants it. */
+bool ha_awss3::key_of_key_image(const uchar *key, uint len, String *out)
+{
+  std::vector<uchar> rec(table->s->reclength);
+  key_restore(rec.data(), key, &table->key_info[0], len);
+  return key_of_record(rec.data(), out);
+}
+
+int ha_awss3::start_key_scan(const String *lower, int lower_kind)
+{
+  if (key_scan)
+    awss3_scan_end(core);
+  int rc= fail(awss3_scan_start(core, needed.get(), table->s->fields,
+                                lower ? (const uint8_t *) lower->ptr() : NULL,
+                                lower ? lower->length() : 0, lower_kind,
+                                (const uint8_t *) range_upper.ptr(),
+                                range_upper.length(), range_upper_kind));
+  key_scan= rc == 0;
+  return rc;
+}
+
+int ha_awss3::read_range_first(const key_range *start_key,
+                               const key_range *end_key, bool eq_range,
+                               bool sorted)
+{
+  /* The end of the range bounds the LIST, so nothing past it is fetched;
+     the server still checks each row against it. */
+  range_upper_kind= AWSS3_BOUND_NONE;
+  range_upper.length(0);
+  if (end_key && !eq_range)
+  {
+    key_of_key_image(end_key->key, end_key->length, &range_upper);
+    range_upper_kind= end_key->flag == HA_READ_BEFORE_KEY
+                      ? AWSS3_BOUND_EXCLUSIVE : AWSS3_BOUND_INCLUSIVE;
+  }
+  int rc= handler::read_range_first(start_key, end_key, eq_range, sorted);
+  range_upper_kind= AWSS3_BOUND_NONE;
+  range_upper.length(0);
+  return rc;
+}
+
+int ha_awss3::index_first(uchar *buf)
+{
+  int rc= start_key_scan(NULL, AWSS3_BOUND_NONE);
+  return rc ? rc : next_scanned_row(buf);
+}
+
+int ha_awss3::index_next(uchar *buf)
+{
+  /* After an exact lookup there is nothing more: the key is unique. */
+  return key_scan ? next_scanned_row(buf) : HA_ERR_END_OF_FILE;
 }
 
 int ha_awss3::read_by_key(uchar *buf, const uchar *key, size_t len)
@@ -974,13 +1048,21 @@ int ha_awss3::index_read_map(uchar *buf, const uchar *key,
                              key_part_map keypart_map,
                              enum ha_rkey_function find_flag)
 {
-  if (find_flag != HA_READ_KEY_EXACT)
-    return HA_ERR_WRONG_COMMAND;
   uint key_len= calculate_key_len(table, active_index, key, keypart_map);
-  key_restore(buf, key, &table->key_info[active_index], key_len);
   String k;
-  key_of_record(buf, &k);
-  return read_by_key(buf, (const uchar *) k.ptr(), k.length());
+  key_of_key_image(key, key_len, &k);
+  if (find_flag == HA_READ_KEY_EXACT)
+  {
+    if (key_scan)
+      awss3_scan_end(core);
+    key_scan= false;
+    return read_by_key(buf, (const uchar *) k.ptr(), k.length());
+  }
+  if (find_flag != HA_READ_KEY_OR_NEXT && find_flag != HA_READ_AFTER_KEY)
+    return HA_ERR_WRONG_COMMAND;
+  int rc= start_key_scan(&k, find_flag == HA_READ_KEY_OR_NEXT
+                             ? AWSS3_BOUND_INCLUSIVE : AWSS3_BOUND_EXCLUSIVE);
+  return rc ? rc : next_scanned_row(buf);
 }
 
 int ha_awss3::rnd_init(bool scan)
@@ -988,7 +1070,8 @@ int ha_awss3::rnd_init(bool scan)
   compute_needed();
   if (!scan)
     return 0;
-  return fail(awss3_scan_start(core, needed.get(), table->s->fields));
+  return fail(awss3_scan_start(core, needed.get(), table->s->fields, NULL, 0,
+                               AWSS3_BOUND_NONE, NULL, 0, AWSS3_BOUND_NONE));
 }
 
 int ha_awss3::rnd_end()
@@ -998,6 +1081,12 @@ int ha_awss3::rnd_end()
 }
 
 int ha_awss3::rnd_next(uchar *buf)
+{
+  return next_scanned_row(buf);
+}
+
+/* The next row of the running scan (full or key range). */
+int ha_awss3::next_scanned_row(uchar *buf)
 {
   const Awss3Cell *out;
   size_t n;
@@ -1075,7 +1164,8 @@ ha_rows ha_awss3::records_in_range(uint, const key_range *min_key,
   if (min_key && max_key && min_key->length == max_key->length &&
       !memcmp(min_key->key, max_key->key, min_key->length))
     return 1;
-  return stats.records;
+  /* A range LISTs only its part of the table: cheaper than a full scan. */
+  return MY_MAX(stats.records / 10, 2);
 }
 
 int ha_awss3::external_lock(THD *, int)

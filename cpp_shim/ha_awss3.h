@@ -47,6 +47,11 @@ class ha_awss3 final : public handler
   std::vector<String> blob_bufs;
   /* Which columns a read must fill (read_set, widened for writes). */
   std::unique_ptr<bool[]> needed;
+  /* An index range scan is running (index_next continues it). */
+  bool key_scan= false;
+  /* The upper end of the range read_range_first() is starting. */
+  String range_upper;
+  int range_upper_kind= AWSS3_BOUND_NONE;
   /* A multi-row INSERT whose rows the core writes concurrently. */
   bool bulk= false;
   /* s3://bucket/prefix, for messages. */
@@ -63,6 +68,9 @@ class ha_awss3 final : public handler
   bool malformed(const Awss3Cell *out, const String &why);
   bool key_of_record(const uchar *rec, String *out);
   int read_by_key(uchar *buf, const uchar *key, size_t len);
+  int next_scanned_row(uchar *buf);
+  int start_key_scan(const String *lower, int lower_kind);
+  bool key_of_key_image(const uchar *key, uint len, String *out);
   void push_core_warnings();
 
 public:
@@ -71,11 +79,7 @@ public:
 
   const char *index_type(uint) override { return "HASH"; }
   ulonglong table_flags() const override;
-  ulong index_flags(uint, uint, bool) const override
-  {
-    /* Exact lookups only: GET by key. Ranges and ordered reads are scans. */
-    return HA_ONLY_WHOLE_INDEX | HA_KEY_SCAN_NOT_ROR;
-  }
+  ulong index_flags(uint, uint, bool) const override;
   uint max_supported_keys() const override { return 1; }
   uint max_supported_key_parts() const override { return 1; }
   uint max_supported_key_length() const override { return AWSS3_MAX_KEY_BYTES * 4; }
@@ -99,9 +103,12 @@ public:
   int index_end() override;
   int index_read_map(uchar *buf, const uchar *key, key_part_map keypart_map,
                      enum ha_rkey_function find_flag) override;
-  int index_next(uchar *) override { return HA_ERR_END_OF_FILE; }
+  int index_first(uchar *buf) override;
+  int index_next(uchar *buf) override;
   int index_next_same(uchar *, const uchar *, uint) override
   { return HA_ERR_END_OF_FILE; }
+  int read_range_first(const key_range *start_key, const key_range *end_key,
+                       bool eq_range, bool sorted) override;
 
   int rnd_init(bool scan) override;
   int rnd_end() override;

@@ -528,22 +528,49 @@ pub unsafe extern "C" fn awss3_table_truncate(t: *mut Awss3Table) -> i32 {
     })
 }
 
-/// Starts a full scan that fills the columns flagged in `needed`.
+/// Bound kinds of `awss3_scan_start`.
+pub const AWSS3_BOUND_NONE: i32 = 0;
+pub const AWSS3_BOUND_INCLUSIVE: i32 = 1;
+pub const AWSS3_BOUND_EXCLUSIVE: i32 = 2;
+
+unsafe fn bound(key: *const u8, len: usize, kind: i32) -> Option<(Vec<u8>, bool)> {
+    match kind {
+        AWSS3_BOUND_INCLUSIVE => Some((bytes(key, len).to_vec(), true)),
+        AWSS3_BOUND_EXCLUSIVE => Some((bytes(key, len).to_vec(), false)),
+        _ => None,
+    }
+}
+
+/// Starts a scan, in key order, of the rows whose keys lie between the
+/// bounds (`AWSS3_BOUND_NONE`: unbounded), filling the columns flagged in
+/// `needed`.
 ///
 /// # Safety
-/// `t` valid; `needed` has `n` entries.
+/// `t` valid; `needed` has `n` entries; key buffers valid for their lengths.
 #[no_mangle]
+#[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn awss3_scan_start(
     t: *mut Awss3Table,
     needed_cols: *const bool,
     n: usize,
+    lower: *const u8,
+    lower_len: usize,
+    lower_kind: i32,
+    upper: *const u8,
+    upper_len: usize,
+    upper_kind: i32,
 ) -> i32 {
     guard(|| {
-        table_mut(t)?.table.scan_start(needed(needed_cols, n))?;
+        let range = table::KeyRange {
+            lower: bound(lower, lower_len, lower_kind),
+            upper: bound(upper, upper_len, upper_kind),
+        };
+        table_mut(t)?
+            .table
+            .scan_start(needed(needed_cols, n), &range)?;
         Ok(0)
     })
 }
-
 /// The next row: 0 and cells, `HA_ERR_END_OF_FILE`, or `AWSS3_ERROR_PENDING`
 /// when nothing arrived within `wait_ms`.
 ///

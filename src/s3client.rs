@@ -287,15 +287,19 @@ impl S3 {
         }
     }
 
-    /// One LIST page of up to 1000 keys under `prefix`, after `start_after` or
-    /// from `token`. Returns the entries and the next page's token.
+    /// One LIST page of up to `max_keys` keys under `prefix`: the first page
+    /// after `start_after`, the next ones from `token`. Returns the entries and
+    /// the next page's token.
     pub async fn list_page(
         &self,
         bucket: &str,
         prefix: &str,
         token: Option<String>,
+        start_after: Option<String>,
         max_keys: Option<i32>,
     ) -> Result<(Vec<ObjectEntry>, Option<String>), S3Error> {
+        // The token carries the position after the first page.
+        let start_after = if token.is_some() { None } else { start_after };
         let out = self
             .retrying(Op::List, || async {
                 self.client
@@ -303,6 +307,7 @@ impl S3 {
                     .bucket(bucket)
                     .prefix(prefix)
                     .set_continuation_token(token.clone())
+                    .set_start_after(start_after.clone())
                     .set_max_keys(max_keys)
                     .send()
                     .await

@@ -49,19 +49,23 @@ pub trait Source: Send + Sync + 'static {
 
 pub type Page = (Vec<ObjectEntry>, Option<String>);
 
-/// A table's objects in a bucket.
+/// A table's objects in a bucket: those under `prefix`, from `start_after`.
 pub struct S3Source {
     pub s3: Arc<S3>,
     pub bucket: String,
     pub prefix: String,
+    pub start_after: Option<String>,
 }
 
 impl Source for S3Source {
     fn list_page(&self, token: Option<String>) -> BoxFuture<'_, Result<Page, S3Error>> {
-        Box::pin(
-            self.s3
-                .list_page(&self.bucket, &self.prefix, token, Some(PAGE)),
-        )
+        Box::pin(self.s3.list_page(
+            &self.bucket,
+            &self.prefix,
+            token,
+            self.start_after.clone(),
+            Some(PAGE),
+        ))
     }
 
     fn fetch(
@@ -87,6 +91,34 @@ impl Source for S3Source {
     }
 }
 
+/// One end of a key range, as object-key bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bound {
+    pub key: Vec<u8>,
+    pub inclusive: bool,
+}
+
+/// The object keys a scan returns (listed keys are in byte order).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Bounds {
+    pub lower: Option<Bound>,
+    pub upper: Option<Bound>,
+}
+
+impl Bounds {
+    fn below(&self, key: &[u8]) -> bool {
+        self.lower
+            .as_ref()
+            .is_some_and(|b| key < b.key.as_slice() || (key == b.key.as_slice() && !b.inclusive))
+    }
+
+    fn above(&self, key: &[u8]) -> bool {
+        self.upper
+            .as_ref()
+            .is_some_and(|b| key > b.key.as_slice() || (key == b.key.as_slice() && !b.inclusive))
+    }
+}
+
 pub struct Scan {
     rx: mpsc::Receiver<Result<ScanItem, S3Error>>,
     task: JoinHandle<()>,
@@ -103,7 +135,16 @@ impl Drop for AbortOnDrop {
 }
 
 impl Scan {
-    pub fn start(rt: &Handle, source: Arc<dyn Source>, fetch: Fetch, window: usize) -> Scan {
+    /// Lists `source` and fetches what `fetch` says for each object within
+    /// `bounds`; listing stops at the first key above them, so nothing past
+    /// the range is listed further or fetched.
+    pub fn start(
+        rt: &Handle,
+        source: Arc<dyn Source>,
+        fetch: Fetch,
+        window: usize,
+        bounds: Bounds,
+    ) -> Scan {
         let window = window.max(1);
         // Rows waiting for the consumer: small, the window does the prefetching.
         let (tx, rx) = mpsc::channel(window.min(64));
@@ -118,6 +159,12 @@ impl Scan {
                         match source.list_page(token.take()).await {
                             Ok((entries, next)) => {
                                 for e in entries {
+                                    if bounds.above(e.key.as_bytes()) {
+                                        return;
+                                    }
+                                    if bounds.below(e.key.as_bytes()) {
+                                        continue;
+                                    }
                                     if etx.send(Ok(e)).await.is_err() {
                                         return;
                                     }
@@ -307,7 +354,7 @@ mod tests {
     fn full_scan_is_ordered_complete_and_bounded_by_the_window() {
         let rt = rt();
         let fake = Arc::new(Fake::new(2500, 1000));
-        let mut scan = Scan::start(rt.handle(), fake.clone(), Fetch::Head, 8);
+        let mut scan = Scan::start(rt.handle(), fake.clone(), Fetch::Head, 8, Bounds::default());
         let (keys, e) = drain(&mut scan);
         assert!(e.is_none());
         assert_eq!(keys, (0..2500).map(|i| entry(i).key).collect::<Vec<_>>());
@@ -319,10 +366,55 @@ mod tests {
     }
 
     #[test]
+    fn bounds_skip_below_and_stop_above_without_fetching_past_the_range() {
+        let rt = rt();
+        let fake = Arc::new(Fake::new(3000, 1000));
+        let bound = |i: usize, inclusive| {
+            Some(Bound {
+                key: entry(i).key.into_bytes(),
+                inclusive,
+            })
+        };
+        let bounds = Bounds {
+            lower: bound(10, false),
+            upper: bound(20, true),
+        };
+        let mut scan = Scan::start(rt.handle(), fake.clone(), Fetch::Get, 8, bounds);
+        let (keys, e) = drain(&mut scan);
+        assert!(e.is_none());
+        assert_eq!(keys, (11..=20).map(|i| entry(i).key).collect::<Vec<_>>());
+        assert_eq!(
+            fake.fetches.load(Ordering::SeqCst),
+            10,
+            "fetched outside the range"
+        );
+        assert_eq!(
+            fake.lists.load(Ordering::SeqCst),
+            1,
+            "listed past the range"
+        );
+        let bounds = Bounds {
+            lower: bound(10, true),
+            upper: bound(20, false),
+        };
+        let mut scan = Scan::start(rt.handle(), fake, Fetch::ListOnly, 8, bounds);
+        assert_eq!(
+            drain(&mut scan).0,
+            (10..20).map(|i| entry(i).key).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
     fn list_only_scan_fetches_nothing() {
         let rt = rt();
         let fake = Arc::new(Fake::new(1500, 1000));
-        let mut scan = Scan::start(rt.handle(), fake.clone(), Fetch::ListOnly, 8);
+        let mut scan = Scan::start(
+            rt.handle(),
+            fake.clone(),
+            Fetch::ListOnly,
+            8,
+            Bounds::default(),
+        );
         assert_eq!(drain(&mut scan).0.len(), 1500);
         assert_eq!(fake.lists.load(Ordering::SeqCst), 2);
         assert_eq!(fake.fetches.load(Ordering::SeqCst), 0);
@@ -335,7 +427,7 @@ mod tests {
         fake.gone = Some(3);
         fake.fail_at = Some(20);
         let fake = Arc::new(fake);
-        let mut scan = Scan::start(rt.handle(), fake, Fetch::Get, 4);
+        let mut scan = Scan::start(rt.handle(), fake, Fetch::Get, 4, Bounds::default());
         let (keys, e) = drain(&mut scan);
         assert_eq!(keys.len(), 19, "rows 0..20 less the vanished one");
         assert!(!keys.contains(&entry(3).key));
@@ -346,7 +438,7 @@ mod tests {
     fn dropping_a_scan_stops_its_requests() {
         let rt = rt();
         let fake = Arc::new(Fake::new(100_000, 1000));
-        let mut scan = Scan::start(rt.handle(), fake.clone(), Fetch::Head, 4);
+        let mut scan = Scan::start(rt.handle(), fake.clone(), Fetch::Head, 4, Bounds::default());
         for _ in 0..10 {
             assert!(matches!(scan.next(Duration::from_secs(5)), Next::Row(_)));
         }

@@ -75,7 +75,13 @@ where
     let mut n = 0u64;
     loop {
         let (entries, next) = s3
-            .list_page(&loc.bucket, &loc.prefix, token.take(), Some(scan::PAGE))
+            .list_page(
+                &loc.bucket,
+                &loc.prefix,
+                token.take(),
+                None,
+                Some(scan::PAGE),
+            )
             .await?;
         n += entries.len() as u64;
         if !entries.is_empty() {
@@ -126,7 +132,7 @@ pub fn create(def: &TableDef) -> Result<()> {
         Location::parse(&def.connection)
     }
     .map_err(Error::Engine)?;
-    c.rt.block_on(c.s3.list_page(&loc.bucket, &loc.prefix, None, Some(1)))
+    c.rt.block_on(c.s3.list_page(&loc.bucket, &loc.prefix, None, None, Some(1)))
         .map_err(|e| {
             Error::Engine(format!(
                 "the table's location {} is not usable: {e}",
@@ -314,15 +320,25 @@ impl Table {
         Ok(true)
     }
 
-    pub fn scan_start(&mut self, needed: Vec<bool>) -> Result<()> {
+    /// Starts a scan of the rows whose keys lie within `range` (key values,
+    /// without the table prefix), in key order.
+    pub fn scan_start(&mut self, needed: Vec<bool>, range: &KeyRange) -> Result<()> {
         let c = ctx()?;
         let fetch = fetch_for(&self.def.columns, &needed);
+        let plan = ListPlan::new(&self.loc.prefix, range);
         let source = Arc::new(scan::S3Source {
             s3: c.s3.clone(),
             bucket: self.loc.bucket.clone(),
-            prefix: self.loc.prefix.clone(),
+            prefix: plan.prefix,
+            start_after: plan.start_after,
         });
-        let scan = Scan::start(&c.rt, source, fetch, c.settings.prefetch_window);
+        let scan = Scan::start(
+            &c.rt,
+            source,
+            fetch,
+            c.settings.prefetch_window,
+            plan.bounds,
+        );
         self.scan = Some((scan, needed));
         self.written_during_scan.clear();
         self.current = None;
@@ -665,6 +681,70 @@ impl Table {
     }
 }
 
+/// A range of key values (without the table prefix): `None` is unbounded;
+/// `(key, inclusive)` otherwise.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeyRange {
+    pub lower: Option<(Vec<u8>, bool)>,
+    pub upper: Option<(Vec<u8>, bool)>,
+}
+
+/// How a key range is listed: the narrowest LIST prefix (the table prefix plus
+/// what both ends share), where the first page starts, and the exact bounds
+/// the lister applies to what it gets back.
+#[derive(Debug, PartialEq)]
+struct ListPlan {
+    prefix: String,
+    start_after: Option<String>,
+    bounds: scan::Bounds,
+}
+
+/// The longest prefix of `b` that is valid UTF-8.
+fn utf8_prefix(b: &[u8]) -> &str {
+    match std::str::from_utf8(b) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&b[..e.valid_up_to()]).unwrap_or_default(),
+    }
+}
+
+impl ListPlan {
+    fn new(table_prefix: &str, range: &KeyRange) -> ListPlan {
+        let shared = match (&range.lower, &range.upper) {
+            (Some((l, _)), Some((u, _))) => {
+                let n = l.iter().zip(u.iter()).take_while(|(a, b)| a == b).count();
+                utf8_prefix(&l[..n])
+            }
+            _ => "",
+        };
+        let object = |k: &[u8]| [table_prefix.as_bytes(), k].concat();
+        // S3's StartAfter is exclusive: for an inclusive lower bound start
+        // after the key less its last character, and let the bound filter.
+        let start_after = range.lower.as_ref().and_then(|(k, inclusive)| {
+            let k = std::str::from_utf8(k).ok()?;
+            let from = if *inclusive {
+                k.char_indices().last().map(|(i, _)| &k[..i]).unwrap_or("")
+            } else {
+                k
+            };
+            (!from.is_empty()).then(|| format!("{table_prefix}{from}"))
+        });
+        ListPlan {
+            prefix: format!("{table_prefix}{shared}"),
+            start_after,
+            bounds: scan::Bounds {
+                lower: range.lower.as_ref().map(|(k, inclusive)| scan::Bound {
+                    key: object(k),
+                    inclusive: *inclusive,
+                }),
+                upper: range.upper.as_ref().map(|(k, inclusive)| scan::Bound {
+                    key: object(k),
+                    inclusive: *inclusive,
+                }),
+            },
+        }
+    }
+}
+
 /// The write tasks of a multi-row INSERT and the window's free slots.
 struct Bulk {
     permits: Arc<Semaphore>,
@@ -694,5 +774,57 @@ fn text_value(kind: CellKind, t: &str) -> Value {
         CellKind::Bytes => Value::Bytes(t.as_bytes().to_vec()),
         CellKind::Temporal => Value::Temporal(t.to_string()),
         _ => Value::Text(t.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(lower: Option<(&str, bool)>, upper: Option<(&str, bool)>) -> KeyRange {
+        KeyRange {
+            lower: lower.map(|(k, i)| (k.as_bytes().to_vec(), i)),
+            upper: upper.map(|(k, i)| (k.as_bytes().to_vec(), i)),
+        }
+    }
+
+    #[test]
+    fn full_scan_lists_the_table_prefix() {
+        let p = ListPlan::new("t/", &KeyRange::default());
+        assert_eq!(p.prefix, "t/");
+        assert_eq!(p.start_after, None);
+        assert_eq!(p.bounds, scan::Bounds::default());
+    }
+
+    #[test]
+    fn like_prefix_lists_only_that_prefix() {
+        // LIKE 'k14%' arrives as ['k14', 'k14\u{10FFFF}...'].
+        let p = ListPlan::new(
+            "t/",
+            &range(Some(("k14", true)), Some(("k14\u{10FFFF}", true))),
+        );
+        assert_eq!(p.prefix, "t/k14");
+        assert_eq!(p.start_after.as_deref(), Some("t/k1"));
+        assert_eq!(p.bounds.lower.unwrap().key, b"t/k14");
+    }
+
+    #[test]
+    fn exclusive_lower_bound_starts_after_it() {
+        let p = ListPlan::new("t/", &range(Some(("k1400", false)), None));
+        assert_eq!(p.prefix, "t/");
+        assert_eq!(p.start_after.as_deref(), Some("t/k1400"));
+        assert!(p.bounds.upper.is_none());
+    }
+
+    #[test]
+    fn shared_prefix_stops_at_a_character_boundary() {
+        // 'é' is C3 A9, 'è' is C3 A8: they share a byte, not a character.
+        let p = ListPlan::new("", &range(Some(("aé", true)), Some(("aè", true))));
+        assert_eq!(p.prefix, "a");
+        let p = ListPlan::new("", &range(Some(("é", true)), None));
+        assert_eq!(
+            p.start_after, None,
+            "one-character key: list from the start"
+        );
     }
 }

@@ -303,6 +303,21 @@ int32_t awss3_scan_next(struct Awss3Table *t,
                         size_t *ncells);
 
 /**
+ * The greatest key value up to `upper` (`AWSS3_BOUND_NONE`: of the whole
+ * table), copied into `buf` (capacity `cap`); `HA_ERR_KEY_NOT_FOUND` if none.
+ *
+ * # Safety
+ * `t` valid; `upper` valid for `upper_len`; `buf` has `cap` writable bytes.
+ */
+int32_t awss3_last_key(struct Awss3Table *t,
+                       const uint8_t *upper,
+                       size_t upper_len,
+                       int32_t upper_kind,
+                       uint8_t *buf,
+                       size_t cap,
+                       size_t *len);
+
+/**
  * Ends the scan; stops its requests.
  *
  * # Safety

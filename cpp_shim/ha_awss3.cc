@@ -973,7 +973,7 @@ ulong ha_awss3::index_flags(uint, uint, bool) const
     CHARSET_INFO *cs= s->key_info[0].key_part[0].field->charset();
     if (cs == &my_charset_bin || !strcmp(cs->cs_name.str, "utf8mb4") ||
         !strcmp(cs->cs_name.str, "utf8mb3") || !strcmp(cs->cs_name.str, "ascii"))
-      return HA_READ_NEXT | HA_READ_RANGE | HA_KEY_SCAN_NOT_ROR;
+      return HA_READ_NEXT | HA_READ_ORDER | HA_READ_RANGE | HA_KEY_SCAN_NOT_ROR;
   }
   return HA_ONLY_WHOLE_INDEX | HA_KEY_SCAN_NOT_ROR;
 }
@@ -1025,6 +1025,28 @@ int ha_awss3::index_first(uchar *buf)
   return rc ? rc : next_scanned_row(buf);
 }
 
+/* The row with the greatest key up to `upper`: S3 lists forwards only, so
+   this LISTs up to there (no GET) and then reads that one row. */
+int ha_awss3::read_last(uchar *buf, const String *upper, int upper_kind)
+{
+  if (key_scan)
+    awss3_scan_end(core);
+  key_scan= false;
+  uchar key[AWSS3_MAX_KEY_BYTES];
+  size_t len;
+  int rc= fail(awss3_last_key(core, upper ? (const uint8_t *) upper->ptr() : NULL,
+                              upper ? upper->length() : 0, upper_kind, key,
+                              sizeof(key), &len));
+  if (rc == HA_ERR_KEY_NOT_FOUND)
+    return HA_ERR_END_OF_FILE;
+  return rc ? rc : read_by_key(buf, key, len);
+}
+
+int ha_awss3::index_last(uchar *buf)
+{
+  return read_last(buf, NULL, AWSS3_BOUND_NONE);
+}
+
 int ha_awss3::index_next(uchar *buf)
 {
   /* After an exact lookup there is nothing more: the key is unique. */
@@ -1058,6 +1080,13 @@ int ha_awss3::index_read_map(uchar *buf, const uchar *key,
     key_scan= false;
     return read_by_key(buf, (const uchar *) k.ptr(), k.length());
   }
+  /* Greatest key <= / < the given one (MAX(k) with a bound). */
+  if (find_flag == HA_READ_PREFIX_LAST_OR_PREV || find_flag == HA_READ_KEY_OR_PREV)
+    return read_last(buf, &k, AWSS3_BOUND_INCLUSIVE);
+  if (find_flag == HA_READ_BEFORE_KEY)
+    return read_last(buf, &k, AWSS3_BOUND_EXCLUSIVE);
+  if (find_flag == HA_READ_PREFIX_LAST)
+    return read_by_key(buf, (const uchar *) k.ptr(), k.length());
   if (find_flag != HA_READ_KEY_OR_NEXT && find_flag != HA_READ_AFTER_KEY)
     return HA_ERR_WRONG_COMMAND;
   int rc= start_key_scan(&k, find_flag == HA_READ_KEY_OR_NEXT

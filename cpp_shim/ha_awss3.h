@@ -70,6 +70,7 @@ class ha_awss3 final : public handler
   int read_by_key(uchar *buf, const uchar *key, size_t len);
   int next_scanned_row(uchar *buf);
   int start_key_scan(const String *lower, int lower_kind);
+  int read_last(uchar *buf, const String *upper, int upper_kind);
   bool key_of_key_image(const uchar *key, uint len, String *out);
   void push_core_warnings();
 
@@ -104,6 +105,7 @@ public:
   int index_read_map(uchar *buf, const uchar *key, key_part_map keypart_map,
                      enum ha_rkey_function find_flag) override;
   int index_first(uchar *buf) override;
+  int index_last(uchar *buf) override;
   int index_next(uchar *buf) override;
   int index_next_same(uchar *, const uchar *, uint) override
   { return HA_ERR_END_OF_FILE; }

@@ -596,6 +596,38 @@ pub unsafe extern "C" fn awss3_scan_next(
     })
 }
 
+/// The greatest key value up to `upper` (`AWSS3_BOUND_NONE`: of the whole
+/// table), copied into `buf` (capacity `cap`); `HA_ERR_KEY_NOT_FOUND` if none.
+///
+/// # Safety
+/// `t` valid; `upper` valid for `upper_len`; `buf` has `cap` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_last_key(
+    t: *mut Awss3Table,
+    upper: *const u8,
+    upper_len: usize,
+    upper_kind: i32,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> i32 {
+    guard(|| {
+        let range = table::KeyRange {
+            lower: None,
+            upper: bound(upper, upper_len, upper_kind),
+        };
+        match table_mut(t)?.table.last_in_range(&range)? {
+            None => Ok(HA_ERR_KEY_NOT_FOUND),
+            Some(k) if k.len() <= cap && !buf.is_null() && !len.is_null() => {
+                std::ptr::copy_nonoverlapping(k.as_ptr(), buf, k.len());
+                *len = k.len();
+                Ok(0)
+            }
+            Some(_) => Err(Error::Engine("key buffer too small".into())),
+        }
+    })
+}
+
 /// Ends the scan; stops its requests.
 ///
 /// # Safety

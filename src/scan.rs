@@ -106,13 +106,13 @@ pub struct Bounds {
 }
 
 impl Bounds {
-    fn below(&self, key: &[u8]) -> bool {
+    pub fn below(&self, key: &[u8]) -> bool {
         self.lower
             .as_ref()
             .is_some_and(|b| key < b.key.as_slice() || (key == b.key.as_slice() && !b.inclusive))
     }
 
-    fn above(&self, key: &[u8]) -> bool {
+    pub fn above(&self, key: &[u8]) -> bool {
         self.upper
             .as_ref()
             .is_some_and(|b| key > b.key.as_slice() || (key == b.key.as_slice() && !b.inclusive))

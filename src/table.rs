@@ -345,6 +345,44 @@ impl Table {
         Ok(())
     }
 
+    /// The greatest key value within `range` (S3 lists forwards only: LISTs
+    /// up to the range's end, no GET). MAX(k) and reads "before" a key use it.
+    pub fn last_in_range(&self, range: &KeyRange) -> Result<Option<Vec<u8>>> {
+        let c = ctx()?;
+        let plan = ListPlan::new(&self.loc.prefix, range);
+        let prefix = &self.loc.prefix;
+        c.rt.block_on(async {
+            let mut last = None;
+            let mut token = None;
+            loop {
+                let (entries, next) =
+                    c.s3.list_page(
+                        &self.loc.bucket,
+                        &plan.prefix,
+                        token.take(),
+                        plan.start_after.clone(),
+                        Some(scan::PAGE),
+                    )
+                    .await?;
+                for e in entries {
+                    if plan.bounds.above(e.key.as_bytes()) {
+                        return Ok(last);
+                    }
+                    if plan.bounds.below(e.key.as_bytes()) {
+                        continue;
+                    }
+                    if let Some(k) = keycodec::key_of(prefix, &e.key) {
+                        last = Some(k.as_bytes().to_vec());
+                    }
+                }
+                match next {
+                    Some(t) => token = Some(t),
+                    None => return Ok(last),
+                }
+            }
+        })
+    }
+
     pub fn scan_end(&mut self) {
         self.scan = None;
         self.written_during_scan = HashSet::new();

@@ -973,7 +973,10 @@ ulong ha_awss3::index_flags(uint, uint, bool) const
     CHARSET_INFO *cs= s->key_info[0].key_part[0].field->charset();
     if (cs == &my_charset_bin || !strcmp(cs->cs_name.str, "utf8mb4") ||
         !strcmp(cs->cs_name.str, "utf8mb3") || !strcmp(cs->cs_name.str, "ascii"))
-      return HA_READ_NEXT | HA_READ_ORDER | HA_READ_RANGE | HA_KEY_SCAN_NOT_ROR;
+      /* Not HA_READ_ORDER: with it, MIN()/MAX() next to other aggregates
+         make the server read the key ends before it scans anyway (a wasted
+         LIST pass and a window of GETs). */
+      return HA_READ_NEXT | HA_READ_RANGE | HA_KEY_SCAN_NOT_ROR;
   }
   return HA_ONLY_WHOLE_INDEX | HA_KEY_SCAN_NOT_ROR;
 }

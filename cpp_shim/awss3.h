@@ -91,7 +91,7 @@
 #define AWSS3_ERROR_PENDING -1
 
 /**
- * Longest position (`awss3_position`): an object key.
+ * Longest object key S3 stores (the shim's position buffer holds one).
  */
 #define AWSS3_MAX_KEY_BYTES 1024
 
@@ -338,15 +338,6 @@ int32_t awss3_read_key(struct Awss3Table *t,
                        size_t n,
                        const struct Awss3Cell **cells,
                        size_t *ncells);
-
-/**
- * The key of the row last read, for `position()`: the key value (object key
- * minus prefix) copied into `buf` (capacity `cap`).
- *
- * # Safety
- * `buf` has `cap` writable bytes; `len` writable.
- */
-int32_t awss3_position(struct Awss3Table *t, uint8_t *buf, size_t cap, size_t *len);
 
 /**
  * Starts a multi-row INSERT whose rows are written concurrently, up to

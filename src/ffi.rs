@@ -60,7 +60,7 @@ pub const AWSS3_ERROR_DUP_KEY_DEFERRED: i32 = 4002;
 /// Not finished within the wait given: call again (check KILL in between).
 pub const AWSS3_ERROR_PENDING: i32 = -1;
 
-/// Longest position (`awss3_position`): an object key.
+/// Longest object key S3 stores (the shim's position buffer holds one).
 pub const AWSS3_MAX_KEY_BYTES: usize = 1024;
 
 /// One column value crossing the boundary. `data`/`len` hold text and bytes;
@@ -666,35 +666,6 @@ pub unsafe extern "C" fn awss3_read_key(
         } else {
             Ok(HA_ERR_KEY_NOT_FOUND)
         }
-    })
-}
-
-/// The key of the row last read, for `position()`: the key value (object key
-/// minus prefix) copied into `buf` (capacity `cap`).
-///
-/// # Safety
-/// `buf` has `cap` writable bytes; `len` writable.
-#[no_mangle]
-pub unsafe extern "C" fn awss3_position(
-    t: *mut Awss3Table,
-    buf: *mut u8,
-    cap: usize,
-    len: *mut usize,
-) -> i32 {
-    guard(|| {
-        let t = table_mut(t)?;
-        let prefix_len = t.table.location().prefix.len();
-        let key = t
-            .table
-            .position()
-            .map(|k| &k.as_bytes()[prefix_len.min(k.len())..])
-            .ok_or_else(|| Error::Engine("no current row".into()))?;
-        if key.len() > cap || buf.is_null() {
-            return Err(Error::Engine("position buffer too small".into()));
-        }
-        std::ptr::copy_nonoverlapping(key.as_ptr(), buf, key.len());
-        *len = key.len();
-        Ok(0)
     })
 }
 

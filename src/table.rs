@@ -198,7 +198,9 @@ pub struct Table {
     key_col: usize,
     /// Object key and ETag of the row last read or written.
     current: Option<(String, String)>,
-    scan: Option<(Scan, Vec<bool>)>,
+    /// The scan in progress and whether it skips malformed objects (the
+    /// setting as the statement started).
+    scan: Option<(Scan, bool)>,
     /// Object keys this handler wrote while its scan runs: a later LIST page
     /// must not hand them back (an UPDATE that changes keys would otherwise
     /// meet its own new rows again: the Halloween problem).
@@ -339,7 +341,7 @@ impl Table {
             c.settings.prefetch_window,
             plan.bounds,
         );
-        self.scan = Some((scan, needed));
+        self.scan = Some((scan, c.settings.skip_malformed));
         self.written_during_scan.clear();
         self.current = None;
         Ok(())
@@ -391,11 +393,11 @@ impl Table {
     /// `Ok(Some(true))`: a row is in `self.row`; `Ok(Some(false))`: end of
     /// table; `Ok(None)`: nothing yet within `wait`.
     pub fn scan_next(&mut self, wait: Duration) -> Result<Option<bool>> {
-        let skip = settings::current().0.skip_malformed;
         loop {
-            let Some((scan, _)) = self.scan.as_mut() else {
+            let Some((scan, skip)) = self.scan.as_mut() else {
                 return Err(Error::Engine("no scan in progress".into()));
             };
+            let skip = *skip;
             let item = match scan.next(wait) {
                 Next::Row(item) => item,
                 Next::End => return Ok(Some(false)),
@@ -441,11 +443,6 @@ impl Table {
                 }
             }
         }
-    }
-
-    /// The object key of the row last read (the handler's position).
-    pub fn position(&self) -> Option<&str> {
-        self.current.as_ref().map(|(k, _)| k.as_str())
     }
 
     fn check_writable(&self) -> Result<()> {

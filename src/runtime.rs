@@ -51,3 +51,13 @@ pub fn stop() {
         rt.shutdown_timeout(Duration::from_secs(5));
     }
 }
+
+/// A small runtime for unit tests (the plugin's own is started by plugin init).
+#[cfg(test)]
+pub fn test_runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a test runtime")
+}

@@ -654,13 +654,7 @@ mod tests {
     use super::*;
     use aws_credential_types::provider::ProvideCredentials;
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    use crate::runtime::test_runtime as rt;
 
     async fn key_id(s: &Settings) -> String {
         let sdk = sdk_config(s, Some("http://127.0.0.1:1")).await;

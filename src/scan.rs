@@ -327,13 +327,7 @@ mod tests {
         }
     }
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    use crate::runtime::test_runtime as rt;
 
     fn drain(scan: &mut Scan) -> (Vec<String>, Option<S3Error>) {
         let mut keys = Vec::new();

@@ -105,6 +105,44 @@
 #define AWSS3_BOUND_EXCLUSIVE 2
 
 /**
+ * What a create is for, from the server's own flags (never from names).
+ */
+typedef enum Awss3CreateKind {
+  /**
+   * CREATE TABLE (also CREATE TABLE ... SELECT / LIKE).
+   */
+  AWSS3_CREATE_TABLE = 0,
+  /**
+   * ALTER TABLE's copy of a table of another engine (`HA_CREATE_TMP_ALTER`,
+   * e.g. ALTER TABLE ... ENGINE=AWSS3 from InnoDB).
+   */
+  AWSS3_CREATE_ALTER_COPY = 1,
+  /**
+   * ALTER TABLE's copy of an AWSS3 table into AWSS3 (`HA_CREATE_TMP_ALTER`
+   * with an AWSS3 source: ALGORITHM=COPY, ORDER BY, ...).
+   */
+  AWSS3_CREATE_ALTER_SELF_COPY = 2,
+  /**
+   * CREATE TEMPORARY TABLE (`HA_LEX_CREATE_TMP_TABLE`).
+   */
+  AWSS3_CREATE_TEMPORARY = 3,
+} Awss3CreateKind;
+
+/**
+ * What a scan does with an object that is not a row of the table.
+ */
+typedef enum Awss3Malformed {
+  /**
+   * As `awss3_skip_malformed` says: fail the statement, or skip with a warning.
+   */
+  AWSS3_MALFORMED_AS_SET = 0,
+  /**
+   * CHECK TABLE: a warning naming the object for each one, and go on.
+   */
+  AWSS3_MALFORMED_REPORT = 1,
+} Awss3Malformed;
+
+/**
  * An open table (opaque).
  */
 typedef struct Awss3Table Awss3Table;
@@ -155,6 +193,21 @@ typedef struct Awss3TableDef {
 } Awss3TableDef;
 
 /**
+ * Where a column of an ALTER TABLE's new definition comes from.
+ */
+typedef struct Awss3AlterColumn {
+  /**
+   * Index of the old column; -1 for an added column.
+   */
+  int64_t old_index;
+  /**
+   * Every value of the old column reads back unchanged from its stored
+   * form as a value of the new one (the shim decides from the types).
+   */
+  bool values_kept;
+} Awss3AlterColumn;
+
+/**
  * One column value crossing the boundary. `data`/`len` hold text and bytes;
  * cells returned by the core stay valid until the next call on the table.
  */
@@ -203,13 +256,43 @@ void awss3_counters_get(struct Awss3Counters *out);
 void awss3_last_error(const char **msg, size_t *len);
 
 /**
- * CREATE TABLE: checks the definition and the location; records an
- * engine-chosen location next to the .frm.
+ * CREATE TABLE: checks the definition and the location; picks and records
+ * an engine-chosen location next to the .frm. `note`/`note_len` receive a
+ * note for the user (empty if none), valid until this thread's next call.
  *
  * # Safety
- * `def` and everything it points to must be valid.
+ * `def` and everything it points to must be valid; out-params writable.
  */
-int32_t awss3_table_create(const struct Awss3TableDef *def);
+int32_t awss3_table_create(const struct Awss3TableDef *def,
+                           enum Awss3CreateKind kind,
+                           const char **note,
+                           size_t *note_len);
+
+/**
+ * ALTER TABLE: 0 when the change from `old` to `new` is made in place
+ * without touching an object; otherwise `AWSS3_ERROR_ENGINE` with the reason
+ * and what to do instead. `cols` has one entry per column of `new`. Nothing
+ * is written: `awss3_alter_commit` records the change once the server has.
+ *
+ * # Safety
+ * Definitions valid; `cols` has `ncols` entries.
+ */
+int32_t awss3_alter_check(const struct Awss3TableDef *old,
+                          const struct Awss3TableDef *new_,
+                          const struct Awss3AlterColumn *cols,
+                          size_t ncols);
+
+/**
+ * ALTER TABLE made in place is being committed: records what the table must
+ * remember (the JSON fields of dropped columns), next to the .frm of `old`.
+ *
+ * # Safety
+ * As `awss3_alter_check`.
+ */
+int32_t awss3_alter_commit(const struct Awss3TableDef *old,
+                           const struct Awss3TableDef *new_,
+                           const struct Awss3AlterColumn *cols,
+                           size_t ncols);
 
 /**
  * DROP TABLE of the table at `path`.
@@ -220,19 +303,13 @@ int32_t awss3_table_create(const struct Awss3TableDef *def);
 int32_t awss3_table_drop(const char *path, size_t path_len);
 
 /**
- * RENAME TABLE from `from` to `to` (paths), the new name being `to_db`.`to_name`.
+ * RENAME TABLE from `from` to `to` (paths): moves the location file; the
+ * objects stay where they are, and no request is sent.
  *
  * # Safety
  * Buffers must be valid for their lengths.
  */
-int32_t awss3_table_rename(const char *from,
-                           size_t from_len,
-                           const char *to,
-                           size_t to_len,
-                           const char *to_db,
-                           size_t to_db_len,
-                           const char *to_name,
-                           size_t to_name_len);
+int32_t awss3_table_rename(const char *from, size_t from_len, const char *to, size_t to_len);
 
 /**
  * Opens a table; free it with `awss3_table_free`.
@@ -288,7 +365,8 @@ int32_t awss3_scan_start(struct Awss3Table *t,
                          int32_t lower_kind,
                          const uint8_t *upper,
                          size_t upper_len,
-                         int32_t upper_kind);
+                         int32_t upper_kind,
+                         enum Awss3Malformed malformed);
 
 /**
  * The next row: 0 and cells, `HA_ERR_END_OF_FILE`, or `AWSS3_ERROR_PENDING`

@@ -514,17 +514,37 @@ bool ha_awss3::get_error_message(int error, String *buf)
   return false;
 }
 
-void ha_awss3::push_core_warnings()
+uint ha_awss3::push_core_warnings()
 {
   const char *msg; size_t len; bool note;
   String text;
+  uint pushed= 0;
   while (core && awss3_take_warning(core, &msg, &len, &note))
   {
+    pushed++;
     set_message(&text, msg, len);
     push_warning_printf(ha_thd(), note ? Sql_condition::WARN_LEVEL_NOTE
                                        : Sql_condition::WARN_LEVEL_WARN,
                         ER_GET_ERRMSG, "%s", text.c_ptr_safe());
   }
+  return pushed;
+}
+
+/* What a create is for, from the server's flags: ALTER TABLE's copy
+   (HA_CREATE_TMP_ALTER; of an AWSS3 table when the table being altered is
+   ours), CREATE TEMPORARY TABLE, or a plain CREATE. */
+static Awss3CreateKind create_kind(THD *thd, const HA_CREATE_INFO *info)
+{
+  if (info->options & HA_CREATE_TMP_ALTER)
+  {
+    TABLE_LIST *altered= thd->lex->query_tables;
+    bool from_awss3= altered && altered->table &&
+                     altered->table->s->db_type() == awss3_hton;
+    return from_awss3 ? AWSS3_CREATE_ALTER_SELF_COPY : AWSS3_CREATE_ALTER_COPY;
+  }
+  if (info->tmp_table())
+    return AWSS3_CREATE_TEMPORARY;
+  return AWSS3_CREATE_TABLE;
 }
 
 int ha_awss3::create(const char *name, TABLE *form, HA_CREATE_INFO *info)
@@ -532,15 +552,39 @@ int ha_awss3::create(const char *name, TABLE *form, HA_CREATE_INFO *info)
   if (check_schema(form->s))
     return HA_WRONG_CREATE_OPTION;
   Table_def d(form->s, name, info->connect_string);
-  int rc= awss3_table_create(&d.def);
+  /* ALTER's copy is created under a temporary name: its location follows
+     the name of the table being altered. */
+  if ((info->options & HA_CREATE_TMP_ALTER) && info->alias.str)
+  {
+    d.def.name= info->alias.str;
+    d.def.name_len= info->alias.length;
+  }
+  const char *note; size_t note_len= 0;
+  Awss3CreateKind kind= create_kind(ha_thd(), info);
+  int rc= awss3_table_create(&d.def, kind, &note, &note_len);
   if (rc)
   {
     fail(rc);
-    my_printf_error(ER_CANT_CREATE_TABLE, "AWSS3: cannot create `%s`.`%s`: %s",
-                    MYF(0), form->s->db.str, form->s->table_name.str,
-                    last_error.c_ptr_safe());
+    if (kind == AWSS3_CREATE_ALTER_SELF_COPY)
+      my_printf_error(ER_ALTER_OPERATION_NOT_SUPPORTED_REASON, "AWSS3: %s",
+                      MYF(0), last_error.c_ptr_safe());
+    else if (kind == AWSS3_CREATE_TEMPORARY)
+      my_printf_error(ER_ILLEGAL_HA_CREATE_OPTION, "AWSS3: %s", MYF(0),
+                      last_error.c_ptr_safe());
+    else
+      my_printf_error(ER_CANT_CREATE_TABLE, "AWSS3: cannot create `%s`.`%s`: %s",
+                      MYF(0), form->s->db.str, d.def.name,
+                      last_error.c_ptr_safe());
+    return rc;
   }
-  return rc;
+  if (note_len)
+  {
+    String text;
+    set_message(&text, note, note_len);
+    push_warning_printf(ha_thd(), Sql_condition::WARN_LEVEL_NOTE,
+                        ER_GET_ERRMSG, "%s", text.c_ptr_safe());
+  }
+  return 0;
 }
 
 int ha_awss3::open(const char *name, int, uint)
@@ -590,28 +634,9 @@ int ha_awss3::delete_table(const char *name)
   return fail(awss3_table_drop(name, strlen(name)));
 }
 
-/* "./db/table" -> db and table names as the server spells them. */
-static void split_path(const char *path, std::string *db, std::string *name)
-{
-  char buf[FN_REFLEN + 1];
-  std::string p(path);
-  size_t slash= p.rfind('/');
-  std::string file= slash == std::string::npos ? p : p.substr(slash + 1);
-  std::string dir= slash == std::string::npos ? "" : p.substr(0, slash);
-  size_t dslash= dir.rfind('/');
-  std::string dbfile= dslash == std::string::npos ? dir : dir.substr(dslash + 1);
-  filename_to_tablename(file.c_str(), buf, sizeof(buf), true);
-  *name= buf;
-  filename_to_tablename(dbfile.c_str(), buf, sizeof(buf), true);
-  *db= buf;
-}
-
 int ha_awss3::rename_table(const char *from, const char *to)
 {
-  std::string db, name;
-  split_path(to, &db, &name);
-  return fail(awss3_table_rename(from, strlen(from), to, strlen(to),
-                                 db.data(), db.size(), name.data(), name.size()));
+  return fail(awss3_table_rename(from, strlen(from), to, strlen(to)));
 }
 
 /* Fills out[] from a record (any of the table's record buffers); bufs back
@@ -813,14 +838,17 @@ bool ha_awss3::cells_to_record(uchar *buf, const Awss3Cell *out, size_t n,
 
 /* A row that does not fit: an error naming the object, or (with
    awss3_skip_malformed) a warning. True when the row is to be skipped. */
-bool ha_awss3::malformed(const Awss3Cell *out, const String &why)
+std::string ha_awss3::malformed_text(const Awss3Cell *out, const String &why)
 {
   const Awss3Cell &k= out[table->key_info[0].key_part[0].fieldnr - 1];
-  std::string text= "object " + location +
-                    std::string((const char *) k.data, k.len) +
-                    " is not a valid row of `" + table->s->db.str + "`.`" +
-                    table->s->table_name.str + "`: " +
-                    std::string(why.ptr(), why.length());
+  return "object " + location + std::string((const char *) k.data, k.len) +
+         " is not a valid row of `" + table->s->db.str + "`.`" +
+         table->s->table_name.str + "`: " + std::string(why.ptr(), why.length());
+}
+
+bool ha_awss3::malformed(const Awss3Cell *out, const String &why)
+{
+  std::string text= malformed_text(out, why);
   if (awss3_skip_malformed)
   {
     String w;
@@ -997,7 +1025,8 @@ int ha_awss3::start_key_scan(const String *lower, int lower_kind)
                                 lower ? (const uint8_t *) lower->ptr() : NULL,
                                 lower ? lower->length() : 0, lower_kind,
                                 (const uint8_t *) range_upper.ptr(),
-                                range_upper.length(), range_upper_kind));
+                                range_upper.length(), range_upper_kind,
+                                AWSS3_MALFORMED_AS_SET));
   key_scan= rc == 0;
   return rc;
 }
@@ -1103,7 +1132,8 @@ int ha_awss3::rnd_init(bool scan)
   if (!scan)
     return 0;
   return fail(awss3_scan_start(core, needed.get(), table->s->fields, NULL, 0,
-                               AWSS3_BOUND_NONE, NULL, 0, AWSS3_BOUND_NONE));
+                               AWSS3_BOUND_NONE, NULL, 0, AWSS3_BOUND_NONE,
+                               AWSS3_MALFORMED_AS_SET));
 }
 
 int ha_awss3::rnd_end()
@@ -1117,6 +1147,19 @@ int ha_awss3::rnd_next(uchar *buf)
   return next_scanned_row(buf);
 }
 
+/* The next row of the running scan, waiting in short slices so that KILL
+   QUERY stops a scan promptly. */
+int ha_awss3::wait_scanned(const Awss3Cell **out, size_t *n)
+{
+  int rc;
+  while ((rc= awss3_scan_next(core, 200, out, n)) == AWSS3_ERROR_PENDING)
+  {
+    if (thd_killed(ha_thd()))
+      return HA_ERR_ABORTED_BY_USER;
+  }
+  return fail(rc);
+}
+
 /* The next row of the running scan (full or key range). */
 int ha_awss3::next_scanned_row(uchar *buf)
 {
@@ -1124,14 +1167,9 @@ int ha_awss3::next_scanned_row(uchar *buf)
   size_t n;
   for (;;)
   {
-    int rc;
-    /* Wait in short slices so that KILL QUERY stops a scan promptly. */
-    while ((rc= awss3_scan_next(core, 200, &out, &n)) == AWSS3_ERROR_PENDING)
-    {
-      if (thd_killed(ha_thd()))
-        return HA_ERR_ABORTED_BY_USER;
-    }
-    fail(rc);
+    int rc= wait_scanned(&out, &n);
+    if (rc == HA_ERR_ABORTED_BY_USER)
+      return rc;
     push_core_warnings();
     String why;
     if (rc || cells_to_record(buf, out, n, &why))
@@ -1159,11 +1197,13 @@ int ha_awss3::rnd_pos(uchar *buf, uchar *pos)
 
 int ha_awss3::info(uint flag)
 {
-  /* S3 cannot count without listing: a fixed estimate that keeps the
-     optimizer from treating the table as empty or single-row. */
+  /* S3 cannot count without listing: the count ANALYZE or CHECK last
+     listed, else a fixed guess; never below 2, which would make the
+     optimizer treat the table as constant. */
   if (flag & HA_STATUS_VARIABLE)
   {
-    stats.records= 1000;
+    stats.records= share && share->rows_listed
+                   ? MY_MAX(share->listed_rows.load(), 2ULL) : 1000;
     stats.mean_rec_length= 1024;
     /* DELETE without WHERE reports stats.records as its affected rows: count
        exactly (one LIST pass, once per statement). */
@@ -1198,6 +1238,212 @@ ha_rows ha_awss3::records_in_range(uint, const key_range *min_key,
     return 1;
   /* A range LISTs only its part of the table: cheaper than a full scan. */
   return MY_MAX(stats.records / 10, 2);
+}
+
+/* ------------------------------------------------------- ALTER TABLE */
+
+static bool is_integer(enum_field_types t)
+{
+  return t == MYSQL_TYPE_TINY || t == MYSQL_TYPE_SHORT ||
+         t == MYSQL_TYPE_INT24 || t == MYSQL_TYPE_LONG ||
+         t == MYSQL_TYPE_LONGLONG;
+}
+
+static bool is_string(enum_field_types t)
+{
+  return t == MYSQL_TYPE_VARCHAR || t == MYSQL_TYPE_STRING ||
+         t == MYSQL_TYPE_VAR_STRING || t == MYSQL_TYPE_TINY_BLOB ||
+         t == MYSQL_TYPE_MEDIUM_BLOB || t == MYSQL_TYPE_LONG_BLOB ||
+         t == MYSQL_TYPE_BLOB;
+}
+
+/* Every value `o` can hold, stored as the core stores it (integers and
+   DECIMAL as exact numbers, text as UTF-8, ENUM/SET by name, temporal
+   values as text), reads back unchanged as a value of `n`. The server's
+   type knowledge, so it lives here; the core decides the rest. */
+static bool values_kept(Field *o, Field *n)
+{
+  enum_field_types ot= o->real_type(), nt= n->real_type();
+  bool o_unsigned= o->flags & UNSIGNED_FLAG, n_unsigned= n->flags & UNSIGNED_FLAG;
+  /* sql_type() writes into the buffer it is given. */
+  StringBuffer<MAX_FIELD_WIDTH> a, b;
+  o->sql_type(a);
+  n->sql_type(b);
+  if (ot == nt && o->charset() == n->charset() && stringcmp(&a, &b) == 0)
+    return true;
+  if (is_integer(ot) && is_integer(nt))
+    return o_unsigned == n_unsigned ? n->pack_length() >= o->pack_length()
+                                    : (o_unsigned && n->pack_length() > o->pack_length());
+  if (ot == MYSQL_TYPE_NEWDECIMAL && nt == MYSQL_TYPE_NEWDECIMAL)
+  {
+    uint os= o->decimals(), ns= n->decimals();
+    uint oi= static_cast<Field_new_decimal *>(o)->precision - os;
+    uint ni= static_cast<Field_new_decimal *>(n)->precision - ns;
+    return (!n_unsigned || o_unsigned) && ns >= os && ni >= oi;
+  }
+  if (ot == MYSQL_TYPE_BIT && nt == MYSQL_TYPE_BIT)
+    return n->field_length >= o->field_length;
+  if (is_string(ot) && is_string(nt))
+  {
+    CHARSET_INFO *oc= o->charset(), *nc= n->charset();
+    bool binary= oc == &my_charset_bin;
+    bool cs_ok= binary ? nc == &my_charset_bin
+                       : (nc != &my_charset_bin &&
+                          (!strcmp(oc->cs_name.str, nc->cs_name.str) ||
+                           !strcmp(nc->cs_name.str, "utf8mb4") ||
+                           (!strcmp(oc->cs_name.str, "ascii") &&
+                            !strcmp(nc->cs_name.str, "utf8mb3"))));
+    return cs_ok && n->char_length() >= o->char_length();
+  }
+  if ((ot == MYSQL_TYPE_ENUM && nt == MYSQL_TYPE_ENUM) ||
+      (ot == MYSQL_TYPE_SET && nt == MYSQL_TYPE_SET))
+  {
+    /* Stored by name: every old member must still be a member. */
+    const TYPELIB *ol= static_cast<Field_enum *>(o)->typelib;
+    const TYPELIB *nl= static_cast<Field_enum *>(n)->typelib;
+    for (uint i= 0; i < ol->count; i++)
+    {
+      bool found= false;
+      for (uint j= 0; j < nl->count && !found; j++)
+        found= ol->type_lengths[i] == nl->type_lengths[j] &&
+               !memcmp(ol->type_names[i], nl->type_names[j], ol->type_lengths[i]);
+      if (!found)
+        return false;
+    }
+    return true;
+  }
+  if (ot == nt && (ot == MYSQL_TYPE_DATETIME2 || ot == MYSQL_TYPE_TIME2 ||
+                   ot == MYSQL_TYPE_TIMESTAMP2))
+    return n->decimals() >= o->decimals();
+  return false;
+}
+
+/* An ALTER TABLE in the core's terms: both definitions, and where each new
+   column comes from (create_list is in the new table's column order). */
+struct Alter_def
+{
+  Table_def old_def, new_def;
+  std::vector<Awss3AlterColumn> cols;
+
+  Alter_def(TABLE *table, TABLE *altered, Alter_inplace_info *info)
+    : old_def(table->s, table->s->normalized_path.str, table->s->connect_string),
+      new_def(altered->s, table->s->normalized_path.str,
+              altered->s->connect_string)
+  {
+    List_iterator_fast<Create_field> it(info->alter_info->create_list);
+    uint j= 0;
+    while (Create_field *cf= it++)
+    {
+      Awss3AlterColumn c;
+      c.old_index= -1;
+      c.values_kept= false;
+      if (cf->field && j < altered->s->fields)
+      {
+        c.old_index= cf->field->field_index;
+        c.values_kept= values_kept(cf->field, altered->field[j]);
+      }
+      cols.push_back(c);
+      j++;
+    }
+  }
+};
+
+/* ALTER TABLE is made in place or refused: the core says whether every
+   object reads the same under the new definition (then no object is
+   touched and no request sent); a copy is never made. */
+enum_alter_inplace_result
+ha_awss3::check_if_supported_inplace_alter(TABLE *altered_table,
+                                           Alter_inplace_info *ha_alter_info)
+{
+  if (check_schema(altered_table->s))
+    return HA_ALTER_ERROR;
+  Alter_def a(table, altered_table, ha_alter_info);
+  if (fail(awss3_alter_check(&a.old_def.def, &a.new_def.def, a.cols.data(),
+                             a.cols.size())))
+  {
+    my_printf_error(ER_ALTER_OPERATION_NOT_SUPPORTED_REASON, "AWSS3: %s", MYF(0),
+                    last_error.c_ptr_safe());
+    return HA_ALTER_ERROR;
+  }
+  return HA_ALTER_INPLACE_INSTANT;
+}
+
+/* The core records what the table must remember (fields of dropped
+   columns) once the server commits the new definition. */
+bool ha_awss3::commit_inplace_alter_table(TABLE *altered_table,
+                                          Alter_inplace_info *ha_alter_info,
+                                          bool commit)
+{
+  ha_alter_info->group_commit_ctx= NULL;
+  if (!commit)
+    return false;
+  Alter_def a(table, altered_table, ha_alter_info);
+  if (fail(awss3_alter_commit(&a.old_def.def, &a.new_def.def, a.cols.data(),
+                              a.cols.size())))
+  {
+    my_printf_error(ER_GET_ERRMSG, "AWSS3: %s", MYF(0), last_error.c_ptr_safe());
+    return true;
+  }
+  return false;
+}
+
+/* ------------------------------------------------- ANALYZE, CHECK TABLE */
+
+/* One LIST pass: the row count the optimizer's estimates use. */
+int ha_awss3::analyze(THD *, HA_CHECK_OPT *)
+{
+  uint64_t n;
+  int rc= fail(awss3_table_count(core, &n));
+  if (rc)
+  {
+    print_error(rc, MYF(0));
+    return HA_ADMIN_FAILED;
+  }
+  share->listed_rows= n;
+  share->rows_listed= true;
+  return HA_ADMIN_OK;
+}
+
+/* Reads every object and reports each one that is not a valid row of the
+   table (the message of a malformed row), so that a bucket written by other
+   tools can be audited. Corrupt if any is found. */
+int ha_awss3::check(THD *thd, HA_CHECK_OPT *)
+{
+  for (uint i= 0; i < table->s->fields; i++)
+    needed[i]= true;
+  int rc= fail(awss3_scan_start(core, needed.get(), table->s->fields, NULL, 0,
+                                AWSS3_BOUND_NONE, NULL, 0, AWSS3_BOUND_NONE,
+                                AWSS3_MALFORMED_REPORT));
+  ulonglong rows= 0, bad= 0;
+  while (!rc)
+  {
+    const Awss3Cell *out;
+    size_t n;
+    rc= wait_scanned(&out, &n);
+    bad+= push_core_warnings();
+    if (rc)
+      break;
+    rows++;
+    String why;
+    if (!cells_to_record(table->record[0], out, n, &why))
+    {
+      String text;
+      std::string m= "AWSS3: " + malformed_text(out, why);
+      set_message(&text, m.data(), m.size());
+      push_warning(thd, Sql_condition::WARN_LEVEL_WARN, ER_GET_ERRMSG,
+                   text.c_ptr_safe());
+      bad++;
+    }
+  }
+  awss3_scan_end(core);
+  if (rc != HA_ERR_END_OF_FILE)
+  {
+    print_error(rc, MYF(0));
+    return HA_ADMIN_FAILED;
+  }
+  share->listed_rows= rows + bad;
+  share->rows_listed= true;
+  return bad ? HA_ADMIN_CORRUPT : HA_ADMIN_OK;
 }
 
 int ha_awss3::external_lock(THD *, int)

@@ -12,15 +12,19 @@
 
 #include "awss3.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
-/* Shared by all handlers of one table: the table lock. */
+/* Shared by all handlers of one table: the table lock, and the row count
+   last listed (ANALYZE, CHECK) for the optimizer's estimates. */
 class Awss3_share : public Handler_share
 {
 public:
   THR_LOCK lock;
+  std::atomic<ulonglong> listed_rows{0};
+  std::atomic<bool> rows_listed{false};
   Awss3_share() { thr_lock_init(&lock); }
   ~Awss3_share() override { thr_lock_delete(&lock); }
 };
@@ -66,13 +70,15 @@ class ha_awss3 final : public handler
                        std::vector<String> &bufs);
   bool cells_to_record(uchar *buf, const Awss3Cell *out, size_t n, String *why);
   bool malformed(const Awss3Cell *out, const String &why);
+  std::string malformed_text(const Awss3Cell *out, const String &why);
+  int wait_scanned(const Awss3Cell **out, size_t *n);
   bool key_of_record(const uchar *rec, String *out);
   int read_by_key(uchar *buf, const uchar *key, size_t len);
   int next_scanned_row(uchar *buf);
   int start_key_scan(const String *lower, int lower_kind);
   int read_last(uchar *buf, const String *upper, int upper_kind);
   bool key_of_key_image(const uchar *key, uint len, String *out);
-  void push_core_warnings();
+  uint push_core_warnings();
 
 public:
   ha_awss3(handlerton *hton, TABLE_SHARE *table_arg);
@@ -124,6 +130,15 @@ public:
   int external_lock(THD *thd, int lock_type) override;
   THR_LOCK_DATA **store_lock(THD *thd, THR_LOCK_DATA **to,
                              enum thr_lock_type lock_type) override;
+
+  enum_alter_inplace_result
+  check_if_supported_inplace_alter(TABLE *altered_table,
+                                   Alter_inplace_info *ha_alter_info) override;
+  bool commit_inplace_alter_table(TABLE *altered_table,
+                                  Alter_inplace_info *ha_alter_info,
+                                  bool commit) override;
+  int analyze(THD *thd, HA_CHECK_OPT *check_opt) override;
+  int check(THD *thd, HA_CHECK_OPT *check_opt) override;
 
   void print_error(int error, myf errflag) override;
   bool get_error_message(int error, String *buf) override;

@@ -17,7 +17,7 @@ use crate::error::{
 };
 use crate::schema::{Attr, CellKind, Column, Format, Role, Value};
 use crate::table::{self, Table, TableDef};
-use crate::{metrics, runtime, settings};
+use crate::{alter, metrics, runtime, settings};
 
 /// Cell kinds (`Awss3Cell::kind`, `Awss3Column::kind`).
 pub const AWSS3_CELL_NULL: i32 = 0;
@@ -395,15 +395,118 @@ pub unsafe extern "C" fn awss3_last_error(msg: *mut *const c_char, len: *mut usi
     });
 }
 
-/// CREATE TABLE: checks the definition and the location; records an
-/// engine-chosen location next to the .frm.
+/// What a create is for, from the server's own flags (never from names).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Awss3CreateKind {
+    /// CREATE TABLE (also CREATE TABLE ... SELECT / LIKE).
+    AWSS3_CREATE_TABLE = 0,
+    /// ALTER TABLE's copy of a table of another engine (`HA_CREATE_TMP_ALTER`,
+    /// e.g. ALTER TABLE ... ENGINE=AWSS3 from InnoDB).
+    AWSS3_CREATE_ALTER_COPY = 1,
+    /// ALTER TABLE's copy of an AWSS3 table into AWSS3 (`HA_CREATE_TMP_ALTER`
+    /// with an AWSS3 source: ALGORITHM=COPY, ORDER BY, ...).
+    AWSS3_CREATE_ALTER_SELF_COPY = 2,
+    /// CREATE TEMPORARY TABLE (`HA_LEX_CREATE_TMP_TABLE`).
+    AWSS3_CREATE_TEMPORARY = 3,
+}
+
+thread_local! {
+    static LAST_NOTE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// CREATE TABLE: checks the definition and the location; picks and records
+/// an engine-chosen location next to the .frm. `note`/`note_len` receive a
+/// note for the user (empty if none), valid until this thread's next call.
 ///
 /// # Safety
-/// `def` and everything it points to must be valid.
+/// `def` and everything it points to must be valid; out-params writable.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_table_create(def: *const Awss3TableDef) -> i32 {
+pub unsafe extern "C" fn awss3_table_create(
+    def: *const Awss3TableDef,
+    kind: Awss3CreateKind,
+    note: *mut *const c_char,
+    note_len: *mut usize,
+) -> i32 {
     guard(|| {
-        table::create(&table_def(def)?)?;
+        let kind = match kind {
+            Awss3CreateKind::AWSS3_CREATE_TABLE => table::CreateKind::Table,
+            Awss3CreateKind::AWSS3_CREATE_ALTER_COPY => table::CreateKind::AlterCopy,
+            Awss3CreateKind::AWSS3_CREATE_ALTER_SELF_COPY => table::CreateKind::AlterSelfCopy,
+            Awss3CreateKind::AWSS3_CREATE_TEMPORARY => table::CreateKind::Temporary,
+        };
+        let said = table::create(&table_def(def)?, kind)?.unwrap_or_default();
+        LAST_NOTE.with(|n| {
+            let mut n = n.borrow_mut();
+            *n = said;
+            if !note.is_null() && !note_len.is_null() {
+                *note = n.as_ptr() as *const c_char;
+                *note_len = n.len();
+            }
+        });
+        Ok(0)
+    })
+}
+
+/// Where a column of an ALTER TABLE's new definition comes from.
+#[repr(C)]
+pub struct Awss3AlterColumn {
+    /// Index of the old column; -1 for an added column.
+    pub old_index: i64,
+    /// Every value of the old column reads back unchanged from its stored
+    /// form as a value of the new one (the shim decides from the types).
+    pub values_kept: bool,
+}
+
+unsafe fn origins(cols: *const Awss3AlterColumn, ncols: usize) -> Vec<alter::ColumnOrigin> {
+    let cols: &[Awss3AlterColumn] = if cols.is_null() || ncols == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(cols, ncols)
+    };
+    cols.iter()
+        .map(|c| alter::ColumnOrigin {
+            old: usize::try_from(c.old_index).ok(),
+            values_kept: c.values_kept,
+        })
+        .collect()
+}
+
+/// ALTER TABLE: 0 when the change from `old` to `new` is made in place
+/// without touching an object; otherwise `AWSS3_ERROR_ENGINE` with the reason
+/// and what to do instead. `cols` has one entry per column of `new`. Nothing
+/// is written: `awss3_alter_commit` records the change once the server has.
+///
+/// # Safety
+/// Definitions valid; `cols` has `ncols` entries.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_alter_check(
+    old: *const Awss3TableDef,
+    new: *const Awss3TableDef,
+    cols: *const Awss3AlterColumn,
+    ncols: usize,
+) -> i32 {
+    guard(|| {
+        table::alter_check(&table_def(old)?, &table_def(new)?, &origins(cols, ncols))?;
+        Ok(0)
+    })
+}
+
+/// ALTER TABLE made in place is being committed: records what the table must
+/// remember (the JSON fields of dropped columns), next to the .frm of `old`.
+///
+/// # Safety
+/// As `awss3_alter_check`.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_alter_commit(
+    old: *const Awss3TableDef,
+    new: *const Awss3TableDef,
+    cols: *const Awss3AlterColumn,
+    ncols: usize,
+) -> i32 {
+    guard(|| {
+        table::alter_commit(&table_def(old)?, &table_def(new)?, &origins(cols, ncols))?;
         Ok(0)
     })
 }
@@ -420,7 +523,8 @@ pub unsafe extern "C" fn awss3_table_drop(path: *const c_char, path_len: usize) 
     })
 }
 
-/// RENAME TABLE from `from` to `to` (paths), the new name being `to_db`.`to_name`.
+/// RENAME TABLE from `from` to `to` (paths): moves the location file; the
+/// objects stay where they are, and no request is sent.
 ///
 /// # Safety
 /// Buffers must be valid for their lengths.
@@ -430,18 +534,9 @@ pub unsafe extern "C" fn awss3_table_rename(
     from_len: usize,
     to: *const c_char,
     to_len: usize,
-    to_db: *const c_char,
-    to_db_len: usize,
-    to_name: *const c_char,
-    to_name_len: usize,
 ) -> i32 {
     guard(|| {
-        table::rename_table(
-            &text(from, from_len)?,
-            &text(to, to_len)?,
-            &text(to_db, to_db_len)?,
-            &text(to_name, to_name_len)?,
-        )?;
+        table::rename_table(&text(from, from_len)?, &text(to, to_len)?)?;
         Ok(0)
     })
 }
@@ -541,6 +636,17 @@ unsafe fn bound(key: *const u8, len: usize, kind: i32) -> Option<(Vec<u8>, bool)
     }
 }
 
+/// What a scan does with an object that is not a row of the table.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Awss3Malformed {
+    /// As `awss3_skip_malformed` says: fail the statement, or skip with a warning.
+    AWSS3_MALFORMED_AS_SET = 0,
+    /// CHECK TABLE: a warning naming the object for each one, and go on.
+    AWSS3_MALFORMED_REPORT = 1,
+}
+
 /// Starts a scan, in key order, of the rows whose keys lie between the
 /// bounds (`AWSS3_BOUND_NONE`: unbounded), filling the columns flagged in
 /// `needed`.
@@ -559,15 +665,20 @@ pub unsafe extern "C" fn awss3_scan_start(
     upper: *const u8,
     upper_len: usize,
     upper_kind: i32,
+    malformed: Awss3Malformed,
 ) -> i32 {
     guard(|| {
         let range = table::KeyRange {
             lower: bound(lower, lower_len, lower_kind),
             upper: bound(upper, upper_len, upper_kind),
         };
+        let malformed = match malformed {
+            Awss3Malformed::AWSS3_MALFORMED_AS_SET => None,
+            Awss3Malformed::AWSS3_MALFORMED_REPORT => Some(table::Malformed::Report),
+        };
         table_mut(t)?
             .table
-            .scan_start(needed(needed_cols, n), &range)?;
+            .scan_start(needed(needed_cols, n), &range, malformed)?;
         Ok(0)
     })
 }

@@ -2,10 +2,12 @@
 //! per row. The C++ handler shim (`cpp_shim/`) calls only `ffi`; nothing here
 //! knows MariaDB's types or calls into the server.
 
+pub mod alter;
 pub mod conditional;
 pub mod error;
 pub mod ffi;
 pub mod keycodec;
+pub mod listing;
 pub mod location;
 pub mod metrics;
 pub mod rowcodec;

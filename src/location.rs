@@ -4,9 +4,12 @@
 //!
 //! An engine-chosen location is written to a small file next to the table's
 //! .frm (`<table path>.awss3`), because the location must not move when
-//! `awss3_bucket` changes later, and because DROP TABLE (which sees only the
+//! `awss3_bucket` changes later or the table is renamed (RENAME moves only
+//! this file: S3 has no rename), and because DROP TABLE (which sees only the
 //! path) must know that the engine owns, and so deletes, those objects.
-//! Tables with a CONNECTION have no such file: DROP leaves their objects.
+//! Tables with a CONNECTION have no such file — DROP leaves their objects —
+//! except while ALTER TABLE ... ENGINE=AWSS3 fills one: until that copy is
+//! renamed into place, the objects are the copy's own (see `Ownership`).
 
 use std::path::PathBuf;
 
@@ -39,8 +42,12 @@ impl Location {
         })
     }
 
-    /// The engine's choice for a table without CONNECTION.
-    pub fn default_for(bucket: &str, db: &str, table: &str) -> Result<Location, String> {
+    /// The engine's choice for a table without CONNECTION:
+    /// `<db>/<table>/`, or `<db>/<table>~N/` for the N-th choice when the
+    /// earlier ones hold objects (of a table renamed away from this name, say).
+    /// `/`, `%` and `~` in the names are written `%2F`, `%25` and `%7E`, so no
+    /// table's prefix is the beginning of another's (`a` and `a/b`).
+    pub fn default_for(bucket: &str, db: &str, table: &str, n: u32) -> Result<Location, String> {
         if bucket.is_empty() {
             return Err(
                 "the table has no CONNECTION='s3://BUCKET/PREFIX' and awss3_bucket \
@@ -48,9 +55,14 @@ impl Location {
                     .into(),
             );
         }
+        let suffix = if n > 1 {
+            format!("~{n}")
+        } else {
+            String::new()
+        };
         Ok(Location {
             bucket: bucket.into(),
-            prefix: format!("{db}/{table}/"),
+            prefix: format!("{}/{}{suffix}/", escape(db), escape(table)),
         })
     }
 
@@ -59,34 +71,126 @@ impl Location {
     }
 }
 
+/// A database or table name as one component of an object key.
+fn escape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for ch in name.chars() {
+        match ch {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            '~' => out.push_str("%7E"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Why the engine deletes a table's objects at DROP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// An engine-chosen location: the objects are the table's for good.
+    Owned,
+    /// A CONNECTION location that ALTER TABLE ... ENGINE=AWSS3 is filling
+    /// (it was empty when the copy was created). If the ALTER fails, the
+    /// server drops the copy and its objects go with it; once the copy is
+    /// renamed into place it is an ordinary CONNECTION table, which DROP
+    /// leaves alone.
+    UntilRenamed,
+}
+
+/// What the file next to the .frm says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sidecar {
+    /// The objects the table owns, which DROP deletes: an engine-chosen
+    /// location, or the location ALTER's copy is filling.
+    pub owned: Option<(Location, Ownership)>,
+    /// JSON fields of columns dropped from the table that objects written
+    /// before still hold: no new column may take such a name, or it would
+    /// show those old values instead of its default.
+    pub dropped: Vec<String>,
+}
+
+impl Sidecar {
+    pub fn owned(loc: Location, ownership: Ownership) -> Sidecar {
+        Sidecar {
+            owned: Some((loc, ownership)),
+            dropped: Vec::new(),
+        }
+    }
+}
+
 /// The file that records an engine-chosen location.
 pub fn sidecar_path(table_path: &str) -> PathBuf {
     PathBuf::from(format!("{table_path}.awss3"))
 }
 
-pub fn write_sidecar(table_path: &str, loc: &Location) -> Result<(), String> {
-    let body = serde_json::json!({ "bucket": loc.bucket, "prefix": loc.prefix }).to_string();
+/// Writes the file whole or not at all (a temporary file renamed over it),
+/// so a crash never leaves a table with half a location. A sidecar with
+/// nothing to say is no file.
+pub fn write_sidecar(table_path: &str, sc: &Sidecar) -> Result<(), String> {
+    if *sc == Sidecar::default() {
+        return remove_sidecar(table_path);
+    }
+    let mut v = serde_json::json!({});
+    if let Some((loc, ownership)) = &sc.owned {
+        v["bucket"] = loc.bucket.clone().into();
+        v["prefix"] = loc.prefix.clone().into();
+        if *ownership == Ownership::UntilRenamed {
+            v["until_renamed"] = true.into();
+        }
+    }
+    if !sc.dropped.is_empty() {
+        v["dropped_fields"] = sc.dropped.clone().into();
+    }
     let path = sidecar_path(table_path);
-    std::fs::write(&path, body).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let tmp = PathBuf::from(format!("{table_path}.awss3.tmp"));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(v.to_string().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// `Ok(None)` when the table has no sidecar (its location is its CONNECTION).
-pub fn read_sidecar(table_path: &str) -> Result<Option<Location>, String> {
+/// `Ok(None)` when the table has no sidecar (a CONNECTION table that never
+/// dropped a column).
+pub fn read_sidecar(table_path: &str) -> Result<Option<Sidecar>, String> {
     let path = sidecar_path(table_path);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     };
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{} is damaged: {e}", path.display()))?;
-    match (v["bucket"].as_str(), v["prefix"].as_str()) {
-        (Some(b), Some(p)) => Ok(Some(Location {
-            bucket: b.into(),
-            prefix: p.into(),
-        })),
-        _ => Err(format!("{} is damaged: no bucket/prefix", path.display())),
-    }
+    let damaged = |why: &str| format!("{} is damaged: {why}", path.display());
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| damaged(&e.to_string()))?;
+    let owned = match (v.get("bucket"), v.get("prefix")) {
+        (None, None) => None,
+        (Some(b), Some(p)) => match (b.as_str(), p.as_str()) {
+            (Some(b), Some(p)) => Some((
+                Location {
+                    bucket: b.into(),
+                    prefix: p.into(),
+                },
+                if v["until_renamed"].as_bool() == Some(true) {
+                    Ownership::UntilRenamed
+                } else {
+                    Ownership::Owned
+                },
+            )),
+            _ => return Err(damaged("bucket/prefix are not text")),
+        },
+        _ => return Err(damaged("bucket without prefix or prefix without bucket")),
+    };
+    let dropped = match v.get("dropped_fields") {
+        None => Vec::new(),
+        Some(d) => d
+            .as_array()
+            .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect())
+            .ok_or_else(|| damaged("dropped_fields is not a list of names"))?,
+    };
+    Ok(Some(Sidecar { owned, dropped }))
 }
 
 pub fn remove_sidecar(table_path: &str) -> Result<(), String> {
@@ -103,12 +207,15 @@ pub fn resolve(connection: &str, table_path: &str) -> Result<Location, String> {
     if !connection.is_empty() {
         return Location::parse(connection);
     }
-    read_sidecar(table_path)?.ok_or_else(|| {
-        format!(
-            "the table has no CONNECTION and no location file {}",
-            sidecar_path(table_path).display()
-        )
-    })
+    read_sidecar(table_path)?
+        .and_then(|sc| sc.owned)
+        .map(|(loc, _)| loc)
+        .ok_or_else(|| {
+            format!(
+                "the table has no CONNECTION and no location file {}",
+                sidecar_path(table_path).display()
+            )
+        })
 }
 
 #[cfg(test)]
@@ -137,12 +244,33 @@ mod tests {
     #[test]
     fn default_location_needs_bucket() {
         assert_eq!(
-            Location::default_for("bk", "db", "t").unwrap().url(),
+            Location::default_for("bk", "db", "t", 1).unwrap().url(),
             "s3://bk/db/t/"
         );
-        assert!(Location::default_for("", "db", "t")
+        assert!(Location::default_for("", "db", "t", 1)
             .unwrap_err()
             .contains("awss3_bucket"));
+    }
+
+    #[test]
+    fn default_locations_never_nest() {
+        let p = |db: &str, t: &str, n| Location::default_for("bk", db, t, n).unwrap().prefix;
+        assert_eq!(p("db", "t", 2), "db/t~2/");
+        assert_eq!(p("db", "a/b", 1), "db/a%2Fb/");
+        assert_eq!(p("d/b", "t", 1), "d%2Fb/t/");
+        assert_eq!(p("db", "../x", 1), "db/..%2Fx/");
+        // Distinct names give distinct prefixes, none the start of another.
+        let names = ["a", "a/b", "a%2Fb", "a~2", "a%7E2", "a~", "b"];
+        let mut all: Vec<String> = names.iter().map(|t| p("db", t, 1)).collect();
+        all.extend(names.iter().map(|t| p("db", t, 2)));
+        for (i, x) in all.iter().enumerate() {
+            for (j, y) in all.iter().enumerate() {
+                assert!(
+                    i == j || !y.starts_with(x.as_str()),
+                    "{x} is a prefix of {y}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -156,8 +284,26 @@ mod tests {
             bucket: "b".into(),
             prefix: "d\"b/t\n/".into(),
         };
-        write_sidecar(&p, &loc).unwrap();
+        let sc = Sidecar::owned(loc.clone(), Ownership::Owned);
+        write_sidecar(&p, &sc).unwrap();
+        assert_eq!(read_sidecar(&p).unwrap(), Some(sc));
         assert_eq!(resolve("", &p).unwrap(), loc);
+        let mut copy = Sidecar::owned(loc.clone(), Ownership::UntilRenamed);
+        copy.dropped = vec!["a".into(), "b\"".into()];
+        write_sidecar(&p, &copy).unwrap();
+        assert_eq!(read_sidecar(&p).unwrap(), Some(copy));
+        assert!(!dir.join("t1.awss3.tmp").exists());
+        // Only dropped fields (a CONNECTION table): no location of its own.
+        let fields = Sidecar {
+            owned: None,
+            dropped: vec!["x".into()],
+        };
+        write_sidecar(&p, &fields).unwrap();
+        assert_eq!(read_sidecar(&p).unwrap(), Some(fields));
+        assert!(resolve("", &p).is_err());
+        // Nothing to say: no file.
+        write_sidecar(&p, &Sidecar::default()).unwrap();
+        assert_eq!(read_sidecar(&p).unwrap(), None);
         assert_eq!(resolve("s3://x/y", &p).unwrap().bucket, "x");
         remove_sidecar(&p).unwrap();
         remove_sidecar(&p).unwrap();

@@ -534,24 +534,6 @@ impl S3 {
         }
         Ok(())
     }
-
-    /// Server-side copy within a bucket (used by RENAME TABLE); counted as a PUT.
-    pub async fn copy(&self, bucket: &str, from: &str, to: &str) -> Result<(), S3Error> {
-        let source = format!("{}/{}", bucket, percent_encode_key(from));
-        self.retrying(Op::Put, || async {
-            self.client
-                .copy_object()
-                .bucket(bucket)
-                .key(to)
-                .copy_source(source.clone())
-                .send()
-                .await
-                .map_err(failure)
-        })
-        .await
-        .map_err(|f| self.error("CopyObject", bucket, Some(from), f))?;
-        Ok(())
-    }
 }
 
 /// HTTP client, region, timeouts and credentials: the keys from the settings,
@@ -607,19 +589,6 @@ fn backoff(attempt: u32) -> Duration {
         .map(|d| d.subsec_nanos() as u64)
         .unwrap_or(0);
     Duration::from_millis(cap / 2 + nanos % (cap / 2 + 1))
-}
-
-/// x-amz-copy-source wants the key URL-encoded ('/' kept).
-fn percent_encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 static CLIENT_CACHE: Mutex<Option<(u64, Arc<S3>)>> = Mutex::new(None);
@@ -715,10 +684,5 @@ mod tests {
         assert_eq!(endpoint_url(""), None);
         assert_eq!(endpoint_url("http://h:1").as_deref(), Some("http://h:1"));
         assert_eq!(endpoint_url("h:1").as_deref(), Some("https://h:1"));
-    }
-
-    #[test]
-    fn copy_source_encoding() {
-        assert_eq!(percent_encode_key("a b/ü?#%"), "a%20b/%C3%BC%3F%23%25");
     }
 }

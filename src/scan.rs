@@ -13,11 +13,9 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::s3client::{Object, ObjectEntry, ObjectHead, S3Error, S3};
+use crate::listing::{self, ListSource, Listing};
+use crate::s3client::{Object, ObjectEntry, ObjectHead, S3Error};
 use crate::schema::Fetch;
-
-/// LIST page size (S3's maximum).
-pub const PAGE: i32 = 1000;
 
 /// One listed object with what was fetched for it.
 #[derive(Debug)]
@@ -36,9 +34,8 @@ pub enum Next {
 }
 
 /// Where a scan's pages and objects come from: S3, or a fake in tests.
-pub trait Source: Send + Sync + 'static {
-    /// One LIST page from `token`; the next page's token.
-    fn list_page(&self, token: Option<String>) -> BoxFuture<'_, Result<Page, S3Error>>;
+/// Pages are read through `listing::Listing`, which guards what they hold.
+pub trait Source: ListSource {
     /// What `fetch` asks for one listed object; `None` when it is gone.
     fn fetch(
         &self,
@@ -47,27 +44,7 @@ pub trait Source: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Option<ScanItem>, S3Error>>;
 }
 
-pub type Page = (Vec<ObjectEntry>, Option<String>);
-
-/// A table's objects in a bucket: those under `prefix`, from `start_after`.
-pub struct S3Source {
-    pub s3: Arc<S3>,
-    pub bucket: String,
-    pub prefix: String,
-    pub start_after: Option<String>,
-}
-
-impl Source for S3Source {
-    fn list_page(&self, token: Option<String>) -> BoxFuture<'_, Result<Page, S3Error>> {
-        Box::pin(self.s3.list_page(
-            &self.bucket,
-            &self.prefix,
-            token,
-            self.start_after.clone(),
-            Some(PAGE),
-        ))
-    }
-
+impl Source for listing::Bucket {
     fn fetch(
         &self,
         entry: ObjectEntry,
@@ -135,12 +112,13 @@ impl Drop for AbortOnDrop {
 }
 
 impl Scan {
-    /// Lists `source` and fetches what `fetch` says for each object within
-    /// `bounds`; listing stops at the first key above them, so nothing past
-    /// the range is listed further or fetched.
+    /// Lists `source` (from where `listing` starts) and fetches what `fetch`
+    /// says for each object within `bounds`; listing stops at the first key
+    /// above them, so nothing past the range is listed further or fetched.
     pub fn start(
         rt: &Handle,
         source: Arc<dyn Source>,
+        mut listing: Listing,
         fetch: Fetch,
         window: usize,
         bounds: Bounds,
@@ -150,14 +128,13 @@ impl Scan {
         let (tx, rx) = mpsc::channel(window.min(64));
         let task = rt.spawn(async move {
             // One page of entries ahead of the fetchers.
-            let (etx, erx) = mpsc::channel::<Result<ObjectEntry, S3Error>>(PAGE as usize);
+            let (etx, erx) = mpsc::channel::<Result<ObjectEntry, S3Error>>(listing::PAGE as usize);
             let lister = {
                 let source = source.clone();
                 AbortOnDrop(tokio::spawn(async move {
-                    let mut token = None;
                     loop {
-                        match source.list_page(token.take()).await {
-                            Ok((entries, next)) => {
+                        match listing.next_page(source.as_ref()).await {
+                            Ok(Some(entries)) => {
                                 for e in entries {
                                     if bounds.above(e.key.as_bytes()) {
                                         return;
@@ -169,11 +146,8 @@ impl Scan {
                                         return;
                                     }
                                 }
-                                match next {
-                                    Some(t) => token = Some(t),
-                                    None => return,
-                                }
                             }
+                            Ok(None) => return,
                             Err(e) => {
                                 let _ = etx.send(Err(e)).await;
                                 return;
@@ -239,7 +213,12 @@ impl Drop for Scan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listing::{ListRequest, Page};
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn all() -> Listing {
+        Listing::all("")
+    }
 
     /// `n` objects in pages of `page`; each fetch takes a little time and
     /// records how many fetches run at once.
@@ -290,17 +269,23 @@ mod tests {
         }
     }
 
-    impl Source for Fake {
-        fn list_page(&self, token: Option<String>) -> BoxFuture<'_, Result<Page, S3Error>> {
+    impl ListSource for Fake {
+        fn list(&self, req: ListRequest) -> BoxFuture<'_, Result<Page, S3Error>> {
             Box::pin(async move {
                 self.lists.fetch_add(1, Ordering::SeqCst);
-                let from: usize = token.map(|t| t.parse().unwrap()).unwrap_or(0);
+                let from: usize = req.token.map(|t| t.parse().unwrap()).unwrap_or(0);
                 let to = (from + self.page).min(self.n);
                 let next = (to < self.n).then(|| to.to_string());
                 Ok(((from..to).map(entry).collect(), next))
             })
         }
 
+        fn place(&self) -> (String, String) {
+            ("b".into(), "fake".into())
+        }
+    }
+
+    impl Source for Fake {
         fn fetch(
             &self,
             e: ObjectEntry,
@@ -348,7 +333,14 @@ mod tests {
     fn full_scan_is_ordered_complete_and_bounded_by_the_window() {
         let rt = rt();
         let fake = Arc::new(Fake::new(2500, 1000));
-        let mut scan = Scan::start(rt.handle(), fake.clone(), Fetch::Head, 8, Bounds::default());
+        let mut scan = Scan::start(
+            rt.handle(),
+            fake.clone(),
+            all(),
+            Fetch::Head,
+            8,
+            Bounds::default(),
+        );
         let (keys, e) = drain(&mut scan);
         assert!(e.is_none());
         assert_eq!(keys, (0..2500).map(|i| entry(i).key).collect::<Vec<_>>());
@@ -373,7 +365,7 @@ mod tests {
             lower: bound(10, false),
             upper: bound(20, true),
         };
-        let mut scan = Scan::start(rt.handle(), fake.clone(), Fetch::Get, 8, bounds);
+        let mut scan = Scan::start(rt.handle(), fake.clone(), all(), Fetch::Get, 8, bounds);
         let (keys, e) = drain(&mut scan);
         assert!(e.is_none());
         assert_eq!(keys, (11..=20).map(|i| entry(i).key).collect::<Vec<_>>());
@@ -391,7 +383,7 @@ mod tests {
             lower: bound(10, true),
             upper: bound(20, false),
         };
-        let mut scan = Scan::start(rt.handle(), fake, Fetch::ListOnly, 8, bounds);
+        let mut scan = Scan::start(rt.handle(), fake, all(), Fetch::ListOnly, 8, bounds);
         assert_eq!(
             drain(&mut scan).0,
             (10..20).map(|i| entry(i).key).collect::<Vec<_>>()
@@ -405,6 +397,7 @@ mod tests {
         let mut scan = Scan::start(
             rt.handle(),
             fake.clone(),
+            all(),
             Fetch::ListOnly,
             8,
             Bounds::default(),
@@ -421,7 +414,7 @@ mod tests {
         fake.gone = Some(3);
         fake.fail_at = Some(20);
         let fake = Arc::new(fake);
-        let mut scan = Scan::start(rt.handle(), fake, Fetch::Get, 4, Bounds::default());
+        let mut scan = Scan::start(rt.handle(), fake, all(), Fetch::Get, 4, Bounds::default());
         let (keys, e) = drain(&mut scan);
         assert_eq!(keys.len(), 19, "rows 0..20 less the vanished one");
         assert!(!keys.contains(&entry(3).key));
@@ -432,7 +425,14 @@ mod tests {
     fn dropping_a_scan_stops_its_requests() {
         let rt = rt();
         let fake = Arc::new(Fake::new(100_000, 1000));
-        let mut scan = Scan::start(rt.handle(), fake.clone(), Fetch::Head, 4, Bounds::default());
+        let mut scan = Scan::start(
+            rt.handle(),
+            fake.clone(),
+            all(),
+            Fetch::Head,
+            4,
+            Bounds::default(),
+        );
         for _ in 0..10 {
             assert!(matches!(scan.next(Duration::from_secs(5)), Next::Row(_)));
         }

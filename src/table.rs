@@ -6,14 +6,15 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
+use crate::alter;
 use crate::conditional;
 use crate::error::{Error, Result};
 use crate::keycodec::{self, KeyError};
-use crate::location::{self, Location};
+use crate::listing::{self, Listing};
+use crate::location::{self, Location, Ownership, Sidecar};
 use crate::rowcodec::Codec;
 use crate::runtime;
 use crate::s3client::{Cond, ObjectEntry, ObjectHead, PutOutcome, PutRequest, S3};
@@ -65,37 +66,34 @@ fn codec_for(def: &TableDef) -> Result<Codec> {
     Codec::new(&def.columns, format).map_err(|e| Error::Engine(e.to_string()))
 }
 
-/// Lists every object under `loc` page by page, handing each page to `each`.
-async fn for_each_page<F, Fut>(s3: &S3, loc: &Location, mut each: F) -> Result<u64>
+/// Lists every object under `loc` page by page (through the one guarded
+/// listing), handing each non-empty page to `each`.
+async fn for_each_page<F, Fut>(s3: &Arc<S3>, loc: &Location, mut each: F) -> Result<u64>
 where
     F: FnMut(Vec<ObjectEntry>) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    let mut token = None;
+    let src = bucket(s3, loc);
+    let mut listing = Listing::all(&loc.prefix);
     let mut n = 0u64;
-    loop {
-        let (entries, next) = s3
-            .list_page(
-                &loc.bucket,
-                &loc.prefix,
-                token.take(),
-                None,
-                Some(scan::PAGE),
-            )
-            .await?;
+    while let Some(entries) = listing.next_page(&src).await? {
         n += entries.len() as u64;
         if !entries.is_empty() {
             each(entries).await?;
         }
-        match next {
-            Some(t) => token = Some(t),
-            None => return Ok(n),
-        }
+    }
+    Ok(n)
+}
+
+fn bucket(s3: &Arc<S3>, loc: &Location) -> listing::Bucket {
+    listing::Bucket {
+        s3: s3.clone(),
+        bucket: loc.bucket.clone(),
     }
 }
 
 /// Deletes every object under `loc`: LISTs + one DeleteObjects per page.
-async fn delete_all(s3: &S3, loc: &Location) -> Result<u64> {
+async fn delete_all(s3: &Arc<S3>, loc: &Location) -> Result<u64> {
     for_each_page(s3, loc, |entries| async move {
         let keys: Vec<String> = entries.into_iter().map(|e| e.key).collect();
         s3.delete_batch(&loc.bucket, &keys)
@@ -105,9 +103,61 @@ async fn delete_all(s3: &S3, loc: &Location) -> Result<u64> {
     .await
 }
 
-/// CREATE TABLE: checks the definition and that the location answers; records
-/// an engine-chosen location.
-pub fn create(def: &TableDef) -> Result<()> {
+/// The first key under `loc`, if any (one LIST of one key): whether the
+/// location is reachable, and whether it is empty.
+async fn first_key(s3: &Arc<S3>, loc: &Location) -> Result<Option<String>> {
+    let mut listing = Listing::new(&loc.prefix, None, 1);
+    let page = listing.next_page(&bucket(s3, loc)).await.map_err(|e| {
+        Error::Engine(format!(
+            "the table's location {} is not usable: {e}",
+            loc.url()
+        ))
+    })?;
+    Ok(page.and_then(|p| p.into_iter().next()).map(|e| e.key))
+}
+
+/// What a CREATE is for, as the server's own flags say (the shim reads them;
+/// the core never guesses from a table's name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateKind {
+    /// CREATE TABLE, CREATE TABLE ... SELECT / LIKE.
+    Table,
+    /// ALTER TABLE's copy of a table of another engine (ALTER ... ENGINE=AWSS3).
+    AlterCopy,
+    /// ALTER TABLE's copy of an AWSS3 table into AWSS3 (ALGORITHM=COPY,
+    /// ORDER BY, or a change the engine does not make in place).
+    AlterSelfCopy,
+    /// CREATE TEMPORARY TABLE.
+    Temporary,
+}
+
+/// How many engine-chosen prefixes CREATE tries (`<db>/<t>/`, `<db>/<t>~2/`, ...)
+/// before it gives up.
+const MAX_PREFIX_CHOICES: u32 = 20;
+
+/// CREATE TABLE: checks the definition and that the location answers; picks
+/// and records an engine-chosen location. Returns a note for the user, if any.
+pub fn create(def: &TableDef, kind: CreateKind) -> Result<Option<String>> {
+    match kind {
+        CreateKind::Temporary => {
+            return Err(Error::Engine(
+                "AWSS3 does not support temporary tables: their objects would outlive \
+                 the session; use a MEMORY or Aria temporary table"
+                    .into(),
+            ))
+        }
+        CreateKind::AlterSelfCopy => {
+            return Err(Error::Engine(format!(
+                "ALTER TABLE `{}`.`{}` would copy every row into a new AWSS3 table; AWSS3 \
+                 changes tables in place or not at all (ALGORITHM=COPY, ORDER BY and \
+                 changes that need a copy are refused). Nothing was changed. Use the default \
+                 ALGORITHM, or create a table with the new definition over a new location \
+                 and INSERT ... SELECT into it",
+                def.db, def.name
+            )))
+        }
+        CreateKind::Table | CreateKind::AlterCopy => {}
+    }
     key_index(&def.columns)?;
     codec_for(def)?;
     for c in &def.columns {
@@ -126,69 +176,134 @@ pub fn create(def: &TableDef) -> Result<()> {
         }
     }
     let c = ctx()?;
-    let loc = if def.connection.is_empty() {
-        Location::default_for(&c.settings.bucket, &def.db, &def.name)
-    } else {
-        Location::parse(&def.connection)
+    if !def.connection.is_empty() {
+        let loc = Location::parse(&def.connection).map_err(Error::Engine)?;
+        let first = c.rt.block_on(first_key(&c.s3, &loc))?;
+        if kind == CreateKind::AlterCopy {
+            // The copy's rows go there: it must not mix with objects that
+            // are not the table's, and if the ALTER fails they are removed.
+            if let Some(k) = first {
+                return Err(Error::Engine(format!(
+                    "ALTER TABLE ... ENGINE=AWSS3 copies the rows into {}, which must be \
+                     empty, but it holds objects (s3://{}/{k}); nothing was changed. Create \
+                     the table over it instead (its objects are rows), or use another location",
+                    loc.url(),
+                    loc.bucket
+                )));
+            }
+            let sc = Sidecar::owned(loc, Ownership::UntilRenamed);
+            location::write_sidecar(&def.path, &sc).map_err(Error::Engine)?;
+        }
+        return Ok(None);
     }
-    .map_err(Error::Engine)?;
-    c.rt.block_on(c.s3.list_page(&loc.bucket, &loc.prefix, None, None, Some(1)))
-        .map_err(|e| {
-            Error::Engine(format!(
-                "the table's location {} is not usable: {e}",
-                loc.url()
-            ))
-        })?;
-    if def.connection.is_empty() {
-        location::write_sidecar(&def.path, &loc).map_err(Error::Engine)?;
+    // An engine-chosen location is the table's alone: DROP deletes it. It
+    // never takes over objects already there (of a table renamed away from
+    // this name, another server's, another tool's): it moves on to the next
+    // free choice.
+    for n in 1..=MAX_PREFIX_CHOICES {
+        let loc = Location::default_for(&c.settings.bucket, &def.db, &def.name, n)
+            .map_err(Error::Engine)?;
+        if c.rt.block_on(first_key(&c.s3, &loc))?.is_some() {
+            continue;
+        }
+        let note = (n > 1).then(|| {
+            format!(
+                "AWSS3: `{}`.`{}` lives at {}: {} already holds objects",
+                def.db,
+                def.name,
+                loc.url(),
+                Location::default_for(&c.settings.bucket, &def.db, &def.name, 1)
+                    .map(|l| l.url())
+                    .unwrap_or_default()
+            )
+        });
+        let sc = Sidecar::owned(loc, Ownership::Owned);
+        location::write_sidecar(&def.path, &sc).map_err(Error::Engine)?;
+        return Ok(note);
     }
-    Ok(())
+    Err(Error::Engine(format!(
+        "no free location for `{}`.`{}`: {} and the next {} choices all hold objects; \
+         give the table a CONNECTION",
+        def.db,
+        def.name,
+        Location::default_for(&c.settings.bucket, &def.db, &def.name, 1)
+            .map(|l| l.url())
+            .unwrap_or_default(),
+        MAX_PREFIX_CHOICES - 1
+    )))
 }
 
-/// DROP TABLE: deletes the objects of an engine-chosen location; a table over
+/// DROP TABLE: deletes the objects the table owns (an engine-chosen location,
+/// or the objects an unfinished ALTER ... ENGINE=AWSS3 copied); a table over
 /// an explicit CONNECTION leaves them in place.
 pub fn drop_table(path: &str) -> Result<()> {
-    if let Some(loc) = location::read_sidecar(path).map_err(Error::Engine)? {
+    if let Some((loc, _)) = location::read_sidecar(path)
+        .map_err(Error::Engine)?
+        .and_then(|sc| sc.owned)
+    {
         let c = ctx()?;
         c.rt.block_on(delete_all(&c.s3, &loc))?;
     }
     location::remove_sidecar(path).map_err(Error::Engine)
 }
 
-/// RENAME TABLE: an engine-chosen location follows the name (objects are
-/// copied to `<db>/<new name>/` and the old ones deleted, page by page:
-/// S3 has no rename).
-pub fn rename_table(from: &str, to: &str, to_db: &str, to_name: &str) -> Result<()> {
-    let Some(old) = location::read_sidecar(from).map_err(Error::Engine)? else {
+/// RENAME TABLE moves the location file only: the objects stay where they
+/// are (S3 has no rename, and a copy of every object could be interrupted
+/// half-way). No request is sent. ALTER's copy of a table over a CONNECTION,
+/// renamed into place, becomes an ordinary CONNECTION table (no file).
+pub fn rename_table(from: &str, to: &str) -> Result<()> {
+    let Some(mut sc) = location::read_sidecar(from).map_err(Error::Engine)? else {
         return Ok(());
     };
-    let new = Location::default_for(&old.bucket, to_db, to_name).map_err(Error::Engine)?;
-    // A table renamed to a temporary name (ALTER TABLE's backup of the old
-    // table, about to be dropped or renamed back) keeps its objects in place.
-    if new == old || to_name.starts_with("#sql") {
-        location::write_sidecar(to, &old).map_err(Error::Engine)?;
-        return location::remove_sidecar(from).map_err(Error::Engine);
+    if matches!(sc.owned, Some((_, Ownership::UntilRenamed))) {
+        sc.owned = None;
     }
-    let c = ctx()?;
-    let window = c.settings.prefetch_window;
-    let s3 = &c.s3;
-    c.rt.block_on(for_each_page(s3, &old, |entries| {
-        let (old, new) = (&old, &new);
-        async move {
-            stream::iter(entries.iter().map(|e| {
-                let to = format!("{}{}", new.prefix, &e.key[old.prefix.len()..]);
-                async move { s3.copy(&old.bucket, &e.key, &to).await }
-            }))
-            .buffer_unordered(window)
-            .try_collect::<Vec<()>>()
-            .await?;
-            let keys: Vec<String> = entries.into_iter().map(|e| e.key).collect();
-            s3.delete_batch(&old.bucket, &keys).await?;
-            Ok(())
-        }
-    }))?;
-    location::write_sidecar(to, &new).map_err(Error::Engine)?;
+    location::write_sidecar(to, &sc).map_err(Error::Engine)?;
     location::remove_sidecar(from).map_err(Error::Engine)
+}
+
+/// What an object whose body is not a row of the table does to a read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Malformed {
+    /// The statement fails, naming the object.
+    Fail,
+    /// A warning naming the object; the row is skipped (awss3_skip_malformed).
+    Skip,
+    /// CHECK TABLE: a warning naming the object, and on to the next.
+    Report,
+}
+
+impl Malformed {
+    fn setting(s: &Settings) -> Malformed {
+        if s.skip_malformed {
+            Malformed::Skip
+        } else {
+            Malformed::Fail
+        }
+    }
+}
+
+fn sidecar_of(path: &str) -> Result<Sidecar> {
+    Ok(location::read_sidecar(path)
+        .map_err(Error::Engine)?
+        .unwrap_or_default())
+}
+
+/// ALTER TABLE: whether the change is made in place (see `alter`).
+pub fn alter_check(old: &TableDef, new: &TableDef, origins: &[alter::ColumnOrigin]) -> Result<()> {
+    alter::check(old, new, origins, &sidecar_of(&old.path)?.dropped).map(|_| ())
+}
+
+/// ALTER TABLE made in place, at commit: remembers the JSON fields of the
+/// columns it dropped (objects written so far keep them).
+pub fn alter_commit(old: &TableDef, new: &TableDef, origins: &[alter::ColumnOrigin]) -> Result<()> {
+    let mut sc = sidecar_of(&old.path)?;
+    let dropped = alter::check(old, new, origins, &sc.dropped)?;
+    if dropped != sc.dropped {
+        sc.dropped = dropped;
+        location::write_sidecar(&old.path, &sc).map_err(Error::Engine)?;
+    }
+    Ok(())
 }
 
 pub struct Table {
@@ -198,9 +313,9 @@ pub struct Table {
     key_col: usize,
     /// Object key and ETag of the row last read or written.
     current: Option<(String, String)>,
-    /// The scan in progress and whether it skips malformed objects (the
-    /// setting as the statement started).
-    scan: Option<(Scan, bool)>,
+    /// The scan in progress and what it does with malformed objects (the
+    /// setting as the statement started, or CHECK TABLE's reporting).
+    scan: Option<(Scan, Malformed)>,
     /// Object keys this handler wrote while its scan runs: a later LIST page
     /// must not hand them back (an UPDATE that changes keys would otherwise
     /// meet its own new rows again: the Halloween problem).
@@ -266,7 +381,7 @@ impl Table {
         entry: &ObjectEntry,
         head: Option<&ObjectHead>,
         body: Option<&[u8]>,
-        skip_malformed: bool,
+        malformed: Malformed,
     ) -> Result<bool> {
         let Some(key) = keycodec::key_of(&self.loc.prefix, &entry.key) else {
             return Ok(false);
@@ -308,10 +423,17 @@ impl Table {
                     self.def.db,
                     self.def.name
                 );
-                if skip_malformed {
-                    self.warnings
-                        .push_back((false, format!("AWSS3: skipped {msg}")));
-                    return Ok(false);
+                match malformed {
+                    Malformed::Fail => {}
+                    Malformed::Skip => {
+                        self.warnings
+                            .push_back((false, format!("AWSS3: skipped {msg}")));
+                        return Ok(false);
+                    }
+                    Malformed::Report => {
+                        self.warnings.push_back((false, format!("AWSS3: {msg}")));
+                        return Ok(false);
+                    }
                 }
                 return Err(Error::Engine(format!(
                     "{msg} (SET GLOBAL awss3_skip_malformed=ON skips such objects with a warning)"
@@ -323,25 +445,28 @@ impl Table {
     }
 
     /// Starts a scan of the rows whose keys lie within `range` (key values,
-    /// without the table prefix), in key order.
-    pub fn scan_start(&mut self, needed: Vec<bool>, range: &KeyRange) -> Result<()> {
+    /// without the table prefix), in key order. `malformed`: what an object
+    /// that is not a row does (`None`: as `awss3_skip_malformed` says).
+    pub fn scan_start(
+        &mut self,
+        needed: Vec<bool>,
+        range: &KeyRange,
+        malformed: Option<Malformed>,
+    ) -> Result<()> {
         let c = ctx()?;
         let fetch = fetch_for(&self.def.columns, &needed);
         let plan = ListPlan::new(&self.loc.prefix, range);
-        let source = Arc::new(scan::S3Source {
-            s3: c.s3.clone(),
-            bucket: self.loc.bucket.clone(),
-            prefix: plan.prefix,
-            start_after: plan.start_after,
-        });
+        let source = Arc::new(bucket(&c.s3, &self.loc));
+        let listing = Listing::new(&plan.prefix, plan.start_after, listing::PAGE);
         let scan = Scan::start(
             &c.rt,
             source,
+            listing,
             fetch,
             c.settings.prefetch_window,
             plan.bounds,
         );
-        self.scan = Some((scan, c.settings.skip_malformed));
+        self.scan = Some((scan, malformed.unwrap_or(Malformed::setting(&c.settings))));
         self.written_during_scan.clear();
         self.current = None;
         Ok(())
@@ -353,19 +478,11 @@ impl Table {
         let c = ctx()?;
         let plan = ListPlan::new(&self.loc.prefix, range);
         let prefix = &self.loc.prefix;
+        let src = bucket(&c.s3, &self.loc);
+        let mut listing = Listing::new(&plan.prefix, plan.start_after.clone(), listing::PAGE);
         c.rt.block_on(async {
             let mut last = None;
-            let mut token = None;
-            loop {
-                let (entries, next) =
-                    c.s3.list_page(
-                        &self.loc.bucket,
-                        &plan.prefix,
-                        token.take(),
-                        plan.start_after.clone(),
-                        Some(scan::PAGE),
-                    )
-                    .await?;
+            while let Some(entries) = listing.next_page(&src).await? {
                 for e in entries {
                     if plan.bounds.above(e.key.as_bytes()) {
                         return Ok(last);
@@ -377,11 +494,8 @@ impl Table {
                         last = Some(k.as_bytes().to_vec());
                     }
                 }
-                match next {
-                    Some(t) => token = Some(t),
-                    None => return Ok(last),
-                }
             }
+            Ok(last)
         })
     }
 
@@ -394,10 +508,10 @@ impl Table {
     /// table; `Ok(None)`: nothing yet within `wait`.
     pub fn scan_next(&mut self, wait: Duration) -> Result<Option<bool>> {
         loop {
-            let Some((scan, skip)) = self.scan.as_mut() else {
+            let Some((scan, mode)) = self.scan.as_mut() else {
                 return Err(Error::Engine("no scan in progress".into()));
             };
-            let skip = *skip;
+            let skip = *mode;
             let item = match scan.next(wait) {
                 Next::Row(item) => item,
                 Next::End => return Ok(Some(false)),
@@ -429,7 +543,7 @@ impl Table {
             return Ok(false);
         };
         let c = ctx()?;
-        let skip = c.settings.skip_malformed;
+        let skip = Malformed::setting(&c.settings);
         match fetch_for(&self.def.columns, needed) {
             Fetch::Get => match c.rt.block_on(c.s3.get(&self.loc.bucket, &object_key))? {
                 Some(o) => self.fill_row(&o.entry, Some(&o.head), Some(&o.body), skip),
@@ -708,11 +822,19 @@ impl Table {
     }
 
     /// TRUNCATE / DELETE without WHERE: LISTs + one DeleteObjects per 1000 keys.
+    /// No object is left to hold the fields of dropped columns: their names
+    /// are free again.
     pub fn truncate(&mut self) -> Result<u64> {
         self.check_writable()?;
         let c = ctx()?;
         self.current = None;
-        c.rt.block_on(delete_all(&c.s3, &self.loc))
+        let n = c.rt.block_on(delete_all(&c.s3, &self.loc))?;
+        let mut sc = sidecar_of(&self.def.path)?;
+        if !sc.dropped.is_empty() {
+            sc.dropped.clear();
+            location::write_sidecar(&self.def.path, &sc).map_err(Error::Engine)?;
+        }
+        Ok(n)
     }
 }
 

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""An S3 endpoint with faults, in front of a real S3 server (moto), for the tests.
+
+usage: s3_fault_proxy.py UPSTREAM_URL PORTFILE MODE [--seconds N]
+Listens on 127.0.0.1 on a free port, writes the port to PORTFILE and its pid to
+PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
+
+  --ignore-conditions   drop If-None-Match and If-Match before forwarding, the way
+                        Garage 2.x ignores conditional writes
+  --deny                forward nothing; answer every request 403 AccessDenied, like
+                        a bucket whose policy refuses these credentials
+  --inject-list K1,K2   add objects with these keys to every ListObjectsV2 page, as
+                        many as max-keys leaves room for (keys outside the prefix
+                        asked for: a buggy or hostile store)
+  --repeat-token        answer every ListObjectsV2 with the first page, truncated, and
+                        the same continuation token: a listing that never advances
+"""
+import http.client
+import http.server
+import os
+import socketserver
+import sys
+import threading
+import urllib.parse
+from xml.sax.saxutils import escape
+
+UPSTREAM = urllib.parse.urlsplit(sys.argv[1])
+ARGS = sys.argv[3:]
+IGNORE_CONDITIONS = "--ignore-conditions" in ARGS
+DENY = "--deny" in ARGS
+INJECT = ARGS[ARGS.index("--inject-list") + 1].split(",") if "--inject-list" in ARGS else []
+REPEAT_TOKEN = "--repeat-token" in ARGS
+SECONDS = float(ARGS[ARGS.index("--seconds") + 1]) if "--seconds" in ARGS else 600.0
+DROPPED = {"if-none-match", "if-match"} if IGNORE_CONDITIONS else set()
+DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+          b"<Message>Access Denied</Message></Error>")
+
+
+def is_list(command, query):
+    return command == "GET" and query.get("list-type") == ["2"]
+
+
+def rewrite_list(body, max_keys):
+    text = body.decode("utf-8")
+    end = text.rindex("</ListBucketResult>")
+    # As many foreign keys as the page has room for (a page over max-keys is
+    # refused outright, which would hide what this is meant to show).
+    room = max(max_keys - text.count("<Contents>"), 0)
+    extra = "".join(
+        f"<Contents><Key>{escape(k)}</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified>"
+        f'<ETag>"0"</ETag><Size>1</Size><StorageClass>STANDARD</StorageClass></Contents>'
+        for k in INJECT[:room])
+    if REPEAT_TOKEN:
+        for tag in ("IsTruncated", "NextContinuationToken"):
+            while f"<{tag}>" in text:
+                a = text.index(f"<{tag}>")
+                b = text.index(f"</{tag}>") + len(f"</{tag}>")
+                text = text[:a] + text[b:]
+            end = text.rindex("</ListBucketResult>")
+        extra += "<IsTruncated>true</IsTruncated><NextContinuationToken>stuck</NextContinuationToken>"
+    return (text[:end] + extra + text[end:]).encode("utf-8")
+
+
+class Proxy(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def forward(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        if DENY:
+            self.send_response(403, "Forbidden")
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(DENIED)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(DENIED)
+            return
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        path = self.path
+        listing = is_list(self.command, query)
+        if listing and REPEAT_TOKEN and "continuation-token" in query:
+            # Always the first page again (signatures are not checked by moto).
+            query.pop("continuation-token")
+            path = url.path + "?" + urllib.parse.urlencode(query, doseq=True)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in DROPPED}
+        conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=30)
+        conn.request(self.command, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        if listing and resp.status == 200 and (INJECT or REPEAT_TOKEN):
+            data = rewrite_list(data, int(query.get("max-keys", ["1000"])[0]))
+        self.send_response(resp.status, resp.reason)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("transfer-encoding", "content-length", "connection"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+if __name__ == "__main__":
+    if not (IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN):
+        sys.exit(__doc__)
+    srv = Server(("127.0.0.1", 0), Proxy)
+    with open(sys.argv[2] + ".pid", "w") as f:
+        f.write(str(os.getpid()))
+    with open(sys.argv[2], "w") as f:
+        f.write(str(srv.server_address[1]))
+    threading.Timer(SECONDS, srv.shutdown).start()
+    srv.serve_forever()

@@ -176,6 +176,46 @@ typedef struct Awss3Column {
   bool nullable;
 } Awss3Column;
 
+/**
+ * A CREATE SERVER's row, as the server keeps it (mysql.servers). The shim
+ * passes it when a table's CONNECTION names a server that exists.
+ */
+typedef struct Awss3Server {
+  const char *name;
+  size_t name_len;
+  /**
+   * FOREIGN DATA WRAPPER (must be awss3).
+   */
+  const char *wrapper;
+  size_t wrapper_len;
+  /**
+   * HOST: the endpoint URL (empty: AWS S3).
+   */
+  const char *host;
+  size_t host_len;
+  /**
+   * DATABASE: the bucket.
+   */
+  const char *database;
+  size_t database_len;
+  /**
+   * USER: the access key id.
+   */
+  const char *user;
+  size_t user_len;
+  /**
+   * PASSWORD: the secret access key.
+   */
+  const char *password;
+  size_t password_len;
+  /**
+   * SOCKET: the region.
+   */
+  const char *socket;
+  size_t socket_len;
+  int64_t port;
+} Awss3Server;
+
 typedef struct Awss3TableDef {
   const char *path;
   size_t path_len;
@@ -190,6 +230,10 @@ typedef struct Awss3TableDef {
   bool key_pad_space;
   const struct Awss3Column *columns;
   size_t ncolumns;
+  /**
+   * The server CONNECTION names, or null.
+   */
+  const struct Awss3Server *server;
 } Awss3TableDef;
 
 /**

@@ -5,9 +5,12 @@
    Object layout
    -------------
    A table lives at s3://BUCKET/PREFIX: from CONNECTION='s3://BUCKET/PREFIX',
+   from CONNECTION='SERVER/PREFIX' (CREATE SERVER ... FOREIGN DATA WRAPPER
+   awss3: HOST endpoint, DATABASE bucket, USER/PASSWORD keys, SOCKET region),
    or, without CONNECTION, s3://<awss3_bucket>/<database>/<table>/ (recorded
    at CREATE in <datadir>/<db>/<table>.awss3, so that it does not move when
-   awss3_bucket changes and so that DROP TABLE knows to delete it).
+   awss3_bucket changes or the table is renamed, and so that DROP TABLE knows
+   to delete it). Setting a CONNECTION takes the FILE privilege.
 
      object key   = PREFIX + the primary key value (UTF-8, verbatim)
      object body  = RAW:  the one value column's bytes (NULL: empty body and
@@ -33,6 +36,8 @@
 #include "key.h"
 #include "field.h"
 #include "mysql/service_progress_report.h"
+#include "sql_servers.h"
+#include "sql_acl.h"
 
 #include <cmath>
 #include <string>
@@ -318,9 +323,55 @@ static int cell_kind(const Field *f)
 }
 
 /* A table definition in the core's terms; owns nothing but the column array. */
+/* The CREATE SERVER a CONNECTION ('name' or 'name/prefix') names, copied out
+   of the server's cache of mysql.servers; the core decides what it means. */
+struct Server_def
+{
+  std::string name, wrapper, host, database, user, password, socket;
+  Awss3Server srv;
+
+  /* False when the connection is an s3:// URL or names no existing server. */
+  bool lookup(const LEX_CSTRING &connection)
+  {
+    if (!connection.length ||
+        (connection.length >= 5 && !strncmp(connection.str, "s3://", 5)))
+      return false;
+    const char *slash= (const char *) memchr(connection.str, '/', connection.length);
+    std::string want(connection.str,
+                     slash ? (size_t) (slash - connection.str) : connection.length);
+    MEM_ROOT mem;
+    init_alloc_root(PSI_NOT_INSTRUMENTED, &mem, 1024, 0, MYF(0));
+    FOREIGN_SERVER buf, *fs= get_server_by_name(&mem, want.c_str(), &buf);
+    if (fs)
+    {
+      auto str= [](const char *p) { return std::string(p ? p : ""); };
+      name= want;
+      wrapper= str(fs->scheme);
+      host= str(fs->host);
+      database= str(fs->db);
+      user= str(fs->username);
+      password= str(fs->password);
+      socket= str(fs->socket);
+      srv.port= fs->port;
+    }
+    free_root(&mem, MYF(0));
+    if (!fs)
+      return false;
+    srv.name= name.data(); srv.name_len= name.size();
+    srv.wrapper= wrapper.data(); srv.wrapper_len= wrapper.size();
+    srv.host= host.data(); srv.host_len= host.size();
+    srv.database= database.data(); srv.database_len= database.size();
+    srv.user= user.data(); srv.user_len= user.size();
+    srv.password= password.data(); srv.password_len= password.size();
+    srv.socket= socket.data(); srv.socket_len= socket.size();
+    return true;
+  }
+};
+
 struct Table_def
 {
   std::vector<Awss3Column> columns;
+  Server_def server;
   Awss3TableDef def;
 
   Table_def(TABLE_SHARE *s, const char *path, const LEX_CSTRING &connection)
@@ -370,7 +421,9 @@ struct Table_def
     def.key_pad_space= cs != &my_charset_bin && !(cs->state & MY_CS_NOPAD);
     def.columns= columns.data();
     def.ncolumns= columns.size();
+    def.server= server.lookup(connection) ? &server.srv : NULL;
   }
+  Table_def(const Table_def &)= delete;
 };
 
 /* The schema rules S3 imposes, checked at CREATE TABLE. */
@@ -547,9 +600,19 @@ static Awss3CreateKind create_kind(THD *thd, const HA_CREATE_INFO *info)
   return AWSS3_CREATE_TABLE;
 }
 
+/* A CONNECTION reaches objects outside the table's database with the
+   server's (or a CREATE SERVER's) credentials: setting one takes the FILE
+   privilege, as for CONNECT's outward tables. Raises the error. */
+static bool connection_denied(THD *thd, const LEX_CSTRING &connection)
+{
+  return connection.length && check_global_access(thd, FILE_ACL, false);
+}
+
 int ha_awss3::create(const char *name, TABLE *form, HA_CREATE_INFO *info)
 {
   if (check_schema(form->s))
+    return HA_WRONG_CREATE_OPTION;
+  if (connection_denied(ha_thd(), info->connect_string))
     return HA_WRONG_CREATE_OPTION;
   Table_def d(form->s, name, info->connect_string);
   /* ALTER's copy is created under a temporary name: its location follows
@@ -1356,6 +1419,10 @@ ha_awss3::check_if_supported_inplace_alter(TABLE *altered_table,
                                            Alter_inplace_info *ha_alter_info)
 {
   if (check_schema(altered_table->s))
+    return HA_ALTER_ERROR;
+  const LEX_CSTRING &was= table->s->connect_string, &now= altered_table->s->connect_string;
+  if ((was.length != now.length || memcmp(was.str, now.str, was.length)) &&
+      connection_denied(ha_thd(), now.length ? now : was))
     return HA_ALTER_ERROR;
   Alter_def a(table, altered_table, ha_alter_info);
   if (fail(awss3_alter_check(&a.old_def.def, &a.new_def.def, a.cols.data(),

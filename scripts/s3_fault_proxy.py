@@ -14,6 +14,8 @@ PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
                         asked for: a buggy or hostile store)
   --repeat-token        answer every ListObjectsV2 with the first page, truncated, and
                         the same continuation token: a listing that never advances
+  --require-key KEYID   forward only requests signed with access key id KEYID; answer
+                        others 403 InvalidAccessKeyId (which credentials a client uses)
 """
 import http.client
 import http.server
@@ -30,10 +32,20 @@ IGNORE_CONDITIONS = "--ignore-conditions" in ARGS
 DENY = "--deny" in ARGS
 INJECT = ARGS[ARGS.index("--inject-list") + 1].split(",") if "--inject-list" in ARGS else []
 REPEAT_TOKEN = "--repeat-token" in ARGS
+REQUIRE_KEY = ARGS[ARGS.index("--require-key") + 1] if "--require-key" in ARGS else None
 SECONDS = float(ARGS[ARGS.index("--seconds") + 1]) if "--seconds" in ARGS else 600.0
 DROPPED = {"if-none-match", "if-match"} if IGNORE_CONDITIONS else set()
 DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
           b"<Message>Access Denied</Message></Error>")
+WRONG_KEY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidAccessKeyId</Code>'
+             b"<Message>The AWS Access Key Id you provided does not exist in our records."
+             b"</Message></Error>")
+
+
+def key_id(authorization):
+    # "AWS4-HMAC-SHA256 Credential=KEYID/20260101/us-east-1/s3/aws4_request, ..."
+    part = authorization.split("Credential=", 1)[-1]
+    return part.split("/", 1)[0] if "Credential=" in authorization else ""
 
 
 def is_list(command, query):
@@ -67,13 +79,16 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     def forward(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        if DENY:
+        refusal = DENIED if DENY else None
+        if REQUIRE_KEY is not None and key_id(self.headers.get("Authorization", "")) != REQUIRE_KEY:
+            refusal = WRONG_KEY
+        if refusal:
             self.send_response(403, "Forbidden")
             self.send_header("Content-Type", "application/xml")
-            self.send_header("Content-Length", str(len(DENIED)))
+            self.send_header("Content-Length", str(len(refusal)))
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(DENIED)
+                self.wfile.write(refusal)
             return
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
@@ -111,7 +126,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 if __name__ == "__main__":
-    if not (IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN):
+    if not (IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY):
         sys.exit(__doc__)
     srv = Server(("127.0.0.1", 0), Proxy)
     with open(sys.argv[2] + ".pid", "w") as f:

@@ -42,7 +42,25 @@ python3 -c 'import boto3, moto' 2>/dev/null \
 # --- 2. S3 server ----------------------------------------------------------------------
 mkdir -p "$run"
 moto() { AWSS3_RUN_DIR=$run "$repo/scripts/moto.sh" "$@"; }
-trap 'moto stop >/dev/null' EXIT
+# Helpers the tests start stop themselves; after a failed or interrupted test,
+# stop what is left: proxies (PORTFILE.pid) and extra moto servers (moto.pid)
+# under the MTR vardir, and the suite's moto.
+cleanup() {
+  local f
+  local pid
+  for f in $(find "$vardir" -name '*.port.pid' 2>/dev/null); do
+    pid=$(cat "$f"); rm -f "$f"
+    # Only if that pid is still one of our proxies (not a reused pid).
+    if [[ $pid =~ ^[0-9]+$ ]] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q s3_fault_proxy; then
+      kill "$pid" 2>/dev/null || true
+    fi
+  done
+  for f in $(find "$vardir" -name moto.pid 2>/dev/null); do
+    AWSS3_RUN_DIR=$(dirname "$f") "$repo/scripts/moto.sh" stop >/dev/null 2>&1 || true
+  done
+  moto stop >/dev/null
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 AWSS3_ENDPOINT=$(moto start) || die "could not start moto (log: $run/moto.log)"
 export AWSS3_ENDPOINT

@@ -250,6 +250,7 @@ mod tests {
             read_only: false,
             key_pad_space: true,
             columns,
+            server: None,
         }
     }
 

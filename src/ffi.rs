@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::error::{
     Error, AWSS3_ERR_ENGINE, AWSS3_PENDING, HA_ERR_END_OF_FILE, HA_ERR_KEY_NOT_FOUND,
 };
+use crate::location::Server;
 use crate::schema::{Attr, CellKind, Column, Format, Role, Value};
 use crate::table::{self, Table, TableDef};
 use crate::{alter, metrics, runtime, settings};
@@ -87,6 +88,33 @@ pub struct Awss3Column {
     pub nullable: bool,
 }
 
+/// A CREATE SERVER's row, as the server keeps it (mysql.servers). The shim
+/// passes it when a table's CONNECTION names a server that exists.
+#[repr(C)]
+pub struct Awss3Server {
+    pub name: *const c_char,
+    pub name_len: usize,
+    /// FOREIGN DATA WRAPPER (must be awss3).
+    pub wrapper: *const c_char,
+    pub wrapper_len: usize,
+    /// HOST: the endpoint URL (empty: AWS S3).
+    pub host: *const c_char,
+    pub host_len: usize,
+    /// DATABASE: the bucket.
+    pub database: *const c_char,
+    pub database_len: usize,
+    /// USER: the access key id.
+    pub user: *const c_char,
+    pub user_len: usize,
+    /// PASSWORD: the secret access key.
+    pub password: *const c_char,
+    pub password_len: usize,
+    /// SOCKET: the region.
+    pub socket: *const c_char,
+    pub socket_len: usize,
+    pub port: i64,
+}
+
 #[repr(C)]
 pub struct Awss3TableDef {
     pub path: *const c_char,
@@ -102,6 +130,8 @@ pub struct Awss3TableDef {
     pub key_pad_space: bool,
     pub columns: *const Awss3Column,
     pub ncolumns: usize,
+    /// The server CONNECTION names, or null.
+    pub server: *const Awss3Server,
 }
 
 /// The `Awss3_*` status variables.
@@ -225,6 +255,19 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
         read_only: d.read_only,
         key_pad_space: d.key_pad_space,
         columns,
+        server: match d.server.as_ref() {
+            None => None,
+            Some(sv) => Some(Server {
+                name: text(sv.name, sv.name_len)?,
+                wrapper: text(sv.wrapper, sv.wrapper_len)?,
+                endpoint: text(sv.host, sv.host_len)?,
+                bucket: text(sv.database, sv.database_len)?,
+                region: text(sv.socket, sv.socket_len)?,
+                access_key_id: text(sv.user, sv.user_len)?,
+                secret_access_key: text(sv.password, sv.password_len)?,
+                port: sv.port,
+            }),
+        },
     })
 }
 

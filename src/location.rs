@@ -13,6 +13,35 @@
 
 use std::path::PathBuf;
 
+/// A `CREATE SERVER name FOREIGN DATA WRAPPER awss3 OPTIONS (...)` as the
+/// shim read it from the server's table of servers. HOST is the endpoint URL,
+/// DATABASE the bucket, USER and PASSWORD the access key id and secret,
+/// SOCKET the region; PORT and OWNER are not used.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Server {
+    pub name: String,
+    pub wrapper: String,
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub port: i64,
+}
+
+impl std::fmt::Debug for Server {
+    // The secret never reaches a message or a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Location {
     pub bucket: String,
@@ -21,13 +50,53 @@ pub struct Location {
 }
 
 impl Location {
+    /// A table's CONNECTION: `s3://BUCKET/PREFIX`, or `SERVER` /
+    /// `SERVER/PREFIX` naming a CREATE SERVER (`server`: what the shim found
+    /// under that name, if anything).
+    pub fn from_connection(connection: &str, server: Option<&Server>) -> Result<Location, String> {
+        if connection.starts_with("s3://") {
+            return Location::parse(connection);
+        }
+        let (name, prefix) = match connection.find('/') {
+            Some(i) => (&connection[..i], &connection[i + 1..]),
+            None => (connection, ""),
+        };
+        let Some(server) = server.filter(|s| s.name.eq_ignore_ascii_case(name)) else {
+            return Err(format!(
+                "CONNECTION='{connection}' is neither 's3://BUCKET/PREFIX' nor the name of a \
+                 server: there is no server `{name}` (CREATE SERVER {name} FOREIGN DATA \
+                 WRAPPER awss3 OPTIONS (HOST 'endpoint URL', DATABASE 'bucket', ...))"
+            ));
+        };
+        if !server.wrapper.eq_ignore_ascii_case("awss3") {
+            return Err(format!(
+                "server `{}` is a FOREIGN DATA WRAPPER {} server, not awss3",
+                server.name, server.wrapper
+            ));
+        }
+        if server.bucket.is_empty() {
+            return Err(format!(
+                "server `{}` names no bucket: give it OPTIONS (DATABASE 'bucket')",
+                server.name
+            ));
+        }
+        if server.port != 0 {
+            return Err(format!(
+                "server `{}`: PORT is not used by AWSS3; put the port in HOST \
+                 ('http://host:port')",
+                server.name
+            ));
+        }
+        Ok(Location {
+            bucket: server.bucket.clone(),
+            prefix: prefix.into(),
+        })
+    }
+
     /// `s3://BUCKET/PREFIX` (PREFIX may be empty).
     pub fn parse(connection: &str) -> Result<Location, String> {
         let rest = connection.strip_prefix("s3://").ok_or_else(|| {
-            format!(
-                "CONNECTION='{connection}' is not of the form 's3://BUCKET/PREFIX' \
-                 (CREATE SERVER connections are not supported yet)"
-            )
+            format!("CONNECTION='{connection}' is not of the form 's3://BUCKET/PREFIX'")
         })?;
         let (bucket, prefix) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -203,9 +272,13 @@ pub fn remove_sidecar(table_path: &str) -> Result<(), String> {
 }
 
 /// The location of an existing table: its CONNECTION, else its sidecar.
-pub fn resolve(connection: &str, table_path: &str) -> Result<Location, String> {
+pub fn resolve(
+    connection: &str,
+    server: Option<&Server>,
+    table_path: &str,
+) -> Result<Location, String> {
     if !connection.is_empty() {
-        return Location::parse(connection);
+        return Location::from_connection(connection, server);
     }
     read_sidecar(table_path)?
         .and_then(|sc| sc.owned)
@@ -239,6 +312,58 @@ mod tests {
             .unwrap_err()
             .contains("s3://BUCKET/PREFIX"));
         assert_eq!(Location::parse("s3://b/p").unwrap().url(), "s3://b/p");
+    }
+
+    #[test]
+    fn server_connections() {
+        let srv = Server {
+            name: "Store1".into(),
+            wrapper: "awss3".into(),
+            endpoint: "http://h:1".into(),
+            bucket: "bk".into(),
+            secret_access_key: "SECRET".into(),
+            ..Default::default()
+        };
+        let l = Location::from_connection("store1/a//b/", Some(&srv)).unwrap();
+        assert_eq!(l.url(), "s3://bk/a//b/");
+        assert_eq!(
+            Location::from_connection("Store1", Some(&srv))
+                .unwrap()
+                .url(),
+            "s3://bk/"
+        );
+        assert_eq!(
+            Location::from_connection("s3://x/y", Some(&srv))
+                .unwrap()
+                .url(),
+            "s3://x/y"
+        );
+        let e = Location::from_connection("nosuch/p", None).unwrap_err();
+        assert!(e.contains("no server `nosuch`"), "{e}");
+        let e = Location::from_connection("other/p", Some(&srv)).unwrap_err();
+        assert!(e.contains("no server `other`"), "{e}");
+        let fed = Server {
+            wrapper: "mysql".into(),
+            ..srv.clone()
+        };
+        assert!(Location::from_connection("store1", Some(&fed))
+            .unwrap_err()
+            .contains("not awss3"));
+        let nobucket = Server {
+            bucket: String::new(),
+            ..srv.clone()
+        };
+        assert!(Location::from_connection("store1", Some(&nobucket))
+            .unwrap_err()
+            .contains("DATABASE"));
+        let port = Server {
+            port: 9000,
+            ..srv.clone()
+        };
+        assert!(Location::from_connection("store1", Some(&port))
+            .unwrap_err()
+            .contains("PORT"));
+        assert!(!format!("{srv:?}").contains("SECRET"));
     }
 
     #[test]
@@ -279,7 +404,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("t1").to_string_lossy().to_string();
         assert_eq!(read_sidecar(&p).unwrap(), None);
-        assert!(resolve("", &p).is_err());
+        assert!(resolve("", None, &p).is_err());
         let loc = Location {
             bucket: "b".into(),
             prefix: "d\"b/t\n/".into(),
@@ -287,7 +412,7 @@ mod tests {
         let sc = Sidecar::owned(loc.clone(), Ownership::Owned);
         write_sidecar(&p, &sc).unwrap();
         assert_eq!(read_sidecar(&p).unwrap(), Some(sc));
-        assert_eq!(resolve("", &p).unwrap(), loc);
+        assert_eq!(resolve("", None, &p).unwrap(), loc);
         let mut copy = Sidecar::owned(loc.clone(), Ownership::UntilRenamed);
         copy.dropped = vec!["a".into(), "b\"".into()];
         write_sidecar(&p, &copy).unwrap();
@@ -300,11 +425,11 @@ mod tests {
         };
         write_sidecar(&p, &fields).unwrap();
         assert_eq!(read_sidecar(&p).unwrap(), Some(fields));
-        assert!(resolve("", &p).is_err());
+        assert!(resolve("", None, &p).is_err());
         // Nothing to say: no file.
         write_sidecar(&p, &Sidecar::default()).unwrap();
         assert_eq!(read_sidecar(&p).unwrap(), None);
-        assert_eq!(resolve("s3://x/y", &p).unwrap().bucket, "x");
+        assert_eq!(resolve("s3://x/y", None, &p).unwrap().bucket, "x");
         remove_sidecar(&p).unwrap();
         remove_sidecar(&p).unwrap();
         assert_eq!(read_sidecar(&p).unwrap(), None);

@@ -591,31 +591,42 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(cap / 2 + nanos % (cap / 2 + 1))
 }
 
-static CLIENT_CACHE: Mutex<Option<(u64, Arc<S3>)>> = Mutex::new(None);
+/// Clients by the settings they were built from (the server-wide ones, and
+/// one per CREATE SERVER in use), all dropped when a setting changes.
+type Clients = Vec<(Settings, Arc<S3>)>;
+static CLIENT_CACHE: Mutex<(u64, Clients)> = Mutex::new((0, Vec::new()));
 
-/// The process-wide client for the current settings, rebuilt when they change.
+/// At most this many clients are kept (one per endpoint and credentials).
+const MAX_CLIENTS: usize = 16;
+
+/// The process-wide client for these settings, rebuilt when they change.
 pub fn client_for(settings: &Settings, generation: u64, rt: &tokio::runtime::Handle) -> Arc<S3> {
     let mut guard = match CLIENT_CACHE.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    if let Some((g, c)) = guard.as_ref() {
-        if *g == generation {
-            return c.clone();
-        }
+    let (g, clients) = &mut *guard;
+    if *g != generation {
+        *g = generation;
+        clients.clear();
+    }
+    if let Some((_, c)) = clients.iter().find(|(s, _)| s == settings) {
+        return c.clone();
     }
     let c = Arc::new(rt.block_on(S3::new(settings)));
-    *guard = Some((generation, c.clone()));
+    if clients.len() >= MAX_CLIENTS {
+        clients.remove(0);
+    }
+    clients.push((settings.clone(), c.clone()));
     c
 }
 
-/// Drops the cached client (its connection pool) before the runtime stops.
 pub fn clear_cache() {
     let mut guard = match CLIENT_CACHE.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    *guard = None;
+    guard.1.clear();
 }
 
 #[cfg(test)]

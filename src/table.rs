@@ -14,7 +14,7 @@ use crate::conditional;
 use crate::error::{Error, Result};
 use crate::keycodec::{self, KeyError};
 use crate::listing::{self, Listing};
-use crate::location::{self, Location, Ownership, Sidecar};
+use crate::location::{self, Location, Ownership, Server, Sidecar};
 use crate::rowcodec::Codec;
 use crate::runtime;
 use crate::s3client::{Cond, ObjectEntry, ObjectHead, PutOutcome, PutRequest, S3};
@@ -36,6 +36,8 @@ pub struct TableDef {
     /// The key column's collation ignores trailing spaces.
     pub key_pad_space: bool,
     pub columns: Vec<Column>,
+    /// The CREATE SERVER that CONNECTION names, if it names one that exists.
+    pub server: Option<Server>,
 }
 
 /// The S3 side of one call: runtime, client and settings in force now.
@@ -46,8 +48,30 @@ struct Ctx {
 }
 
 fn ctx() -> Result<Ctx> {
+    ctx_for(None)
+}
+
+/// The runtime, client and settings for a table: a CREATE SERVER's endpoint,
+/// region and credentials replace the server-wide ones (and only for that
+/// server's tables).
+fn ctx_for(server: Option<&Server>) -> Result<Ctx> {
     let rt = runtime::handle()?;
     let (settings, generation) = settings::current();
+    let settings = match server {
+        None => settings,
+        Some(srv) => Arc::new(Settings {
+            endpoint: srv.endpoint.trim().trim_end_matches('/').to_string(),
+            region: if srv.region.is_empty() {
+                settings.region.clone()
+            } else {
+                srv.region.clone()
+            },
+            access_key_id: srv.access_key_id.clone(),
+            secret_access_key: srv.secret_access_key.clone(),
+            session_token: String::new(),
+            ..(*settings).clone()
+        }),
+    };
     let s3 = crate::s3client::client_for(&settings, generation, &rt);
     Ok(Ctx { rt, s3, settings })
 }
@@ -175,9 +199,10 @@ pub fn create(def: &TableDef, kind: CreateKind) -> Result<Option<String>> {
             }
         }
     }
-    let c = ctx()?;
+    let c = ctx_for(def.server.as_ref())?;
     if !def.connection.is_empty() {
-        let loc = Location::parse(&def.connection).map_err(Error::Engine)?;
+        let loc = Location::from_connection(&def.connection, def.server.as_ref())
+            .map_err(Error::Engine)?;
         let first = c.rt.block_on(first_key(&c.s3, &loc))?;
         if kind == CreateKind::AlterCopy {
             // The copy's rows go there: it must not mix with objects that
@@ -191,8 +216,13 @@ pub fn create(def: &TableDef, kind: CreateKind) -> Result<Option<String>> {
                     loc.bucket
                 )));
             }
-            let sc = Sidecar::owned(loc, Ownership::UntilRenamed);
-            location::write_sidecar(&def.path, &sc).map_err(Error::Engine)?;
+            // Owned until renamed into place, so that a failed ALTER's objects
+            // go with it. Not over a CREATE SERVER: DROP sees only the path,
+            // and the location file never holds credentials.
+            if def.server.is_none() {
+                let sc = Sidecar::owned(loc, Ownership::UntilRenamed);
+                location::write_sidecar(&def.path, &sc).map_err(Error::Engine)?;
+            }
         }
         return Ok(None);
     }
@@ -330,7 +360,8 @@ pub struct Table {
 
 impl Table {
     pub fn open(def: TableDef) -> Result<Table> {
-        let loc = location::resolve(&def.connection, &def.path).map_err(Error::Engine)?;
+        let loc = location::resolve(&def.connection, def.server.as_ref(), &def.path)
+            .map_err(Error::Engine)?;
         let codec = codec_for(&def)?;
         let key_col = key_index(&def.columns)?;
         let n = def.columns.len();
@@ -346,6 +377,10 @@ impl Table {
             row: vec![Value::Null; n],
             warnings: VecDeque::new(),
         })
+    }
+
+    fn ctx(&self) -> Result<Ctx> {
+        ctx_for(self.def.server.as_ref())
     }
 
     pub fn location(&self) -> &Location {
@@ -453,7 +488,7 @@ impl Table {
         range: &KeyRange,
         malformed: Option<Malformed>,
     ) -> Result<()> {
-        let c = ctx()?;
+        let c = self.ctx()?;
         let fetch = fetch_for(&self.def.columns, &needed);
         let plan = ListPlan::new(&self.loc.prefix, range);
         let source = Arc::new(bucket(&c.s3, &self.loc));
@@ -475,7 +510,7 @@ impl Table {
     /// The greatest key value within `range` (S3 lists forwards only: LISTs
     /// up to the range's end, no GET). MAX(k) and reads "before" a key use it.
     pub fn last_in_range(&self, range: &KeyRange) -> Result<Option<Vec<u8>>> {
-        let c = ctx()?;
+        let c = self.ctx()?;
         let plan = ListPlan::new(&self.loc.prefix, range);
         let prefix = &self.loc.prefix;
         let src = bucket(&c.s3, &self.loc);
@@ -542,7 +577,7 @@ impl Table {
             // A key S3 cannot store is in no table.
             return Ok(false);
         };
-        let c = ctx()?;
+        let c = self.ctx()?;
         let skip = Malformed::setting(&c.settings);
         match fetch_for(&self.def.columns, needed) {
             Fetch::Get => match c.rt.block_on(c.s3.get(&self.loc.bucket, &object_key))? {
@@ -657,7 +692,7 @@ impl Table {
     /// rows are written concurrently.
     pub fn bulk_begin(&mut self) -> Result<()> {
         self.check_writable()?;
-        let c = ctx()?;
+        let c = self.ctx()?;
         let (honoured, probed) =
             c.rt.block_on(conditional::honoured(&c.s3, &self.loc.bucket))?;
         if probed && !honoured {
@@ -731,7 +766,7 @@ impl Table {
         self.check_writable()?;
         let key = self.key_bytes(values);
         let object_key = self.object_key(&key).map_err(|e| self.key_error(&key, e))?;
-        let c = ctx()?;
+        let c = self.ctx()?;
         if self.bulk.is_some() {
             return self.insert_concurrent(&c, object_key, values);
         }
@@ -751,7 +786,7 @@ impl Table {
             .map_err(|e| self.key_error(old_key, e))?;
         let key = self.key_bytes(values);
         let new = self.object_key(&key).map_err(|e| self.key_error(&key, e))?;
-        let c = ctx()?;
+        let c = self.ctx()?;
         let rt = c.rt.clone();
         let etag = match &self.current {
             Some((k, etag)) if *k == old => etag.clone(),
@@ -793,7 +828,7 @@ impl Table {
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
         self.check_writable()?;
         let object_key = self.object_key(key).map_err(|e| self.key_error(key, e))?;
-        let c = ctx()?;
+        let c = self.ctx()?;
         c.rt.block_on(c.s3.delete(&self.loc.bucket, &object_key))?;
         self.current = None;
         Ok(())
@@ -808,7 +843,7 @@ impl Table {
     /// The number of rows (objects under the prefix, less the prefix's own
     /// marker): one LIST pass. DELETE without WHERE reports it.
     pub fn count(&self) -> Result<u64> {
-        let c = ctx()?;
+        let c = self.ctx()?;
         let prefix = &self.loc.prefix;
         let mut n = 0u64;
         c.rt.block_on(for_each_page(&c.s3, &self.loc, |entries| {
@@ -826,7 +861,7 @@ impl Table {
     /// are free again.
     pub fn truncate(&mut self) -> Result<u64> {
         self.check_writable()?;
-        let c = ctx()?;
+        let c = self.ctx()?;
         self.current = None;
         let n = c.rt.block_on(delete_all(&c.s3, &self.loc))?;
         let mut sc = sidecar_of(&self.def.path)?;

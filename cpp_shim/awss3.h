@@ -237,6 +237,13 @@ typedef struct Awss3TableDef {
 } Awss3TableDef;
 
 /**
+ * How the core asks whether the statement it works for was killed: the
+ * shim's `probe(arg)` (it calls `thd_killed`). Called only on the thread that
+ * made the call, while it waits on S3.
+ */
+typedef bool (*Awss3KilledProbe)(const void *arg);
+
+/**
  * Where a column of an ALTER TABLE's new definition comes from.
  */
 typedef struct Awss3AlterColumn {
@@ -309,6 +316,8 @@ void awss3_last_error(const char **msg, size_t *len);
  */
 int32_t awss3_table_create(const struct Awss3TableDef *def,
                            enum Awss3CreateKind kind,
+                           Awss3KilledProbe killed,
+                           const void *killed_arg,
                            const char **note,
                            size_t *note_len);
 
@@ -344,7 +353,10 @@ int32_t awss3_alter_commit(const struct Awss3TableDef *old,
  * # Safety
  * Buffers must be valid for their lengths.
  */
-int32_t awss3_table_drop(const char *path, size_t path_len);
+int32_t awss3_table_drop(const char *path,
+                         size_t path_len,
+                         Awss3KilledProbe killed,
+                         const void *killed_arg);
 
 /**
  * RENAME TABLE from `from` to `to` (paths): moves the location file; the
@@ -368,6 +380,17 @@ int32_t awss3_table_new(const struct Awss3TableDef *def, struct Awss3Table **out
  * `t` must come from `awss3_table_new` (or be null) and not be used again.
  */
 void awss3_table_free(struct Awss3Table *t);
+
+/**
+ * The statement now working on the table (at its start; `killed` null at
+ * its end): waits on S3 for it end when `killed(killed_arg)` says so.
+ *
+ * # Safety
+ * `t` valid; `killed_arg` valid for `killed` until the next call.
+ */
+int32_t awss3_table_set_statement(struct Awss3Table *t,
+                                  Awss3KilledProbe killed,
+                                  const void *killed_arg);
 
 /**
  * The table's location as `s3://bucket/prefix` (for messages and SHOW).

@@ -583,6 +583,12 @@ uint ha_awss3::push_core_warnings()
   return pushed;
 }
 
+/* The core's way to learn that the statement it waits for was killed. */
+static bool statement_killed(const void *thd)
+{
+  return thd_killed(static_cast<const THD *>(thd));
+}
+
 /* What a create is for, from the server's flags: ALTER TABLE's copy
    (HA_CREATE_TMP_ALTER; of an AWSS3 table when the table being altered is
    ours), CREATE TEMPORARY TABLE, or a plain CREATE. */
@@ -624,7 +630,8 @@ int ha_awss3::create(const char *name, TABLE *form, HA_CREATE_INFO *info)
   }
   const char *note; size_t note_len= 0;
   Awss3CreateKind kind= create_kind(ha_thd(), info);
-  int rc= awss3_table_create(&d.def, kind, &note, &note_len);
+  int rc= awss3_table_create(&d.def, kind, statement_killed, ha_thd(), &note,
+                             &note_len);
   if (rc)
   {
     fail(rc);
@@ -694,7 +701,7 @@ int ha_awss3::delete_table(const char *name)
   fn_format(frm, name, "", reg_ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
   if (access(frm, F_OK))
     return ENOENT;
-  return fail(awss3_table_drop(name, strlen(name)));
+  return fail(awss3_table_drop(name, strlen(name), statement_killed, ha_thd()));
 }
 
 int ha_awss3::rename_table(const char *from, const char *to)
@@ -1513,8 +1520,17 @@ int ha_awss3::check(THD *thd, HA_CHECK_OPT *)
   return bad ? HA_ADMIN_CORRUPT : HA_ADMIN_OK;
 }
 
-int ha_awss3::external_lock(THD *, int)
+/* A statement starts (or ends) using the table: the core's waits on S3 for
+   it end when it is killed. */
+int ha_awss3::external_lock(THD *thd, int lock_type)
 {
+  if (core)
+  {
+    if (lock_type == F_UNLCK)
+      awss3_table_set_statement(core, NULL, NULL);
+    else
+      awss3_table_set_statement(core, statement_killed, thd);
+  }
   return 0;
 }
 

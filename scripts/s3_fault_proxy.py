@@ -16,7 +16,11 @@ PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
                         the same continuation token: a listing that never advances
   --require-key KEYID   forward only requests signed with access key id KEYID; answer
                         others 403 InvalidAccessKeyId (which credentials a client uses)
+  --delay S             hold every request S seconds before forwarding it (a slow store)
+  --stall-body          answer GETs of objects with their headers and half the body,
+                        then nothing more (a body that stalls after its headers)
 """
+import time
 import http.client
 import http.server
 import os
@@ -33,6 +37,8 @@ DENY = "--deny" in ARGS
 INJECT = ARGS[ARGS.index("--inject-list") + 1].split(",") if "--inject-list" in ARGS else []
 REPEAT_TOKEN = "--repeat-token" in ARGS
 REQUIRE_KEY = ARGS[ARGS.index("--require-key") + 1] if "--require-key" in ARGS else None
+DELAY = float(ARGS[ARGS.index("--delay") + 1]) if "--delay" in ARGS else 0.0
+STALL_BODY = "--stall-body" in ARGS
 SECONDS = float(ARGS[ARGS.index("--seconds") + 1]) if "--seconds" in ARGS else 600.0
 DROPPED = {"if-none-match", "if-match"} if IGNORE_CONDITIONS else set()
 DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
@@ -90,6 +96,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.wfile.write(refusal)
             return
+        if DELAY:
+            time.sleep(DELAY)
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         path = self.path
@@ -105,12 +113,20 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         data = resp.read()
         if listing and resp.status == 200 and (INJECT or REPEAT_TOKEN):
             data = rewrite_list(data, int(query.get("max-keys", ["1000"])[0]))
+        # An object GET: /bucket/key (clients may add ?x-id=GetObject).
+        stall = (STALL_BODY and self.command == "GET" and "list-type" not in query
+                 and url.path.strip("/").count("/") >= 1 and resp.status == 200)
         self.send_response(resp.status, resp.reason)
         for k, v in resp.getheaders():
             if k.lower() not in ("transfer-encoding", "content-length", "connection"):
                 self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if stall:
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            time.sleep(SECONDS)
+            return
         if self.command != "HEAD":
             self.wfile.write(data)
         conn.close()
@@ -126,7 +142,8 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 if __name__ == "__main__":
-    if not (IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY):
+    if not (IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY or DELAY
+            or STALL_BODY):
         sys.exit(__doc__)
     srv = Server(("127.0.0.1", 0), Proxy)
     with open(sys.argv[2] + ".pid", "w") as f:

@@ -29,6 +29,8 @@ pub enum Error {
     RecordChanged,
     NotFound,
     ReadOnly,
+    /// The statement was killed while it waited on S3.
+    Killed,
     /// Anything else: the message names what failed (S3 code, bucket, key).
     Engine(String),
 }
@@ -41,6 +43,7 @@ impl Error {
             Error::RecordChanged => HA_ERR_RECORD_CHANGED,
             Error::NotFound => HA_ERR_KEY_NOT_FOUND,
             Error::ReadOnly => HA_ERR_TABLE_READONLY,
+            Error::Killed => HA_ERR_ABORTED_BY_USER,
             Error::Engine(_) => AWSS3_ERR_ENGINE,
         }
     }
@@ -56,6 +59,7 @@ impl fmt::Display for Error {
             }
             Error::NotFound => f.write_str("no such object"),
             Error::ReadOnly => f.write_str("the table is READONLY=YES"),
+            Error::Killed => f.write_str("the statement was killed"),
             Error::Engine(m) => f.write_str(m),
         }
     }
@@ -81,6 +85,7 @@ mod tests {
             Error::RecordChanged,
             Error::NotFound,
             Error::ReadOnly,
+            Error::Killed,
             Error::Engine("x".into()),
         ];
         let mut codes: Vec<i32> = all.iter().map(Error::code).collect();

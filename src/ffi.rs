@@ -8,7 +8,7 @@
 //! the build fails when the committed header differs.
 
 use std::cell::RefCell;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
@@ -459,6 +459,11 @@ thread_local! {
     static LAST_NOTE: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+/// How the core asks whether the statement it works for was killed: the
+/// shim's `probe(arg)` (it calls `thd_killed`). Called only on the thread that
+/// made the call, while it waits on S3.
+pub type Awss3KilledProbe = Option<extern "C" fn(arg: *const c_void) -> bool>;
+
 /// CREATE TABLE: checks the definition and the location; picks and records
 /// an engine-chosen location next to the .frm. `note`/`note_len` receive a
 /// note for the user (empty if none), valid until this thread's next call.
@@ -469,6 +474,8 @@ thread_local! {
 pub unsafe extern "C" fn awss3_table_create(
     def: *const Awss3TableDef,
     kind: Awss3CreateKind,
+    killed: Awss3KilledProbe,
+    killed_arg: *const c_void,
     note: *mut *const c_char,
     note_len: *mut usize,
 ) -> i32 {
@@ -479,7 +486,8 @@ pub unsafe extern "C" fn awss3_table_create(
             Awss3CreateKind::AWSS3_CREATE_ALTER_SELF_COPY => table::CreateKind::AlterSelfCopy,
             Awss3CreateKind::AWSS3_CREATE_TEMPORARY => table::CreateKind::Temporary,
         };
-        let said = table::create(&table_def(def)?, kind)?.unwrap_or_default();
+        let stop = runtime::Interrupt::new(killed, killed_arg);
+        let said = table::create(&table_def(def)?, kind, stop)?.unwrap_or_default();
         LAST_NOTE.with(|n| {
             let mut n = n.borrow_mut();
             *n = said;
@@ -559,9 +567,15 @@ pub unsafe extern "C" fn awss3_alter_commit(
 /// # Safety
 /// Buffers must be valid for their lengths.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_table_drop(path: *const c_char, path_len: usize) -> i32 {
+pub unsafe extern "C" fn awss3_table_drop(
+    path: *const c_char,
+    path_len: usize,
+    killed: Awss3KilledProbe,
+    killed_arg: *const c_void,
+) -> i32 {
     guard(|| {
-        table::drop_table(&text(path, path_len)?)?;
+        let stop = runtime::Interrupt::new(killed, killed_arg);
+        table::drop_table(&text(path, path_len)?, stop)?;
         Ok(0)
     })
 }
@@ -618,6 +632,25 @@ pub unsafe extern "C" fn awss3_table_free(t: *mut Awss3Table) {
         }
         Ok(0)
     });
+}
+
+/// The statement now working on the table (at its start; `killed` null at
+/// its end): waits on S3 for it end when `killed(killed_arg)` says so.
+///
+/// # Safety
+/// `t` valid; `killed_arg` valid for `killed` until the next call.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_table_set_statement(
+    t: *mut Awss3Table,
+    killed: Awss3KilledProbe,
+    killed_arg: *const c_void,
+) -> i32 {
+    guard(|| {
+        table_mut(t)?
+            .table
+            .set_interrupt(runtime::Interrupt::new(killed, killed_arg));
+        Ok(0)
+    })
 }
 
 /// The table's location as `s3://bucket/prefix` (for messages and SHOW).

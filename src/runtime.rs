@@ -2,6 +2,8 @@
 //! deinit (UNINSTALL PLUGIN / shutdown) so that no thread or socket outlives it.
 //! mysqld threads enter it only through `block_on`.
 
+use std::ffi::c_void;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -52,6 +54,61 @@ pub fn stop() {
     }
 }
 
+/// How often a waiting statement looks whether it was killed.
+pub const SLICE: Duration = Duration::from_millis(200);
+
+/// How the core learns that the statement it works for was killed (KILL
+/// QUERY, max_statement_time): a probe the shim supplies (`thd_killed`), called
+/// only on the statement's own thread, while it waits.
+#[derive(Clone, Copy)]
+pub struct Interrupt {
+    probe: Option<extern "C" fn(*const c_void) -> bool>,
+    arg: *const c_void,
+}
+
+// The probe is only ever called from the thread that waits (`wait` runs its
+// loop on the caller's thread), which is the statement's own.
+unsafe impl Send for Interrupt {}
+unsafe impl Sync for Interrupt {}
+
+impl Interrupt {
+    /// Nobody to ask: waits end only when their requests do.
+    pub const NONE: Interrupt = Interrupt {
+        probe: None,
+        arg: std::ptr::null(),
+    };
+
+    pub fn new(probe: Option<extern "C" fn(*const c_void) -> bool>, arg: *const c_void) -> Self {
+        Interrupt { probe, arg }
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.probe.is_some_and(|p| p(self.arg))
+    }
+}
+
+/// The one place a mysqld thread waits on S3: in slices of `SLICE`, asking
+/// `stop` in between, so that KILL ends any wait within a fraction of a
+/// second. On KILL the future is dropped, which stops its requests.
+pub fn wait<F: Future>(rt: &Handle, fut: F, stop: Interrupt) -> Result<F::Output> {
+    if stop.is_set() {
+        return Err(Error::Killed);
+    }
+    rt.block_on(async move {
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                out = &mut fut => return Ok(out),
+                _ = tokio::time::sleep(SLICE) => {
+                    if stop.is_set() {
+                        return Err(Error::Killed);
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// A small runtime for unit tests (the plugin's own is started by plugin init).
 #[cfg(test)]
 pub fn test_runtime() -> Runtime {
@@ -60,4 +117,65 @@ pub fn test_runtime() -> Runtime {
         .enable_all()
         .build()
         .expect("a test runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    static KILLED: AtomicBool = AtomicBool::new(false);
+    static ASKED: AtomicUsize = AtomicUsize::new(0);
+
+    extern "C" fn probe(_: *const c_void) -> bool {
+        ASKED.fetch_add(1, Ordering::SeqCst);
+        KILLED.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_wait_ends_soon_after_kill_and_drops_its_future() {
+        let rt = test_runtime();
+        let stop = Interrupt::new(Some(probe), std::ptr::null());
+        // Not killed: the future's own result.
+        assert_eq!(wait(rt.handle(), async { 7 }, stop).unwrap(), 7);
+        // A future that never ends, killed 300 ms in.
+        let dropped = std::sync::Arc::new(AtomicBool::new(false));
+        struct Flag(std::sync::Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let flag = Flag(dropped.clone());
+        let t0 = Instant::now();
+        std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            KILLED.store(true, Ordering::SeqCst);
+        });
+        let r = wait(
+            rt.handle(),
+            async move {
+                let _f = flag;
+                std::future::pending::<()>().await
+            },
+            stop,
+        );
+        assert_eq!(r.unwrap_err(), Error::Killed);
+        let took = t0.elapsed();
+        assert!(took < Duration::from_millis(300) + SLICE * 2, "{took:?}");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the future outlived the kill"
+        );
+        // Already killed: no wait at all.
+        assert_eq!(
+            wait(rt.handle(), async { 1 }, stop).unwrap_err(),
+            Error::Killed
+        );
+        KILLED.store(false, Ordering::SeqCst);
+        assert!(ASKED.load(Ordering::SeqCst) >= 2);
+        // Nobody to ask.
+        assert_eq!(wait(rt.handle(), async { 2 }, Interrupt::NONE).unwrap(), 2);
+    }
 }

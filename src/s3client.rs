@@ -16,7 +16,7 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{Delete, EncodingType, ObjectIdentifier};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -230,6 +230,8 @@ pub struct S3 {
     client: aws_sdk_s3::Client,
     endpoint: String,
     max_retries: u32,
+    /// Also the time a body may take to arrive after its headers.
+    request_timeout: Duration,
 }
 
 impl S3 {
@@ -246,6 +248,7 @@ impl S3 {
             client: aws_sdk_s3::Client::from_conf(conf),
             endpoint: endpoint.unwrap_or_else(|| format!("AWS S3 ({})", s.region)),
             max_retries: s.max_retries,
+            request_timeout: s.request_timeout,
         }
     }
 
@@ -309,24 +312,46 @@ impl S3 {
                     .set_continuation_token(token.clone())
                     .set_start_after(start_after.clone())
                     .set_max_keys(max_keys)
+                    // Keys with characters XML 1.0 cannot carry (control
+                    // characters) still list: they come URL-encoded.
+                    .encoding_type(EncodingType::Url)
                     .send()
                     .await
                     .map_err(failure)
             })
             .await
             .map_err(|f| self.error("ListObjectsV2", bucket, Some(prefix), f))?;
-        let entries = out
-            .contents()
-            .iter()
-            .filter_map(|o| {
-                Some(ObjectEntry {
-                    key: o.key()?.to_string(),
-                    size: o.size().unwrap_or(0).max(0) as u64,
-                    last_modified: o.last_modified().and_then(format_time),
-                    etag: o.e_tag().unwrap_or("").to_string(),
-                })
-            })
-            .collect();
+        let encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let mut entries = Vec::with_capacity(out.contents().len());
+        for o in out.contents() {
+            let Some(raw) = o.key() else { continue };
+            let key = if encoded {
+                url_decode(raw).ok_or_else(|| {
+                    self.error(
+                        "ListObjectsV2",
+                        bucket,
+                        Some(prefix),
+                        Failure {
+                            status: Some(200),
+                            code: "InvalidListing".into(),
+                            message: format!(
+                                "the store listed a key that is not valid URL-encoded UTF-8: {}",
+                                raw.chars().take(200).collect::<String>()
+                            ),
+                            transient: false,
+                        },
+                    )
+                })?
+            } else {
+                raw.to_string()
+            };
+            entries.push(ObjectEntry {
+                key,
+                size: o.size().unwrap_or(0).max(0) as u64,
+                last_modified: o.last_modified().and_then(format_time),
+                etag: o.e_tag().unwrap_or("").to_string(),
+            });
+        }
         let next = if out.is_truncated() == Some(true) {
             out.next_continuation_token().map(str::to_string)
         } else {
@@ -367,12 +392,23 @@ impl S3 {
                     content_type: out.content_type().map(str::to_string),
                     meta: sorted_meta(out.metadata()),
                 };
-                let body = out.body.collect().await.map_err(|e| Failure {
-                    status: None,
-                    code: "BodyReadFailed".into(),
-                    message: e.to_string(),
-                    transient: true,
-                })?;
+                // The attempt timeout ends with the headers: a body that
+                // stalls after them must not hold the statement forever.
+                let body = tokio::time::timeout(self.request_timeout, out.body.collect())
+                    .await
+                    .map_err(|_| Failure {
+                        status: None,
+                        code: "Timeout".into(),
+                        message: "the object's body did not arrive within awss3_request_timeout"
+                            .into(),
+                        transient: true,
+                    })?
+                    .map_err(|e| Failure {
+                        status: None,
+                        code: "BodyReadFailed".into(),
+                        message: e.to_string(),
+                        transient: true,
+                    })?;
                 Ok(Some(Object {
                     entry,
                     head,
@@ -482,11 +518,21 @@ impl S3 {
         Ok(())
     }
 
-    /// DeleteObjects of up to 1000 keys.
+    /// DeleteObjects of up to 1000 keys. Keys with control characters, which
+    /// the request's XML cannot carry, are deleted one by one (their key
+    /// travels in the URL).
     pub async fn delete_batch(&self, bucket: &str, keys: &[String]) -> Result<(), S3Error> {
+        let (keys, odd): (Vec<&String>, Vec<&String>) =
+            keys.iter().partition(|k| !k.bytes().any(|b| b < 0x20));
+        for k in odd {
+            self.delete(bucket, k).await?;
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
         let ids: Vec<ObjectIdentifier> = keys
             .iter()
-            .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
+            .filter_map(|k| ObjectIdentifier::builder().key(k.as_str()).build().ok())
             .collect();
         let delete = Delete::builder()
             .set_objects(Some(ids))
@@ -517,7 +563,7 @@ impl S3 {
             })
             .await
             .map_err(|f| {
-                self.error("DeleteObjects", bucket, keys.first().map(String::as_str), f)
+                self.error("DeleteObjects", bucket, keys.first().map(|k| k.as_str()), f)
             })?;
         if let Some(e) = out.errors().first() {
             return Err(self.error(
@@ -594,6 +640,32 @@ fn backoff(attempt: u32) -> Duration {
 /// Clients by the settings they were built from (the server-wide ones, and
 /// one per CREATE SERVER in use), all dropped when a setting changes.
 type Clients = Vec<(Settings, Arc<S3>)>;
+/// A key from a LIST with `encoding-type=url`: `%XX` escapes (and `+` for a
+/// space, as AWS writes it), decoded to UTF-8. `None` if it is not that.
+fn url_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 static CLIENT_CACHE: Mutex<(u64, Clients)> = Mutex::new((0, Vec::new()));
 
 /// At most this many clients are kept (one per endpoint and credentials).
@@ -688,6 +760,19 @@ mod tests {
             let cap = (50u64 << n.min(6)).min(2000);
             assert!(b >= cap / 2 && b <= cap, "attempt {n}: {b}ms");
         }
+    }
+
+    #[test]
+    fn listed_keys_are_url_decoded() {
+        assert_eq!(url_decode("a%20b%2Bc%25d").as_deref(), Some("a b+c%d"));
+        assert_eq!(url_decode("a+b").as_deref(), Some("a b"));
+        assert_eq!(url_decode("ctl%01x%1F").as_deref(), Some("ctl\u{1}x\u{1f}"));
+        assert_eq!(url_decode("%C3%A9/%C3%BC%3F%23").as_deref(), Some("é/ü?#"));
+        assert_eq!(url_decode("plain/é").as_deref(), Some("plain/é"));
+        assert_eq!(url_decode("%00").as_deref(), Some("\0"));
+        assert_eq!(url_decode("bad%2"), None);
+        assert_eq!(url_decode("bad%zz"), None);
+        assert_eq!(url_decode("%FF"), None, "not UTF-8");
     }
 
     #[test]

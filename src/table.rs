@@ -16,7 +16,7 @@ use crate::keycodec::{self, KeyError};
 use crate::listing::{self, Listing};
 use crate::location::{self, Location, Ownership, Server, Sidecar};
 use crate::rowcodec::Codec;
-use crate::runtime;
+use crate::runtime::{self, Interrupt};
 use crate::s3client::{Cond, ObjectEntry, ObjectHead, PutOutcome, PutRequest, S3};
 use crate::scan::{self, Next, Scan, ScanItem};
 use crate::schema::{fetch_for, Attr, CellKind, Column, Fetch, Format, Role, Value};
@@ -40,21 +40,33 @@ pub struct TableDef {
     pub server: Option<Server>,
 }
 
-/// The S3 side of one call: runtime, client and settings in force now.
+/// The S3 side of one call: runtime, client and settings in force now, and
+/// how to learn that the statement was killed.
 struct Ctx {
     rt: Handle,
     s3: Arc<S3>,
     settings: Arc<Settings>,
+    stop: Interrupt,
 }
 
-fn ctx() -> Result<Ctx> {
-    ctx_for(None)
+impl Ctx {
+    /// Waits for `fut` (see `runtime::wait`: KILL ends the wait).
+    fn wait<T, E: Into<Error>, F: std::future::Future<Output = std::result::Result<T, E>>>(
+        &self,
+        fut: F,
+    ) -> Result<T> {
+        runtime::wait(&self.rt, fut, self.stop)?.map_err(Into::into)
+    }
+}
+
+fn ctx(stop: Interrupt) -> Result<Ctx> {
+    ctx_for(None, stop)
 }
 
 /// The runtime, client and settings for a table: a CREATE SERVER's endpoint,
 /// region and credentials replace the server-wide ones (and only for that
 /// server's tables).
-fn ctx_for(server: Option<&Server>) -> Result<Ctx> {
+fn ctx_for(server: Option<&Server>, stop: Interrupt) -> Result<Ctx> {
     let rt = runtime::handle()?;
     let (settings, generation) = settings::current();
     let settings = match server {
@@ -73,7 +85,12 @@ fn ctx_for(server: Option<&Server>) -> Result<Ctx> {
         }),
     };
     let s3 = crate::s3client::client_for(&settings, generation, &rt);
-    Ok(Ctx { rt, s3, settings })
+    Ok(Ctx {
+        rt,
+        s3,
+        settings,
+        stop,
+    })
 }
 
 fn key_index(columns: &[Column]) -> Result<usize> {
@@ -161,7 +178,7 @@ const MAX_PREFIX_CHOICES: u32 = 20;
 
 /// CREATE TABLE: checks the definition and that the location answers; picks
 /// and records an engine-chosen location. Returns a note for the user, if any.
-pub fn create(def: &TableDef, kind: CreateKind) -> Result<Option<String>> {
+pub fn create(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<Option<String>> {
     match kind {
         CreateKind::Temporary => {
             return Err(Error::Engine(
@@ -199,11 +216,11 @@ pub fn create(def: &TableDef, kind: CreateKind) -> Result<Option<String>> {
             }
         }
     }
-    let c = ctx_for(def.server.as_ref())?;
+    let c = ctx_for(def.server.as_ref(), stop)?;
     if !def.connection.is_empty() {
         let loc = Location::from_connection(&def.connection, def.server.as_ref())
             .map_err(Error::Engine)?;
-        let first = c.rt.block_on(first_key(&c.s3, &loc))?;
+        let first = c.wait(first_key(&c.s3, &loc))?;
         if kind == CreateKind::AlterCopy {
             // The copy's rows go there: it must not mix with objects that
             // are not the table's, and if the ALTER fails they are removed.
@@ -233,7 +250,7 @@ pub fn create(def: &TableDef, kind: CreateKind) -> Result<Option<String>> {
     for n in 1..=MAX_PREFIX_CHOICES {
         let loc = Location::default_for(&c.settings.bucket, &def.db, &def.name, n)
             .map_err(Error::Engine)?;
-        if c.rt.block_on(first_key(&c.s3, &loc))?.is_some() {
+        if c.wait(first_key(&c.s3, &loc))?.is_some() {
             continue;
         }
         let note = (n > 1).then(|| {
@@ -266,13 +283,13 @@ pub fn create(def: &TableDef, kind: CreateKind) -> Result<Option<String>> {
 /// DROP TABLE: deletes the objects the table owns (an engine-chosen location,
 /// or the objects an unfinished ALTER ... ENGINE=AWSS3 copied); a table over
 /// an explicit CONNECTION leaves them in place.
-pub fn drop_table(path: &str) -> Result<()> {
+pub fn drop_table(path: &str, stop: Interrupt) -> Result<()> {
     if let Some((loc, _)) = location::read_sidecar(path)
         .map_err(Error::Engine)?
         .and_then(|sc| sc.owned)
     {
-        let c = ctx()?;
-        c.rt.block_on(delete_all(&c.s3, &loc))?;
+        let c = ctx(stop)?;
+        c.wait(delete_all(&c.s3, &loc))?;
     }
     location::remove_sidecar(path).map_err(Error::Engine)
 }
@@ -356,6 +373,8 @@ pub struct Table {
     pub row: Vec<Value>,
     /// Conditions for the statement: (is a note rather than a warning, text).
     warnings: VecDeque<(bool, String)>,
+    /// Whether the statement working on the table was killed.
+    stop: Interrupt,
 }
 
 impl Table {
@@ -376,11 +395,18 @@ impl Table {
             bulk: None,
             row: vec![Value::Null; n],
             warnings: VecDeque::new(),
+            stop: Interrupt::NONE,
         })
     }
 
     fn ctx(&self) -> Result<Ctx> {
-        ctx_for(self.def.server.as_ref())
+        ctx_for(self.def.server.as_ref(), self.stop)
+    }
+
+    /// The statement now working on this table, to ask whether it was killed
+    /// (`Interrupt::NONE` between statements).
+    pub fn set_interrupt(&mut self, stop: Interrupt) {
+        self.stop = stop;
     }
 
     pub fn location(&self) -> &Location {
@@ -515,7 +541,7 @@ impl Table {
         let prefix = &self.loc.prefix;
         let src = bucket(&c.s3, &self.loc);
         let mut listing = Listing::new(&plan.prefix, plan.start_after.clone(), listing::PAGE);
-        c.rt.block_on(async {
+        c.wait(async {
             let mut last = None;
             while let Some(entries) = listing.next_page(&src).await? {
                 for e in entries {
@@ -530,7 +556,7 @@ impl Table {
                     }
                 }
             }
-            Ok(last)
+            Ok::<_, crate::s3client::S3Error>(last)
         })
     }
 
@@ -580,13 +606,13 @@ impl Table {
         let c = self.ctx()?;
         let skip = Malformed::setting(&c.settings);
         match fetch_for(&self.def.columns, needed) {
-            Fetch::Get => match c.rt.block_on(c.s3.get(&self.loc.bucket, &object_key))? {
+            Fetch::Get => match c.wait(c.s3.get(&self.loc.bucket, &object_key))? {
                 Some(o) => self.fill_row(&o.entry, Some(&o.head), Some(&o.body), skip),
                 None => Ok(false),
             },
             // Key and attributes only: a HEAD proves existence and has them all.
             Fetch::Head | Fetch::ListOnly => {
-                match c.rt.block_on(c.s3.head(&self.loc.bucket, &object_key))? {
+                match c.wait(c.s3.head(&self.loc.bucket, &object_key))? {
                     Some((e, h)) => self.fill_row(&e, Some(&h), None, skip),
                     None => Ok(false),
                 }
@@ -693,8 +719,7 @@ impl Table {
     pub fn bulk_begin(&mut self) -> Result<()> {
         self.check_writable()?;
         let c = self.ctx()?;
-        let (honoured, probed) =
-            c.rt.block_on(conditional::honoured(&c.s3, &self.loc.bucket))?;
+        let (honoured, probed) = c.wait(conditional::honoured(&c.s3, &self.loc.bucket))?;
         if probed && !honoured {
             self.note_ignored_conditions(&c);
         }
@@ -713,17 +738,27 @@ impl Table {
             return Ok(());
         };
         let rt = runtime::handle()?;
+        let aborts: Vec<_> = bulk.tasks.iter().map(|t| t.abort_handle()).collect();
         // In row order, so that the error names the first failing row.
-        rt.block_on(async {
-            let mut first = Ok(());
-            for task in bulk.tasks.drain(..) {
-                let done = task_result(task.await);
-                if first.is_ok() {
-                    first = done;
+        let drained = runtime::wait(
+            &rt,
+            async {
+                let mut first = Ok(());
+                for task in bulk.tasks.drain(..) {
+                    let done = task_result(task.await);
+                    if first.is_ok() {
+                        first = done;
+                    }
                 }
-            }
-            first
-        })
+                first
+            },
+            self.stop,
+        );
+        if drained.is_err() {
+            // Killed: the rows not yet written are not sent.
+            aborts.iter().for_each(|a| a.abort());
+        }
+        drained?
     }
 
     /// One row of a multi-row INSERT: handed to a write task once one of
@@ -739,9 +774,14 @@ impl Table {
                 task_result(c.rt.block_on(task))?;
             }
         }
-        let permit =
-            c.rt.block_on(bulk.permits.clone().acquire_owned())
-                .map_err(|_| Error::Engine("the write window was closed".into()))?;
+        let permit = match runtime::wait(&c.rt, bulk.permits.clone().acquire_owned(), c.stop) {
+            Ok(p) => p.map_err(|_| Error::Engine("the write window was closed".into()))?,
+            Err(e) => {
+                // Killed while the window was full: stop what is in flight.
+                bulk.tasks.iter().for_each(|t| t.abort());
+                return Err(e);
+            }
+        };
         let (s3, bucket) = (c.s3.clone(), self.loc.bucket.clone());
         let prefix_len = self.loc.prefix.len();
         bulk.tasks.push_back(c.rt.spawn(async move {
@@ -770,8 +810,7 @@ impl Table {
         if self.bulk.is_some() {
             return self.insert_concurrent(&c, object_key, values);
         }
-        let rt = c.rt.clone();
-        let etag = rt.block_on(self.put_new(&c, &object_key, values))?;
+        let etag = c.wait(self.put_new(&c, &object_key, values))?;
         self.note_written(&object_key);
         self.current = Some((object_key, etag));
         Ok(())
@@ -787,25 +826,36 @@ impl Table {
         let key = self.key_bytes(values);
         let new = self.object_key(&key).map_err(|e| self.key_error(&key, e))?;
         let c = self.ctx()?;
-        let rt = c.rt.clone();
         let etag = match &self.current {
             Some((k, etag)) if *k == old => etag.clone(),
             // Not the row last read (should not happen): read its ETag now.
-            _ => match rt.block_on(c.s3.head(&self.loc.bucket, &old))? {
+            _ => match c.wait(c.s3.head(&self.loc.bucket, &old))? {
                 Some((e, _)) => e.etag,
                 None => return Err(Error::RecordChanged),
             },
         };
         if new != old {
-            let etag = rt.block_on(self.put_new(&c, &new, values))?;
+            let new_etag = c.wait(self.put_new(&c, &new, values))?;
             self.note_written(&new);
-            rt.block_on(c.s3.delete(&self.loc.bucket, &old))?;
-            self.current = Some((new, etag));
+            // The old object goes only if it is still what this statement
+            // read; if another writer changed it meanwhile, its change must
+            // not vanish: undo the new object and report the conflict.
+            let unchanged = matches!(
+                c.wait(c.s3.head(&self.loc.bucket, &old))?,
+                Some((e, _)) if e.etag == etag
+            );
+            if !unchanged {
+                c.wait(c.s3.delete(&self.loc.bucket, &new))?;
+                self.current = None;
+                return Err(Error::RecordChanged);
+            }
+            c.wait(c.s3.delete(&self.loc.bucket, &old))?;
+            self.current = Some((new, new_etag));
             return Ok(());
         }
-        let (honoured, _) = rt.block_on(conditional::honoured(&c.s3, &self.loc.bucket))?;
+        let (honoured, _) = c.wait(conditional::honoured(&c.s3, &self.loc.bucket))?;
         if !honoured {
-            match rt.block_on(c.s3.head(&self.loc.bucket, &old))? {
+            match c.wait(c.s3.head(&self.loc.bucket, &old))? {
                 Some((e, _)) if e.etag == etag => {}
                 _ => return Err(Error::RecordChanged),
             }
@@ -816,7 +866,7 @@ impl Table {
             Cond::None
         };
         let req = self.put_request(&new, values, cond)?;
-        match rt.block_on(c.s3.put(&self.loc.bucket, req))? {
+        match c.wait(c.s3.put(&self.loc.bucket, req))? {
             PutOutcome::Written(etag) => {
                 self.current = Some((new, etag));
                 Ok(())
@@ -829,7 +879,7 @@ impl Table {
         self.check_writable()?;
         let object_key = self.object_key(key).map_err(|e| self.key_error(key, e))?;
         let c = self.ctx()?;
-        c.rt.block_on(c.s3.delete(&self.loc.bucket, &object_key))?;
+        c.wait(c.s3.delete(&self.loc.bucket, &object_key))?;
         self.current = None;
         Ok(())
     }
@@ -846,7 +896,7 @@ impl Table {
         let c = self.ctx()?;
         let prefix = &self.loc.prefix;
         let mut n = 0u64;
-        c.rt.block_on(for_each_page(&c.s3, &self.loc, |entries| {
+        c.wait(for_each_page(&c.s3, &self.loc, |entries| {
             n += entries
                 .iter()
                 .filter(|e| keycodec::key_of(prefix, &e.key).is_some())
@@ -863,7 +913,7 @@ impl Table {
         self.check_writable()?;
         let c = self.ctx()?;
         self.current = None;
-        let n = c.rt.block_on(delete_all(&c.s3, &self.loc))?;
+        let n = c.wait(delete_all(&c.s3, &self.loc))?;
         let mut sc = sidecar_of(&self.def.path)?;
         if !sc.dropped.is_empty() {
             sc.dropped.clear();

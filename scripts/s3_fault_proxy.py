@@ -19,11 +19,15 @@ PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
   --delay S             hold every request S seconds before forwarding it (a slow store)
   --stall-body          answer GETs of objects with their headers and half the body,
                         then nothing more (a body that stalls after its headers)
+  --lose-put-response   forward the first If-None-Match PUT and the first If-Match PUT
+                        of each key, then drop the connection without answering (the
+                        write happened, the client cannot know)
 """
 import time
 import http.client
 import http.server
 import os
+import socket
 import socketserver
 import sys
 import threading
@@ -39,6 +43,9 @@ REPEAT_TOKEN = "--repeat-token" in ARGS
 REQUIRE_KEY = ARGS[ARGS.index("--require-key") + 1] if "--require-key" in ARGS else None
 DELAY = float(ARGS[ARGS.index("--delay") + 1]) if "--delay" in ARGS else 0.0
 STALL_BODY = "--stall-body" in ARGS
+LOSE_PUT = "--lose-put-response" in ARGS
+LOST = set()
+LOST_LOCK = threading.Lock()
 SECONDS = float(ARGS[ARGS.index("--seconds") + 1]) if "--seconds" in ARGS else 600.0
 DROPPED = {"if-none-match", "if-match"} if IGNORE_CONDITIONS else set()
 DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
@@ -111,6 +118,17 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         conn.request(self.command, path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
+        conditional = any(k.lower() in ("if-none-match", "if-match") for k in self.headers.keys())
+        if LOSE_PUT and self.command == "PUT" and conditional and resp.status == 200:
+            kind = "if-match" in (k.lower() for k in self.headers.keys())
+            with LOST_LOCK:
+                first = (url.path, kind) not in LOST
+                LOST.add((url.path, kind))
+            if first:
+                conn.close()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
         if listing and resp.status == 200 and (INJECT or REPEAT_TOKEN):
             data = rewrite_list(data, int(query.get("max-keys", ["1000"])[0]))
         # An object GET: /bucket/key (clients may add ?x-id=GetObject).
@@ -143,7 +161,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 if __name__ == "__main__":
     if not (IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY or DELAY
-            or STALL_BODY):
+            or STALL_BODY or LOSE_PUT):
         sys.exit(__doc__)
     srv = Server(("127.0.0.1", 0), Proxy)
     with open(sys.argv[2] + ".pid", "w") as f:

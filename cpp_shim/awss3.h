@@ -234,6 +234,10 @@ typedef struct Awss3TableDef {
    * The server CONNECTION names, or null.
    */
   const struct Awss3Server *server;
+  /**
+   * The most bytes an object's body may have to be a row (0: no limit).
+   */
+  uint64_t max_body;
 } Awss3TableDef;
 
 /**

@@ -322,6 +322,39 @@ static int cell_kind(const Field *f)
   }
 }
 
+/* The most bytes the core's text of one value of `f` can take (text as
+   UTF-8: as many bytes for utf8 columns, up to 4 per byte for others), at
+   most max_allowed_packet. */
+static ulonglong value_max_bytes(const Field *f)
+{
+  ulonglong n;
+  if (f->flags & BLOB_FLAG)
+    n= static_cast<const Field_blob *>(f)->max_data_length();
+  else
+    n= f->field_length;
+  CHARSET_INFO *cs= f->charset();
+  if (cs != &my_charset_bin && strncmp(cs->cs_name.str, "utf8", 4))
+    n*= 4;
+  return MY_MIN(MY_MAX(n, 64ULL), (ulonglong) global_system_variables.max_allowed_packet);
+}
+
+/* The most bytes an object's body may have to be a row: the RAW column's
+   largest value, or for JSON each value column's largest text, escaped
+   (at most 6 bytes a byte), with its name. */
+static ulonglong max_body_bytes(TABLE_SHARE *s, const std::vector<Awss3Column> &cols,
+                                bool json)
+{
+  ulonglong total= json ? 2 : 0;
+  for (uint i= 0; i < s->fields; i++)
+  {
+    if (cols[i].role != AWSS3_ROLE_VALUE)
+      continue;
+    ulonglong v= value_max_bytes(s->field[i]);
+    total+= json ? 6 * v + s->field[i]->field_name.length + 8 : v;
+  }
+  return total;
+}
+
 /* A table definition in the core's terms; owns nothing but the column array. */
 /* The CREATE SERVER a CONNECTION ('name' or 'name/prefix') names, copied out
    of the server's cache of mysql.servers; the core decides what it means. */
@@ -422,6 +455,19 @@ struct Table_def
     def.columns= columns.data();
     def.ncolumns= columns.size();
     def.server= server.lookup(connection) ? &server.srv : NULL;
+    /* RAW when asked for, or when AUTO finds one string value column (the
+       core's rule; a bound too high for RAW is only less strict). */
+    uint values= 0;
+    bool one_string= false;
+    for (const Awss3Column &c : columns)
+      if (c.role == AWSS3_ROLE_VALUE)
+      {
+        values++;
+        one_string= c.kind == AWSS3_CELL_TEXT || c.kind == AWSS3_CELL_BYTES;
+      }
+    bool raw= def.format == AWSS3_FORMAT_RAW ||
+              (def.format == AWSS3_FORMAT_AUTO && values == 1 && one_string);
+    def.max_body= max_body_bytes(s, columns, !raw);
   }
   Table_def(const Table_def &)= delete;
 };

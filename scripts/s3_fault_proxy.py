@@ -19,6 +19,7 @@ PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
   --delay S             hold every request S seconds before forwarding it (a slow store)
   --stall-body          answer GETs of objects with their headers and half the body,
                         then nothing more (a body that stalls after its headers)
+  --garble-list         answer every ListObjectsV2 with XML that does not parse as one
   --lose-put-response   forward the first If-None-Match PUT and the first If-Match PUT
                         of each key, then drop the connection without answering (the
                         write happened, the client cannot know)
@@ -44,6 +45,7 @@ REQUIRE_KEY = ARGS[ARGS.index("--require-key") + 1] if "--require-key" in ARGS e
 DELAY = float(ARGS[ARGS.index("--delay") + 1]) if "--delay" in ARGS else 0.0
 STALL_BODY = "--stall-body" in ARGS
 LOSE_PUT = "--lose-put-response" in ARGS
+GARBLE_LIST = "--garble-list" in ARGS
 LOST = set()
 LOST_LOCK = threading.Lock()
 SECONDS = float(ARGS[ARGS.index("--seconds") + 1]) if "--seconds" in ARGS else 600.0
@@ -129,6 +131,10 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
+        if listing and resp.status == 200 and GARBLE_LIST:
+            data = (b'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult>'
+                    b"<IsTruncated>perhaps</IsTruncated><KeyCount>many</KeyCount>"
+                    b"</ListBucketResult>")
         if listing and resp.status == 200 and (INJECT or REPEAT_TOKEN):
             data = rewrite_list(data, int(query.get("max-keys", ["1000"])[0]))
         # An object GET: /bucket/key (clients may add ?x-id=GetObject).
@@ -161,7 +167,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 if __name__ == "__main__":
     if not (IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY or DELAY
-            or STALL_BODY or LOSE_PUT):
+            or STALL_BODY or LOSE_PUT or GARBLE_LIST):
         sys.exit(__doc__)
     srv = Server(("127.0.0.1", 0), Proxy)
     with open(sys.argv[2] + ".pid", "w") as f:

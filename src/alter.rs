@@ -251,6 +251,7 @@ mod tests {
             key_pad_space: true,
             columns,
             server: None,
+            max_body: u64::MAX,
         }
     }
 

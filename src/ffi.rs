@@ -132,6 +132,8 @@ pub struct Awss3TableDef {
     pub ncolumns: usize,
     /// The server CONNECTION names, or null.
     pub server: *const Awss3Server,
+    /// The most bytes an object's body may have to be a row (0: no limit).
+    pub max_body: u64,
 }
 
 /// The `Awss3_*` status variables.
@@ -255,6 +257,11 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
         read_only: d.read_only,
         key_pad_space: d.key_pad_space,
         columns,
+        max_body: if d.max_body == 0 {
+            u64::MAX
+        } else {
+            d.max_body
+        },
         server: match d.server.as_ref() {
             None => None,
             Some(sv) => Some(Server {

@@ -43,10 +43,12 @@ pub trait ListSource: Send + Sync + 'static {
     fn place(&self) -> (String, String);
 }
 
-/// A bucket of an S3 store.
+/// A bucket of an S3 store (and, for the scans that GET from it, the most
+/// bytes one object's body may have).
 pub struct Bucket {
     pub s3: Arc<S3>,
     pub bucket: String,
+    pub max_body: u64,
 }
 
 impl ListSource for Bucket {

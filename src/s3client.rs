@@ -96,6 +96,14 @@ where
             message: root_cause(&e),
             transient: true,
         },
+        // An error from a 200 answer: the body could not be understood
+        // (invalid XML from a broken store). Say what was wrong.
+        _ if status == Some(200) && e.code().is_none() => Failure {
+            status,
+            code: "InvalidResponse".into(),
+            message: format!("the answer could not be read: {}", root_cause(&e)),
+            transient: false,
+        },
         _ => {
             let code = e
                 .code()
@@ -178,6 +186,9 @@ pub struct Object {
     pub entry: ObjectEntry,
     pub head: ObjectHead,
     pub body: Bytes,
+    /// The body was longer than a row can hold: this many bytes or more
+    /// (and `body` is empty: it was not read).
+    pub oversize: Option<u64>,
 }
 
 /// Precondition of a PUT.
@@ -360,8 +371,16 @@ impl S3 {
         Ok((entries, next))
     }
 
-    /// GET; `None` when there is no such object.
-    pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<Object>, S3Error> {
+    /// GET; `None` when there is no such object. A body longer than
+    /// `max_body` bytes is not read further as soon as that is known (its
+    /// announced length, or what has arrived): the object comes back with
+    /// `oversize` set, so that memory never holds more than a row can.
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_body: u64,
+    ) -> Result<Option<Object>, S3Error> {
         let r = self
             .retrying(Op::Get, || async {
                 let out = match self
@@ -392,9 +411,36 @@ impl S3 {
                     content_type: out.content_type().map(str::to_string),
                     meta: sorted_meta(out.metadata()),
                 };
+                if entry.size > max_body {
+                    return Ok(Some(Object {
+                        oversize: Some(entry.size),
+                        entry,
+                        head,
+                        body: Bytes::new(),
+                    }));
+                }
                 // The attempt timeout ends with the headers: a body that
-                // stalls after them must not hold the statement forever.
-                let body = tokio::time::timeout(self.request_timeout, out.body.collect())
+                // stalls after them must not hold the statement forever. And a
+                // store may send more than it announced: count as it comes.
+                let mut stream = out.body;
+                let read = async {
+                    let mut buf = Vec::with_capacity(entry.size as usize);
+                    while let Some(chunk) = stream.next().await {
+                        let chunk = chunk.map_err(|e| Failure {
+                            status: None,
+                            code: "BodyReadFailed".into(),
+                            message: e.to_string(),
+                            transient: true,
+                        })?;
+                        let n = (buf.len() + chunk.len()) as u64;
+                        if n > max_body {
+                            return Ok(Err(n));
+                        }
+                        buf.extend_from_slice(&chunk);
+                    }
+                    Ok(Ok(buf))
+                };
+                let body = tokio::time::timeout(self.request_timeout, read)
                     .await
                     .map_err(|_| Failure {
                         status: None,
@@ -402,17 +448,20 @@ impl S3 {
                         message: "the object's body did not arrive within awss3_request_timeout"
                             .into(),
                         transient: true,
-                    })?
-                    .map_err(|e| Failure {
-                        status: None,
-                        code: "BodyReadFailed".into(),
-                        message: e.to_string(),
-                        transient: true,
-                    })?;
-                Ok(Some(Object {
-                    entry,
-                    head,
-                    body: body.into_bytes(),
+                    })??;
+                Ok(Some(match body {
+                    Ok(body) => Object {
+                        entry,
+                        head,
+                        body: Bytes::from(body),
+                        oversize: None,
+                    },
+                    Err(n) => Object {
+                        entry,
+                        head,
+                        body: Bytes::new(),
+                        oversize: Some(n),
+                    },
                 }))
             })
             .await
@@ -490,7 +539,7 @@ impl S3 {
                     Ok(out) => Ok(PutOutcome::Written(out.e_tag().unwrap_or("").to_string())),
                     Err(e) => {
                         let f = failure(e);
-                        if f.transient {
+                        if may_have_been_applied(&f) {
                             unanswered.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
                         let conditional = !matches!(req.cond, Cond::None);
@@ -672,6 +721,17 @@ fn backoff(attempt: u32) -> Duration {
 /// Clients by the settings they were built from (the server-wide ones, and
 /// one per CREATE SERVER in use), all dropped when a setting changes.
 type Clients = Vec<(Settings, Arc<S3>)>;
+/// Whether a failed attempt may still have been carried out by the store: it
+/// got no answer (a timeout, a connection lost after the request went out, a
+/// 5xx). A connection that was never made (refused, no such host) sent nothing.
+fn may_have_been_applied(f: &Failure) -> bool {
+    let never_connected = f.code == "ConnectionFailed"
+        && ["refused", "dns error", "lookup address"]
+            .iter()
+            .any(|w| f.message.to_ascii_lowercase().contains(w));
+    f.transient && !never_connected
+}
+
 /// The MD5 of a body in lowercase hex: the ETag S3 gives a single-part PUT.
 fn md5_hex(body: &[u8]) -> String {
     use md5::{Digest, Md5};
@@ -801,6 +861,29 @@ mod tests {
             let cap = (50u64 << n.min(6)).min(2000);
             assert!(b >= cap / 2 && b <= cap, "attempt {n}: {b}ms");
         }
+    }
+
+    #[test]
+    fn only_attempts_that_may_have_reached_the_store_are_ambiguous() {
+        let f = |code: &str, message: &str, transient| Failure {
+            status: None,
+            code: code.into(),
+            message: message.into(),
+            transient,
+        };
+        assert!(may_have_been_applied(&f("Timeout", "", true)));
+        assert!(may_have_been_applied(&f(
+            "ConnectionFailed",
+            "connection closed before message completed",
+            true
+        )));
+        assert!(may_have_been_applied(&f("InternalError", "", true)));
+        assert!(!may_have_been_applied(&f(
+            "ConnectionFailed",
+            "Connection refused (os error 111)",
+            true
+        )));
+        assert!(!may_have_been_applied(&f("AccessDenied", "", false)));
     }
 
     #[test]

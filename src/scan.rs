@@ -60,7 +60,7 @@ impl Source for listing::Bucket {
                     .map(|(e, h)| ScanItem::Headed(e, h)),
                 Fetch::Get => self
                     .s3
-                    .get(&self.bucket, &entry.key)
+                    .get(&self.bucket, &entry.key, self.max_body)
                     .await?
                     .map(ScanItem::Got),
             })

@@ -38,6 +38,9 @@ pub struct TableDef {
     pub columns: Vec<Column>,
     /// The CREATE SERVER that CONNECTION names, if it names one that exists.
     pub server: Option<Server>,
+    /// The most bytes an object's body may have to be a row (from the value
+    /// columns' types and max_allowed_packet); a longer one is not read.
+    pub max_body: u64,
 }
 
 /// The S3 side of one call: runtime, client and settings in force now, and
@@ -130,6 +133,7 @@ fn bucket(s3: &Arc<S3>, loc: &Location) -> listing::Bucket {
     listing::Bucket {
         s3: s3.clone(),
         bucket: loc.bucket.clone(),
+        max_body: u64::MAX,
     }
 }
 
@@ -442,6 +446,7 @@ impl Table {
         entry: &ObjectEntry,
         head: Option<&ObjectHead>,
         body: Option<&[u8]>,
+        oversize: Option<u64>,
         malformed: Malformed,
     ) -> Result<bool> {
         let Some(key) = keycodec::key_of(&self.loc.prefix, &entry.key) else {
@@ -477,7 +482,19 @@ impl Table {
         }
         if let Some(body) = body {
             let meta = head.map(|h| h.meta.as_slice()).unwrap_or(&[]);
-            if let Err(e) = self.codec.decode(body, meta, &mut self.row) {
+            let decoded = match oversize {
+                Some(n) => Err(format!(
+                    "its body is {n} bytes or more, more than a row of the table can hold \
+                     ({} bytes, from the value columns' types and max_allowed_packet): it \
+                     does not fit, and was not read",
+                    self.def.max_body
+                )),
+                None => self
+                    .codec
+                    .decode(body, meta, &mut self.row)
+                    .map_err(|e| e.to_string()),
+            };
+            if let Err(e) = decoded {
                 let msg = format!(
                     "object {} is not a valid row of `{}`.`{}`: {e}",
                     self.url(&entry.key),
@@ -517,7 +534,10 @@ impl Table {
         let c = self.ctx()?;
         let fetch = fetch_for(&self.def.columns, &needed);
         let plan = ListPlan::new(&self.loc.prefix, range);
-        let source = Arc::new(bucket(&c.s3, &self.loc));
+        let source = Arc::new(listing::Bucket {
+            max_body: self.def.max_body,
+            ..bucket(&c.s3, &self.loc)
+        });
         let listing = Listing::new(&plan.prefix, plan.start_after, listing::PAGE);
         let scan = Scan::start(
             &c.rt,
@@ -587,9 +607,11 @@ impl Table {
                 continue;
             }
             let filled = match &item {
-                ScanItem::Listed(e) => self.fill_row(e, None, None, skip)?,
-                ScanItem::Headed(e, h) => self.fill_row(e, Some(h), None, skip)?,
-                ScanItem::Got(o) => self.fill_row(&o.entry, Some(&o.head), Some(&o.body), skip)?,
+                ScanItem::Listed(e) => self.fill_row(e, None, None, None, skip)?,
+                ScanItem::Headed(e, h) => self.fill_row(e, Some(h), None, None, skip)?,
+                ScanItem::Got(o) => {
+                    self.fill_row(&o.entry, Some(&o.head), Some(&o.body), o.oversize, skip)?
+                }
             };
             if filled {
                 return Ok(Some(true));
@@ -606,14 +628,18 @@ impl Table {
         let c = self.ctx()?;
         let skip = Malformed::setting(&c.settings);
         match fetch_for(&self.def.columns, needed) {
-            Fetch::Get => match c.wait(c.s3.get(&self.loc.bucket, &object_key))? {
-                Some(o) => self.fill_row(&o.entry, Some(&o.head), Some(&o.body), skip),
-                None => Ok(false),
-            },
+            Fetch::Get => {
+                match c.wait(c.s3.get(&self.loc.bucket, &object_key, self.def.max_body))? {
+                    Some(o) => {
+                        self.fill_row(&o.entry, Some(&o.head), Some(&o.body), o.oversize, skip)
+                    }
+                    None => Ok(false),
+                }
+            }
             // Key and attributes only: a HEAD proves existence and has them all.
             Fetch::Head | Fetch::ListOnly => {
                 match c.wait(c.s3.head(&self.loc.bucket, &object_key))? {
-                    Some((e, h)) => self.fill_row(&e, Some(&h), None, skip),
+                    Some((e, h)) => self.fill_row(&e, Some(&h), None, None, skip),
                     None => Ok(false),
                 }
             }

@@ -567,15 +567,8 @@ impl S3 {
             self.error("PutObject", bucket, Some(req.key), f)
         })?;
         if unanswered && !matches!(r, PutOutcome::Written(_)) {
-            if let Some((stored, _)) = self.head(bucket, req.key).await? {
-                if stored
-                    .etag
-                    .trim_matches('"')
-                    .eq_ignore_ascii_case(&md5_hex(&body))
-                {
-                    r = PutOutcome::Written(stored.etag);
-                }
-            }
+            let stored = self.head(bucket, req.key).await?.map(|(e, _)| e.etag);
+            r = own_earlier_write(r, stored, &body);
         }
         if matches!(r, PutOutcome::Written(_)) {
             metrics::sent(body.len());
@@ -732,6 +725,19 @@ fn may_have_been_applied(f: &Failure) -> bool {
     f.transient && !never_connected
 }
 
+/// A PUT whose precondition failed after an attempt that got no answer: if
+/// the object now stored (its ETag, from a HEAD) is this very body, the
+/// earlier attempt was written and the PUT is done; otherwise the outcome
+/// stands.
+fn own_earlier_write(outcome: PutOutcome, stored_etag: Option<String>, body: &[u8]) -> PutOutcome {
+    match stored_etag {
+        Some(etag) if etag.trim_matches('"').eq_ignore_ascii_case(&md5_hex(body)) => {
+            PutOutcome::Written(etag)
+        }
+        _ => outcome,
+    }
+}
+
 /// The MD5 of a body in lowercase hex: the ETag S3 gives a single-part PUT.
 fn md5_hex(body: &[u8]) -> String {
     use md5::{Digest, Md5};
@@ -884,6 +890,38 @@ mod tests {
             true
         )));
         assert!(!may_have_been_applied(&f("AccessDenied", "", false)));
+    }
+
+    #[test]
+    fn a_failed_precondition_after_a_lost_answer_is_our_own_write_only_if_the_body_matches() {
+        let mine = b"{\"v\":1}";
+        let my_etag = format!("\"{}\"", md5_hex(mine));
+        // Our earlier attempt landed: the retry's 412 is our own write.
+        assert_eq!(
+            own_earlier_write(PutOutcome::PreconditionFailed, Some(my_etag.clone()), mine),
+            PutOutcome::Written(my_etag.clone())
+        );
+        // An If-Match retry that meets our own new version (404 cannot, 412 can).
+        assert_eq!(
+            own_earlier_write(PutOutcome::Missing, Some(my_etag.clone()), mine),
+            PutOutcome::Written(my_etag)
+        );
+        // Someone else's object: a real conflict.
+        assert_eq!(
+            own_earlier_write(PutOutcome::PreconditionFailed, Some("\"abc\"".into()), mine),
+            PutOutcome::PreconditionFailed
+        );
+        // Gone meanwhile.
+        assert_eq!(
+            own_earlier_write(PutOutcome::Missing, None, mine),
+            PutOutcome::Missing
+        );
+        // A multipart-style ETag never matches an MD5.
+        let multi = format!("\"{}-2\"", md5_hex(mine));
+        assert_eq!(
+            own_earlier_write(PutOutcome::PreconditionFailed, Some(multi), mine),
+            PutOutcome::PreconditionFailed
+        );
     }
 
     #[test]

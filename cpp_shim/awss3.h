@@ -260,6 +260,10 @@ typedef struct Awss3AlterColumn {
    * form as a value of the new one (the shim decides from the types).
    */
   bool values_kept;
+  /**
+   * The new column's default is an expression (NOW(), UUID(), ...).
+   */
+  bool default_is_expression;
 } Awss3AlterColumn;
 
 /**

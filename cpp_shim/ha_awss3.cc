@@ -272,7 +272,8 @@ static int awss3_init_func(void *p)
   awss3_hton->create= awss3_create_handler;
   /* No HTON_CAN_RECREATE: TRUNCATE must delete the objects (delete_all_rows),
      not re-run create() without the CONNECTION. */
-  awss3_hton->flags= 0;
+  /* No partitioning: partitions would share the table's location. */
+  awss3_hton->flags= HTON_NO_PARTITION;
   awss3_hton->table_options= awss3_table_options;
   awss3_hton->field_options= awss3_field_options;
   if (awss3_init())
@@ -1399,7 +1400,10 @@ static bool values_kept(Field *o, Field *n)
   }
   if (ot == MYSQL_TYPE_BIT && nt == MYSQL_TYPE_BIT)
     return n->field_length >= o->field_length;
-  if (is_string(ot) && is_string(nt))
+  /* CHAR/BINARY pad (or strip) to their length when read: a value does not
+     read back the same across fixed and variable length. */
+  if (is_string(ot) && is_string(nt) &&
+      (ot == MYSQL_TYPE_STRING) == (nt == MYSQL_TYPE_STRING))
   {
     CHARSET_INFO *oc= o->charset(), *nc= n->charset();
     bool binary= oc == &my_charset_bin;
@@ -1453,6 +1457,12 @@ struct Alter_def
       Awss3AlterColumn c;
       c.old_index= -1;
       c.values_kept= false;
+      c.default_is_expression= false;
+      if (j < altered->s->fields)
+      {
+        Field *nf= altered->field[j];
+        c.default_is_expression= nf->default_value || nf->has_default_now_unireg_check();
+      }
       if (cf->field && j < altered->s->fields)
       {
         c.old_index= cf->field->field_index;
@@ -1473,6 +1483,19 @@ ha_awss3::check_if_supported_inplace_alter(TABLE *altered_table,
 {
   if (check_schema(altered_table->s))
     return HA_ALTER_ERROR;
+  /* Stored generated columns and CHECK constraints hold for every row only
+     if every object is read (and rewritten): not something done in place. */
+  if (ha_alter_info->handler_flags &
+      (ALTER_ADD_STORED_GENERATED_COLUMN | ALTER_STORED_GCOL_EXPR |
+       ALTER_COLUMN_VCOL | ALTER_ADD_CHECK_CONSTRAINT))
+  {
+    my_printf_error(ER_ALTER_OPERATION_NOT_SUPPORTED_REASON,
+      "AWSS3: this ALTER TABLE is not supported: a stored generated column or a "
+      "CHECK constraint would need every object read and rewritten. Nothing was "
+      "changed. Define them at CREATE TABLE, or create a table with the new "
+      "definition and INSERT ... SELECT into it", MYF(0));
+    return HA_ALTER_ERROR;
+  }
   const LEX_CSTRING &was= table->s->connect_string, &now= altered_table->s->connect_string;
   if ((was.length != now.length || memcmp(was.str, now.str, was.length)) &&
       connection_denied(ha_thd(), now.length ? now : was))

@@ -23,6 +23,8 @@ pub struct ColumnOrigin {
     /// values of the new column (same type, or a widening the stored text
     /// survives, such as INT to BIGINT or VARCHAR(10) to VARCHAR(20)).
     pub values_kept: bool,
+    /// The new column's default is an expression (NOW(), UUID(), ...).
+    pub default_is_expression: bool,
 }
 
 fn format_of(def: &TableDef) -> Format {
@@ -108,6 +110,16 @@ pub fn check(
     for (col, origin) in new.columns.iter().zip(origins) {
         let Some(i) = origin.old else {
             added(col, new_format)?;
+            if col.role == Role::Value && origin.default_is_expression {
+                return Err(refuse(
+                    format!(
+                        "the new column `{}` has an expression as its default, which objects \
+                         written before would show evaluated anew at every read",
+                        col.name
+                    ),
+                    "Add the column with a constant default (or none), then UPDATE it",
+                ));
+            }
             if col.role == Role::Value && dropped.contains(&col.name) {
                 return Err(refuse(
                     format!(
@@ -275,6 +287,7 @@ mod tests {
             .map(|i| ColumnOrigin {
                 old: Some(i),
                 values_kept: true,
+                default_is_expression: false,
             })
             .collect()
     }
@@ -283,6 +296,7 @@ mod tests {
         ColumnOrigin {
             old: None,
             values_kept: true,
+            default_is_expression: false,
         }
     }
 
@@ -317,6 +331,9 @@ mod tests {
         let mut o = same(3);
         o.push(new_col());
         assert!(check(&old, &new, &o, &[]).is_ok());
+        // ... but not with a default such as NOW(), evaluated at every read.
+        o[3].default_is_expression = true;
+        refused(check(&old, &new, &o, &[]), "expression");
         // DROP COLUMN a (unknown fields are ignored) ...
         let mut new = def(vec![
             col("k", Role::Key, CellKind::Text),

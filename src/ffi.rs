@@ -515,6 +515,8 @@ pub struct Awss3AlterColumn {
     /// Every value of the old column reads back unchanged from its stored
     /// form as a value of the new one (the shim decides from the types).
     pub values_kept: bool,
+    /// The new column's default is an expression (NOW(), UUID(), ...).
+    pub default_is_expression: bool,
 }
 
 unsafe fn origins(cols: *const Awss3AlterColumn, ncols: usize) -> Vec<alter::ColumnOrigin> {
@@ -527,6 +529,7 @@ unsafe fn origins(cols: *const Awss3AlterColumn, ncols: usize) -> Vec<alter::Col
         .map(|c| alter::ColumnOrigin {
             old: usize::try_from(c.old_index).ok(),
             values_kept: c.values_kept,
+            default_is_expression: c.default_is_expression,
         })
         .collect()
 }

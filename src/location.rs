@@ -262,6 +262,44 @@ pub fn read_sidecar(table_path: &str) -> Result<Option<Sidecar>, String> {
     Ok(Some(Sidecar { owned, dropped }))
 }
 
+/// Every location that a table of this server owns: the location files in
+/// the data directory that holds `table_path` (`./db/t`: the directory `.`),
+/// one directory per database. A new table never takes one of these, even
+/// when it is empty (a renamed table with no rows still owns its prefix).
+pub fn owned_locations(table_path: &str) -> Vec<Location> {
+    let root = std::path::Path::new(table_path)
+        .parent()
+        .and_then(|db| db.parent())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    let mut out = Vec::new();
+    let Ok(dbs) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for db in dbs.flatten() {
+        let Ok(files) = std::fs::read_dir(db.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let p = f.path();
+            if p.extension().and_then(|e| e.to_str()) != Some("awss3") {
+                continue;
+            }
+            let table = p.with_extension("");
+            if let Some(Ok(Some(sc))) = table.to_str().map(read_sidecar) {
+                out.extend(sc.owned.map(|(loc, _)| loc));
+            }
+        }
+    }
+    out
+}
+
+/// Moves a table's location file as it is (one rename: never two files).
+pub fn move_sidecar(from: &str, to: &str) -> Result<(), String> {
+    let (a, b) = (sidecar_path(from), sidecar_path(to));
+    std::fs::rename(&a, &b)
+        .map_err(|e| format!("cannot rename {} to {}: {e}", a.display(), b.display()))
+}
+
 pub fn remove_sidecar(table_path: &str) -> Result<(), String> {
     let path = sidecar_path(table_path);
     match std::fs::remove_file(&path) {
@@ -312,6 +350,52 @@ mod tests {
             .unwrap_err()
             .contains("s3://BUCKET/PREFIX"));
         assert_eq!(Location::parse("s3://b/p").unwrap().url(), "s3://b/p");
+    }
+
+    #[test]
+    fn owned_locations_are_found_in_every_database_directory() {
+        let root = std::env::temp_dir().join(format!("awss3-owned-{}", std::process::id()));
+        let (d1, d2) = (root.join("db1"), root.join("db2"));
+        std::fs::create_dir_all(&d1).unwrap();
+        std::fs::create_dir_all(&d2).unwrap();
+        let loc = |p: &str| Location {
+            bucket: "bk".into(),
+            prefix: p.into(),
+        };
+        let path = |d: &std::path::Path, t: &str| d.join(t).to_string_lossy().to_string();
+        // A table renamed from db1.t to db2.u keeps db1/t/.
+        write_sidecar(
+            &path(&d2, "u"),
+            &Sidecar::owned(loc("db1/t/"), Ownership::Owned),
+        )
+        .unwrap();
+        write_sidecar(
+            &path(&d1, "x"),
+            &Sidecar::owned(loc("db1/x/"), Ownership::Owned),
+        )
+        .unwrap();
+        // Only dropped fields: owns nothing.
+        let fields = Sidecar {
+            owned: None,
+            dropped: vec!["f".into()],
+        };
+        write_sidecar(&path(&d1, "c"), &fields).unwrap();
+        std::fs::write(d1.join("junk.awss3.tmp"), "{").unwrap();
+        let mut got = owned_locations(&path(&d1, "new"));
+        got.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+        assert_eq!(got, vec![loc("db1/t/"), loc("db1/x/")]);
+        move_sidecar(&path(&d2, "u"), &path(&d1, "t")).unwrap();
+        assert!(read_sidecar(&path(&d2, "u")).unwrap().is_none());
+        assert_eq!(
+            read_sidecar(&path(&d1, "t"))
+                .unwrap()
+                .unwrap()
+                .owned
+                .unwrap()
+                .0,
+            loc("db1/t/")
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

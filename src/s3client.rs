@@ -364,7 +364,26 @@ impl S3 {
             });
         }
         let next = if out.is_truncated() == Some(true) {
-            out.next_continuation_token().map(str::to_string)
+            // Truncated without a way on: ending here would pass for the end.
+            Some(
+                out.next_continuation_token()
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        self.error(
+                            "ListObjectsV2",
+                            bucket,
+                            Some(prefix),
+                            Failure {
+                                status: Some(200),
+                                code: "InvalidListing".into(),
+                                message: "the store said the listing goes on but gave no \
+                                          continuation token"
+                                    .into(),
+                                transient: false,
+                            },
+                        )
+                    })?,
+            )
         } else {
             None
         };

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Settings {
     /// Empty: AWS's own endpoint for the region.
     pub endpoint: String,
@@ -24,6 +24,22 @@ pub struct Settings {
     /// Time limit of one request attempt.
     pub request_timeout: Duration,
     pub skip_malformed: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    // The secrets never reach a message or a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key_id", &self.access_key_id)
+            .field("prefetch_window", &self.prefetch_window)
+            .field("max_retries", &self.max_retries)
+            .field("request_timeout", &self.request_timeout)
+            .field("skip_malformed", &self.skip_malformed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Settings {

@@ -249,17 +249,19 @@ pub fn create(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<Optio
     }
     // An engine-chosen location is the table's alone: DROP deletes it. It
     // never takes over objects already there (of a table renamed away from
-    // this name, another server's, another tool's): it moves on to the next
-    // free choice.
+    // this name, another server's, another tool's), nor a prefix another
+    // table here owns even with no rows: it moves on to the next free choice.
+    let claimed = location::owned_locations(&def.path);
     for n in 1..=MAX_PREFIX_CHOICES {
         let loc = Location::default_for(&c.settings.bucket, &def.db, &def.name, n)
             .map_err(Error::Engine)?;
-        if c.wait(first_key(&c.s3, &loc))?.is_some() {
+        if claimed.contains(&loc) || c.wait(first_key(&c.s3, &loc))?.is_some() {
             continue;
         }
         let note = (n > 1).then(|| {
             format!(
-                "AWSS3: `{}`.`{}` lives at {}: {} already holds objects",
+                "AWSS3: `{}`.`{}` lives at {}: {} already holds objects or belongs to \
+                 another table",
                 def.db,
                 def.name,
                 loc.url(),
@@ -306,9 +308,10 @@ pub fn rename_table(from: &str, to: &str) -> Result<()> {
     let Some(mut sc) = location::read_sidecar(from).map_err(Error::Engine)? else {
         return Ok(());
     };
-    if matches!(sc.owned, Some((_, Ownership::UntilRenamed))) {
-        sc.owned = None;
+    if !matches!(sc.owned, Some((_, Ownership::UntilRenamed))) {
+        return location::move_sidecar(from, to).map_err(Error::Engine);
     }
+    sc.owned = None;
     location::write_sidecar(to, &sc).map_err(Error::Engine)?;
     location::remove_sidecar(from).map_err(Error::Engine)
 }

@@ -332,26 +332,29 @@ impl S3 {
             })
             .await
             .map_err(|f| self.error("ListObjectsV2", bucket, Some(prefix), f))?;
+        let invalid = |message: String| {
+            self.error(
+                "ListObjectsV2",
+                bucket,
+                Some(prefix),
+                Failure {
+                    status: Some(200),
+                    code: "InvalidListing".into(),
+                    message,
+                    transient: false,
+                },
+            )
+        };
         let encoded = out.encoding_type() == Some(&EncodingType::Url);
         let mut entries = Vec::with_capacity(out.contents().len());
         for o in out.contents() {
             let Some(raw) = o.key() else { continue };
             let key = if encoded {
                 url_decode(raw).ok_or_else(|| {
-                    self.error(
-                        "ListObjectsV2",
-                        bucket,
-                        Some(prefix),
-                        Failure {
-                            status: Some(200),
-                            code: "InvalidListing".into(),
-                            message: format!(
-                                "the store listed a key that is not valid URL-encoded UTF-8: {}",
-                                raw.chars().take(200).collect::<String>()
-                            ),
-                            transient: false,
-                        },
-                    )
+                    invalid(format!(
+                        "the store listed a key that is not valid URL-encoded UTF-8: {}",
+                        raw.chars().take(200).collect::<String>()
+                    ))
                 })?
             } else {
                 raw.to_string()
@@ -369,18 +372,9 @@ impl S3 {
                 out.next_continuation_token()
                     .map(str::to_string)
                     .ok_or_else(|| {
-                        self.error(
-                            "ListObjectsV2",
-                            bucket,
-                            Some(prefix),
-                            Failure {
-                                status: Some(200),
-                                code: "InvalidListing".into(),
-                                message: "the store said the listing goes on but gave no \
-                                          continuation token"
-                                    .into(),
-                                transient: false,
-                            },
+                        invalid(
+                            "the store said the listing goes on but gave no continuation token"
+                                .into(),
                         )
                     })?,
             )

@@ -19,6 +19,8 @@ PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
   --delay S             hold every request S seconds before forwarding it (a slow store)
   --stall-body          answer GETs of objects with their headers and half the body,
                         then nothing more (a body that stalls after its headers)
+  --flood-list N        add N objects to every ListObjectsV2 page, whatever max-keys
+                        asked for (a store that ignores it)
   --garble-list         answer every ListObjectsV2 with XML that does not parse as one
   --lose-put-response   forward the first If-None-Match PUT and the first If-Match PUT
                         of each key, then drop the connection without answering (the
@@ -46,6 +48,7 @@ DELAY = float(ARGS[ARGS.index("--delay") + 1]) if "--delay" in ARGS else 0.0
 STALL_BODY = "--stall-body" in ARGS
 LOSE_PUT = "--lose-put-response" in ARGS
 GARBLE_LIST = "--garble-list" in ARGS
+FLOOD = int(ARGS[ARGS.index("--flood-list") + 1]) if "--flood-list" in ARGS else 0
 LOST = set()
 LOST_LOCK = threading.Lock()
 SECONDS = float(ARGS[ARGS.index("--seconds") + 1]) if "--seconds" in ARGS else 600.0
@@ -131,6 +134,13 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
+        if listing and resp.status == 200 and FLOOD:
+            end = data.rindex(b"</ListBucketResult>")
+            extra = b"".join(
+                b"<Contents><Key>flood/%08d</Key><LastModified>2026-01-01T00:00:00.000Z"
+                b'</LastModified><ETag>"0"</ETag><Size>1</Size><StorageClass>STANDARD'
+                b"</StorageClass></Contents>" % i for i in range(FLOOD))
+            data = data[:end] + extra + data[end:]
         if listing and resp.status == 200 and GARBLE_LIST:
             data = (b'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult>'
                     b"<IsTruncated>perhaps</IsTruncated><KeyCount>many</KeyCount>"
@@ -167,7 +177,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 if __name__ == "__main__":
     if not (IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY or DELAY
-            or STALL_BODY or LOSE_PUT or GARBLE_LIST):
+            or STALL_BODY or LOSE_PUT or GARBLE_LIST or FLOOD):
         sys.exit(__doc__)
     srv = Server(("127.0.0.1", 0), Proxy)
     with open(sys.argv[2] + ".pid", "w") as f:

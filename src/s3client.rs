@@ -72,6 +72,15 @@ where
     R: fmt::Debug + HasStatus + 'static,
 {
     let status = e.raw_response().map(|r| r.status_u16());
+    let cause = root_cause(&e);
+    if cause.contains(LIST_TOO_LARGE) {
+        return Failure {
+            status,
+            code: "InvalidListing".into(),
+            message: cause,
+            transient: false,
+        };
+    }
     match &e {
         SdkError::TimeoutError(_) => Failure {
             status,
@@ -120,6 +129,42 @@ where
                 code,
                 transient,
             }
+        }
+    }
+}
+
+/// A LIST answer may hold 1000 keys of up to 1024 bytes, escaped: a few MB.
+/// A longer one (a store that ignores max-keys) is refused from its
+/// Content-Length, before its body is read into memory.
+const MAX_LIST_RESPONSE_BYTES: u64 = 8 << 20;
+const LIST_TOO_LARGE: &str = "the LIST answer is larger than any page of max-keys keys can be";
+
+/// Refuses a LIST answer whose announced length is over the bound.
+#[derive(Debug)]
+struct ListSizeCap;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for ListSizeCap {
+    fn name(&self) -> &'static str {
+        "ListSizeCap"
+    }
+
+    fn read_after_transmit(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let len = ctx
+            .response()
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.parse::<u64>().ok());
+        match len {
+            Some(n) if n > MAX_LIST_RESPONSE_BYTES => Err(format!(
+                "{LIST_TOO_LARGE} ({n} bytes, at most {MAX_LIST_RESPONSE_BYTES} expected)"
+            )
+            .into()),
+            _ => Ok(()),
         }
     }
 }
@@ -326,6 +371,8 @@ impl S3 {
                     // Keys with characters XML 1.0 cannot carry (control
                     // characters) still list: they come URL-encoded.
                     .encoding_type(EncodingType::Url)
+                    .customize()
+                    .interceptor(ListSizeCap)
                     .send()
                     .await
                     .map_err(failure)

@@ -16,7 +16,7 @@ CXXFLAGS := -std=c++17 -O2 -g0 -fPIC -Wall -Wextra $(CXXWARN) \
 RUSTLIB := target/release/libawss3.a
 PLUGIN  := build/ha_awss3.so
 
-.PHONY: help deps plugin header test test-rust test-mtr demo up down bench lint clean
+.PHONY: help deps plugin header test test-rust test-mtr demo up down bench lint clean deb deb-test
 
 help:
 	@echo "make deps    - install the pinned MariaDB packages, server headers and moto (Debian 12)"
@@ -26,6 +26,8 @@ help:
 	@echo "make up/down - keep a dev server (mariadbd + moto) running / stop it"
 	@echo "make install - copy the plugin into the running server's plugin_dir"
 	@echo "make lint    - cargo fmt --check, clippy -D warnings"
+	@echo "make deb     - build/mariadb-plugin-awss3_<version>_amd64.deb (for the exact server version built against)"
+	@echo "make deb-test - install that .deb, load the plugin into a throwaway server, remove it (root)"
 
 deps: build/deps/.installed
 build/deps/.installed: scripts/install-deps.sh scripts/requirements.txt
@@ -70,6 +72,12 @@ down:
 
 bench: $(PLUGIN)
 	bash scripts/bench.sh
+
+deb: $(PLUGIN)
+	bash scripts/make-deb.sh
+
+deb-test: deb
+	bash scripts/deb-smoke.sh $$(ls -t build/mariadb-plugin-awss3_*_amd64.deb | head -n1)
 
 lint:
 	$(CARGO) fmt --check

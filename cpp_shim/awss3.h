@@ -493,6 +493,51 @@ int32_t awss3_read_key(struct Awss3Table *t,
                        size_t *ncells);
 
 /**
+ * The row count the optimizer's estimates use (see `estimate.rs`): the
+ * last one listed, or (`may_list`) one LIST page on first use since
+ * start-up; `HA_ERR_KEY_NOT_FOUND` when none is known and none may be listed.
+ *
+ * # Safety
+ * `t` valid; `rows` writable.
+ */
+int32_t awss3_table_rows(struct Awss3Table *t, bool may_list, uint64_t *rows);
+
+/**
+ * Starts a batch of point reads (multi-range read) of the columns in
+ * `needed`; `window` receives how many keys may be queued at once.
+ *
+ * # Safety
+ * `t` valid; `needed` has `n` entries; `window` writable.
+ */
+int32_t awss3_batch_start(struct Awss3Table *t, const bool *needed_cols, size_t n, size_t *window);
+
+/**
+ * Queues the read of the row with this key value; its request starts now.
+ *
+ * # Safety
+ * `t` valid; `key` valid for `key_len`.
+ */
+int32_t awss3_batch_push(struct Awss3Table *t, const uint8_t *key, size_t key_len);
+
+/**
+ * The answer for the oldest queued key: 0 and cells when its row exists,
+ * `HA_ERR_KEY_NOT_FOUND` when it does not, `HA_ERR_END_OF_FILE` when no key
+ * is queued.
+ *
+ * # Safety
+ * `t` valid; out-params writable.
+ */
+int32_t awss3_batch_next(struct Awss3Table *t, const struct Awss3Cell **cells, size_t *ncells);
+
+/**
+ * Ends the batch; stops the reads still in flight.
+ *
+ * # Safety
+ * `t` must be a valid table or null.
+ */
+void awss3_batch_end(struct Awss3Table *t);
+
+/**
  * Starts a multi-row INSERT whose rows are written concurrently, up to
  * `awss3_prefetch_window` at a time (where the store honours conditional
  * writes; otherwise rows stay sequential).

@@ -553,7 +553,10 @@ ulonglong ha_awss3::table_flags() const
   return HA_NO_TRANSACTIONS | HA_REC_NOT_IN_SEQ | HA_NO_AUTO_INCREMENT |
          HA_CAN_BIT_FIELD | HA_CAN_GEOMETRY | HA_REQUIRE_PRIMARY_KEY |
          HA_PRIMARY_KEY_REQUIRED_FOR_POSITION | HA_BINLOG_ROW_CAPABLE |
-         HA_BINLOG_STMT_CAPABLE;
+         HA_BINLOG_STMT_CAPABLE |
+         /* rnd_pos() is a GET: sorts carry the row along rather than
+            re-reading it, where the server can (no BLOB columns). */
+         HA_SLOW_RND_POS;
 }
 
 Awss3_share *ha_awss3::get_share()
@@ -1101,6 +1104,10 @@ int ha_awss3::index_end()
   if (key_scan)
     awss3_scan_end(core);
   key_scan= false;
+  if (mrr_batched)
+    awss3_batch_end(core);
+  mrr_batched= false;
+  mrr_ids.clear();
   active_index= MAX_KEY;
   return 0;
 }
@@ -1109,8 +1116,15 @@ int ha_awss3::index_end()
    when its values are bytes or Unicode text compared by code point, so ranges
    on the key can be LISTs from a start key; for other charsets (latin1 is
    cp1252: its byte order is not code-point order) the key serves exact
-   lookups only, and ranges scan the table. */
-ulong ha_awss3::index_flags(uint, uint, bool) const
+   lookups only, and ranges scan the table.
+   HA_READ_ORDER is given only for the whole key (all_parts): that is what
+   the server asks when it decides whether ORDER BY the key can read in key
+   order (TABLE_SHARE's part_of_sortkey) instead of sorting and re-reading
+   each row. The MIN()/MAX() optimisation asks for the single part and
+   gets no order: it would read the key ends before the scan it still needs
+   when other aggregates stand beside them (S3 lists forwards only, so
+   MAX() alone costs a LIST pass). */
+ulong ha_awss3::index_flags(uint, uint, bool all_parts) const
 {
   const TABLE_SHARE *s= table_share;
   if (s && s->keys && s->key_info[0].key_part)
@@ -1118,10 +1132,8 @@ ulong ha_awss3::index_flags(uint, uint, bool) const
     CHARSET_INFO *cs= s->key_info[0].key_part[0].field->charset();
     if (cs == &my_charset_bin || !strcmp(cs->cs_name.str, "utf8mb4") ||
         !strcmp(cs->cs_name.str, "utf8mb3") || !strcmp(cs->cs_name.str, "ascii"))
-      /* Not HA_READ_ORDER: with it, MIN()/MAX() next to other aggregates
-         make the server read the key ends before it scans anyway (a wasted
-         LIST pass and a window of GETs). */
-      return HA_READ_NEXT | HA_READ_RANGE | HA_KEY_SCAN_NOT_ROR;
+      return HA_READ_NEXT | HA_READ_RANGE | HA_KEY_SCAN_NOT_ROR |
+             (all_parts ? HA_READ_ORDER : 0);
   }
   return HA_ONLY_WHOLE_INDEX | HA_KEY_SCAN_NOT_ROR;
 }
@@ -1227,6 +1239,7 @@ int ha_awss3::index_read_map(uchar *buf, const uchar *key,
     if (key_scan)
       awss3_scan_end(core);
     key_scan= false;
+    note_lookup();
     return read_by_key(buf, (const uchar *) k.ptr(), k.length());
   }
   /* Greatest key <= / < the given one (MAX(k) with a bound). */
@@ -1314,13 +1327,27 @@ int ha_awss3::rnd_pos(uchar *buf, uchar *pos)
 
 int ha_awss3::info(uint flag)
 {
-  /* S3 cannot count without listing: the count ANALYZE or CHECK last
-     listed, else a fixed guess; never below 2, which would make the
+  /* S3 cannot count without listing: the count the core last listed (full
+     scans, ANALYZE, CHECK, DELETE's count, moved by this server's writes);
+     the first statement to use the table since start-up lists one page for
+     it (not at open: no statement's KILL or deadline covers that). A guess
+     of 1000 if even that fails. Never below 2, which would make the
      optimizer treat the table as constant. */
   if (flag & HA_STATUS_VARIABLE)
   {
-    stats.records= share && share->rows_listed
-                   ? MY_MAX(share->listed_rows.load(), 2ULL) : 1000;
+    uint64_t n= 1000;
+    THD *cur= ha_thd();
+    if (core && in_statement && cur && rows_failed_query != cur->query_id)
+    {
+      if (awss3_table_rows(core, true, &n))
+      {
+        n= 1000;
+        rows_failed_query= cur->query_id;
+      }
+    }
+    else if (core && awss3_table_rows(core, false, &n))
+      n= 1000;
+    stats.records= MY_MAX(n, 2ULL);
     stats.mean_rec_length= 1024;
     /* DELETE without WHERE reports stats.records as its affected rows: count
        exactly (one LIST pass, once per statement). */
@@ -1344,6 +1371,224 @@ int ha_awss3::info(uint flag)
   if (flag & HA_STATUS_ERRKEY)
     errkey= 0;
   return 0;
+}
+
+/* Costs in S3 requests (the optimizer's unit is one disk read; a request is
+   what S3 charges and what takes a round trip): a full scan is its LISTs
+   plus one GET per row. */
+double ha_awss3::scan_time()
+{
+  double rows= rows2double(stats.records);
+  return ceil(rows / 1000.0) + rows;
+}
+
+/* One GET per row; a range holding more rows than one key needs a LIST
+   too (point lookups have one row per range). */
+double ha_awss3::read_time(uint, uint ranges, ha_rows rows)
+{
+  double cost= rows2double(rows);
+  if (rows > ranges)
+    cost+= ranges;
+  return cost;
+}
+
+/* A join on the key without batched key access reads one key at a time:
+   say once per statement how to batch them. */
+void ha_awss3::note_lookup()
+{
+  THD *thd= ha_thd();
+  if (!thd)
+    return;
+  if (lookups_query != thd->query_id)
+  {
+    lookups_query= thd->query_id;
+    lookups= 0;
+  }
+  if (++lookups == 64 && thd->variables.join_cache_level < 5)
+    push_warning_printf(thd, Sql_condition::WARN_LEVEL_NOTE, ER_GET_ERRMSG,
+                        "AWSS3: `%s`.`%s` is read one key at a time (64 lookups "
+                        "so far in this statement); SET join_cache_level=6 lets "
+                        "joins use batched key access, up to "
+                        "awss3_prefetch_window reads in flight",
+                        table->s->db.str, table->s->table_name.str);
+}
+
+/* ------------------------------------------------------ multi-range read */
+
+/* Whether every range of the sequence is one key value (IN lists, k = c). */
+static bool all_single_keys(RANGE_SEQ_IF *seq, void *param, uint n_ranges,
+                            uint mode)
+{
+  KEY_MULTI_RANGE r;
+  range_seq_t it= seq->init(param, n_ranges, mode);
+  while (!seq->next(it, &r))
+    if (!(r.range_flag & EQ_RANGE) || (r.range_flag & NULL_RANGE) ||
+        !r.start_key.length)
+      return false;
+  return true;
+}
+
+/* Ranges from the range optimizer: rows and costs as the server computes
+   them (records_in_range, read_time); when every range is one key, the
+   core reads them in batches instead of one after another. */
+ha_rows ha_awss3::multi_range_read_info_const(uint keyno, RANGE_SEQ_IF *seq,
+                                              void *seq_init_param,
+                                              uint n_ranges, uint *bufsz,
+                                              uint *mrr_mode,
+                                              Cost_estimate *cost)
+{
+  bool forced= *mrr_mode & HA_MRR_USE_DEFAULT_IMPL;
+  ha_rows rows= handler::multi_range_read_info_const(keyno, seq, seq_init_param,
+                                                     n_ranges, bufsz, mrr_mode,
+                                                     cost);
+  if (rows != HA_POS_ERROR && !forced &&
+      all_single_keys(seq, seq_init_param, n_ranges, *mrr_mode))
+  {
+    *mrr_mode&= ~HA_MRR_USE_DEFAULT_IMPL;
+    *bufsz= 0;
+  }
+  return rows;
+}
+
+/* Batched key access (joins): the keys are whole-key equalities. */
+ha_rows ha_awss3::multi_range_read_info(uint keyno, uint n_ranges, uint keys,
+                                        uint key_parts, uint *bufsz,
+                                        uint *mrr_mode, Cost_estimate *cost)
+{
+  bool forced= *mrr_mode & HA_MRR_USE_DEFAULT_IMPL;
+  ha_rows rows= handler::multi_range_read_info(keyno, n_ranges, keys, key_parts,
+                                               bufsz, mrr_mode, cost);
+  if (rows != HA_POS_ERROR && !forced &&
+      key_parts == table->key_info[keyno].user_defined_key_parts)
+  {
+    *mrr_mode&= ~HA_MRR_USE_DEFAULT_IMPL;
+    *bufsz= 0;
+  }
+  return rows;
+}
+
+int ha_awss3::multi_range_read_init(RANGE_SEQ_IF *seq, void *seq_init_param,
+                                    uint n_ranges, uint mrr_mode,
+                                    HANDLER_BUFFER *buf)
+{
+  mrr_batched= false;
+  mrr_ids.clear();
+  if (mrr_mode & HA_MRR_USE_DEFAULT_IMPL)
+    return handler::multi_range_read_init(seq, seq_init_param, n_ranges,
+                                          mrr_mode, buf);
+  if (key_scan)
+    awss3_scan_end(core);
+  key_scan= false;
+  mrr_iter= seq->init(seq_init_param, n_ranges, mrr_mode);
+  mrr_funcs= *seq;
+  mrr_is_output_sorted= MY_TEST(mrr_mode & HA_MRR_SORTED);
+  mrr_have_range= false;
+  mrr_seq_done= mrr_range_waiting= mrr_range_running= false;
+  size_t window= 1;
+  int rc= fail(awss3_batch_start(core, needed.get(), table->s->fields, &window));
+  if (rc)
+    return rc;
+  mrr_window= MY_MAX(window, (size_t) 1);
+  mrr_batched= true;
+  return 0;
+}
+
+/* Queues keys of the sequence until the window is full. A range that is
+   not one key stops the queue: it runs after the keys before it. */
+int ha_awss3::mrr_fill()
+{
+  while (!mrr_seq_done && !mrr_range_waiting && mrr_ids.size() < mrr_window)
+  {
+    if (mrr_funcs.next(mrr_iter, &mrr_cur_range))
+    {
+      mrr_seq_done= true;
+      break;
+    }
+    const KEY_MULTI_RANGE *r= &mrr_cur_range;
+    if (!(r->range_flag & EQ_RANGE) || (r->range_flag & NULL_RANGE) ||
+        !r->start_key.length)
+    {
+      mrr_range_waiting= true;
+      break;
+    }
+    String k;
+    key_of_key_image(r->start_key.key, r->start_key.length, &k);
+    int rc= fail(awss3_batch_push(core, (const uint8_t *) k.ptr(), k.length()));
+    if (rc)
+      return rc;
+    mrr_ids.push_back(r->ptr);
+  }
+  return 0;
+}
+
+/* The rows of the ranges in the order of the ranges (so output is sorted
+   when the ranges are); keys that are not there give no row. */
+int ha_awss3::multi_range_read_next(range_id_t *range_info)
+{
+  if (!mrr_batched)
+    return handler::multi_range_read_next(range_info);
+  for (;;)
+  {
+    if (mrr_range_running)
+    {
+      int rc= read_range_next();
+      if (rc != HA_ERR_END_OF_FILE)
+      {
+        *range_info= mrr_cur_range.ptr;
+        return rc;
+      }
+      mrr_range_running= false;
+    }
+    if (int rc= mrr_fill())
+      return rc;
+    if (mrr_ids.empty())
+    {
+      if (!mrr_range_waiting)
+        return HA_ERR_END_OF_FILE;
+      mrr_range_waiting= false;
+      KEY_MULTI_RANGE *r= &mrr_cur_range;
+      int rc= read_range_first(r->start_key.keypart_map ? &r->start_key : NULL,
+                               r->end_key.keypart_map ? &r->end_key : NULL,
+                               MY_TEST(r->range_flag & EQ_RANGE),
+                               mrr_is_output_sorted);
+      if (rc == HA_ERR_END_OF_FILE)
+        continue;
+      if (rc == 0)
+        mrr_range_running= true;
+      *range_info= r->ptr;
+      return rc;
+    }
+    const Awss3Cell *out;
+    size_t n;
+    int rc= fail(awss3_batch_next(core, &out, &n));
+    range_id_t id= mrr_ids.front();
+    mrr_ids.pop_front();
+    push_core_warnings();
+    if (rc == HA_ERR_KEY_NOT_FOUND)
+      continue;
+    if (rc)
+      return rc;
+    String why;
+    if (!cells_to_record(table->record[0], out, n, &why))
+    {
+      if (malformed(out, why))
+        continue;
+      return AWSS3_ERROR_ENGINE;
+    }
+    *range_info= id;
+    return 0;
+  }
+}
+
+int ha_awss3::multi_range_read_explain_info(uint mrr_mode, char *str,
+                                            size_t size)
+{
+  if (mrr_mode & HA_MRR_USE_DEFAULT_IMPL)
+    return 0;
+  const char *text= "AWSS3 batched reads";
+  size_t len= MY_MIN(strlen(text), size);
+  memcpy(str, text, len);
+  return (int) len;
 }
 
 ha_rows ha_awss3::records_in_range(uint, const key_range *min_key,
@@ -1542,8 +1787,7 @@ int ha_awss3::analyze(THD *, HA_CHECK_OPT *)
     print_error(rc, MYF(0));
     return HA_ADMIN_FAILED;
   }
-  share->listed_rows= n;
-  share->rows_listed= true;
+  (void) n; /* the core keeps the count for the estimates */
   return HA_ADMIN_OK;
 }
 
@@ -1584,8 +1828,6 @@ int ha_awss3::check(THD *thd, HA_CHECK_OPT *)
     print_error(rc, MYF(0));
     return HA_ADMIN_FAILED;
   }
-  share->listed_rows= rows + bad;
-  share->rows_listed= true;
   return bad ? HA_ADMIN_CORRUPT : HA_ADMIN_OK;
 }
 
@@ -1593,6 +1835,7 @@ int ha_awss3::check(THD *thd, HA_CHECK_OPT *)
    it end when it is killed. */
 int ha_awss3::external_lock(THD *thd, int lock_type)
 {
+  in_statement= lock_type != F_UNLCK;
   if (core)
   {
     if (lock_type == F_UNLCK)

@@ -13,18 +13,17 @@
 #include "awss3.h"
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
-/* Shared by all handlers of one table: the table lock, and the row count
-   last listed (ANALYZE, CHECK) for the optimizer's estimates. */
+/* Shared by all handlers of one table: the table lock. (The row count the
+   optimizer's estimates use is the core's: see src/estimate.rs.) */
 class Awss3_share : public Handler_share
 {
 public:
   THR_LOCK lock;
-  std::atomic<ulonglong> listed_rows{0};
-  std::atomic<bool> rows_listed{false};
   Awss3_share() { thr_lock_init(&lock); }
   ~Awss3_share() override { thr_lock_delete(&lock); }
 };
@@ -58,6 +57,25 @@ class ha_awss3 final : public handler
   int range_upper_kind= AWSS3_BOUND_NONE;
   /* A multi-row INSERT whose rows the core writes concurrently. */
   bool bulk= false;
+  /* A multi-range read answered by the core's batched point reads: the
+     range ids of the keys queued, oldest first (answers come in that
+     order), the most it may queue, and whether the sequence is used up. */
+  bool mrr_batched= false;
+  bool mrr_seq_done= false;
+  size_t mrr_window= 1;
+  std::deque<range_id_t> mrr_ids;
+  /* A range that is not one key, met in a batched read: it runs through
+     read_range_first/next once the keys queued before it are answered. */
+  bool mrr_range_waiting= false;
+  bool mrr_range_running= false;
+  /* Lookups one at a time in this statement (a join without batched key
+     access), to say once how to batch them. */
+  query_id_t lookups_query= 0;
+  ulonglong lookups= 0;
+  /* Between external_lock() and its unlock: a statement uses the table. */
+  bool in_statement= false;
+  /* The statement whose first listing for the row estimate failed. */
+  query_id_t rows_failed_query= 0;
   /* s3://bucket/prefix, for messages. */
   std::string location;
   /* Message of the last engine error, for print_error(). */
@@ -79,6 +97,8 @@ class ha_awss3 final : public handler
   int read_last(uchar *buf, const String *upper, int upper_kind);
   bool key_of_key_image(const uchar *key, uint len, String *out);
   uint push_core_warnings();
+  int mrr_fill();
+  void note_lookup();
 
 public:
   ha_awss3(handlerton *hton, TABLE_SHARE *table_arg);
@@ -117,6 +137,22 @@ public:
   { return HA_ERR_END_OF_FILE; }
   int read_range_first(const key_range *start_key, const key_range *end_key,
                        bool eq_range, bool sorted) override;
+
+  ha_rows multi_range_read_info_const(uint keyno, RANGE_SEQ_IF *seq,
+                                      void *seq_init_param, uint n_ranges,
+                                      uint *bufsz, uint *mrr_mode,
+                                      Cost_estimate *cost) override;
+  ha_rows multi_range_read_info(uint keyno, uint n_ranges, uint keys,
+                                uint key_parts, uint *bufsz, uint *mrr_mode,
+                                Cost_estimate *cost) override;
+  int multi_range_read_init(RANGE_SEQ_IF *seq, void *seq_init_param,
+                            uint n_ranges, uint mrr_mode,
+                            HANDLER_BUFFER *buf) override;
+  int multi_range_read_next(range_id_t *range_info) override;
+  int multi_range_read_explain_info(uint mrr_mode, char *str,
+                                    size_t size) override;
+  double scan_time() override;
+  double read_time(uint index, uint ranges, ha_rows rows) override;
 
   int rnd_init(bool scan) override;
   int rnd_end() override;

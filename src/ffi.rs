@@ -866,6 +866,103 @@ pub unsafe extern "C" fn awss3_read_key(
     })
 }
 
+/// The row count the optimizer's estimates use (see `estimate.rs`): the
+/// last one listed, or (`may_list`) one LIST page on first use since
+/// start-up; `HA_ERR_KEY_NOT_FOUND` when none is known and none may be listed.
+///
+/// # Safety
+/// `t` valid; `rows` writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_table_rows(t: *mut Awss3Table, may_list: bool, rows: *mut u64) -> i32 {
+    guard(|| {
+        let t = &table_mut(t)?.table;
+        let n = if may_list {
+            t.rows_estimate()?
+        } else {
+            match t.known_rows() {
+                Some(n) => n,
+                None => return Ok(HA_ERR_KEY_NOT_FOUND),
+            }
+        };
+        if !rows.is_null() {
+            *rows = n;
+        }
+        Ok(0)
+    })
+}
+
+/// Starts a batch of point reads (multi-range read) of the columns in
+/// `needed`; `window` receives how many keys may be queued at once.
+///
+/// # Safety
+/// `t` valid; `needed` has `n` entries; `window` writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_batch_start(
+    t: *mut Awss3Table,
+    needed_cols: *const bool,
+    n: usize,
+    window: *mut usize,
+) -> i32 {
+    guard(|| {
+        let w = table_mut(t)?.table.batch_start(&needed(needed_cols, n))?;
+        if !window.is_null() {
+            *window = w;
+        }
+        Ok(0)
+    })
+}
+
+/// Queues the read of the row with this key value; its request starts now.
+///
+/// # Safety
+/// `t` valid; `key` valid for `key_len`.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_batch_push(t: *mut Awss3Table, key: *const u8, key_len: usize) -> i32 {
+    guard(|| {
+        table_mut(t)?.table.batch_push(bytes(key, key_len))?;
+        Ok(0)
+    })
+}
+
+/// The answer for the oldest queued key: 0 and cells when its row exists,
+/// `HA_ERR_KEY_NOT_FOUND` when it does not, `HA_ERR_END_OF_FILE` when no key
+/// is queued.
+///
+/// # Safety
+/// `t` valid; out-params writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_batch_next(
+    t: *mut Awss3Table,
+    cells: *mut *const Awss3Cell,
+    ncells: *mut usize,
+) -> i32 {
+    guard(|| {
+        let t = table_mut(t)?;
+        match t.table.batch_next()? {
+            None => Ok(HA_ERR_END_OF_FILE),
+            Some(false) => Ok(HA_ERR_KEY_NOT_FOUND),
+            Some(true) => {
+                t.emit(cells, ncells);
+                Ok(0)
+            }
+        }
+    })
+}
+
+/// Ends the batch; stops the reads still in flight.
+///
+/// # Safety
+/// `t` must be a valid table or null.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_batch_end(t: *mut Awss3Table) {
+    guard(|| {
+        if let Some(t) = t.as_mut() {
+            t.table.batch_end();
+        }
+        Ok(0)
+    });
+}
+
 /// Starts a multi-row INSERT whose rows are written concurrently, up to
 /// `awss3_prefetch_window` at a time (where the store honours conditional
 /// writes; otherwise rows stay sequential).

@@ -3,8 +3,10 @@
 //! knows MariaDB's types or calls into the server.
 
 pub mod alter;
+pub mod batch;
 pub mod conditional;
 pub mod error;
+pub mod estimate;
 pub mod ffi;
 pub mod keycodec;
 pub mod listing;

@@ -103,6 +103,11 @@ impl Listing {
         }
     }
 
+    /// Whether the last page was the last one.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// Every key under `prefix`, in pages of up to 1000.
     pub fn all(prefix: &str) -> Listing {
         Listing::new(prefix, None, PAGE)

@@ -10,8 +10,10 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use crate::alter;
+use crate::batch::Batch;
 use crate::conditional;
 use crate::error::{Error, Result};
+use crate::estimate;
 use crate::keycodec::{self, KeyError};
 use crate::listing::{self, Listing};
 use crate::location::{self, Location, Ownership, Server, Sidecar};
@@ -225,6 +227,9 @@ pub fn create(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<Optio
         let loc = Location::from_connection(&def.connection, def.server.as_ref())
             .map_err(Error::Engine)?;
         let first = c.wait(first_key(&c.s3, &loc))?;
+        if first.is_none() {
+            estimate::set(&loc, 0);
+        }
         if kind == CreateKind::AlterCopy {
             // The copy's rows go there: it must not mix with objects that
             // are not the table's, and if the ALTER fails they are removed.
@@ -270,6 +275,7 @@ pub fn create(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<Optio
                     .unwrap_or_default()
             )
         });
+        estimate::set(&loc, 0);
         let sc = Sidecar::owned(loc, Ownership::Owned);
         location::write_sidecar(&def.path, &sc).map_err(Error::Engine)?;
         return Ok(note);
@@ -370,10 +376,17 @@ pub struct Table {
     /// The scan in progress and what it does with malformed objects (the
     /// setting as the statement started, or CHECK TABLE's reporting).
     scan: Option<(Scan, Malformed)>,
+    /// Whether the scan covers the whole table, and the objects it has
+    /// returned: a finished full scan is the latest row count.
+    scan_full: bool,
+    scan_rows: u64,
     /// Object keys this handler wrote while its scan runs: a later LIST page
     /// must not hand them back (an UPDATE that changes keys would otherwise
     /// meet its own new rows again: the Halloween problem).
     written_during_scan: HashSet<String>,
+    /// The multi-range read in progress: point reads up to the window in
+    /// flight, and what a malformed object does (the setting at its start).
+    batch: Option<(Batch, Malformed)>,
     /// The multi-row INSERT in progress, if its rows are written concurrently.
     bulk: Option<Bulk>,
     /// The row last returned to the shim.
@@ -398,7 +411,10 @@ impl Table {
             key_col,
             current: None,
             scan: None,
+            scan_full: false,
+            scan_rows: 0,
             written_during_scan: HashSet::new(),
+            batch: None,
             bulk: None,
             row: vec![Value::Null; n],
             warnings: VecDeque::new(),
@@ -551,6 +567,8 @@ impl Table {
             plan.bounds,
         );
         self.scan = Some((scan, malformed.unwrap_or(Malformed::setting(&c.settings))));
+        self.scan_full = range.lower.is_none() && range.upper.is_none();
+        self.scan_rows = 0;
         self.written_during_scan.clear();
         self.current = None;
         Ok(())
@@ -598,10 +616,17 @@ impl Table {
             let skip = *mode;
             let item = match scan.next(wait) {
                 Next::Row(item) => item,
-                Next::End => return Ok(Some(false)),
+                Next::End => {
+                    if self.scan_full {
+                        estimate::set(&self.loc, self.scan_rows);
+                        self.scan_full = false;
+                    }
+                    return Ok(Some(false));
+                }
                 Next::Pending => return Ok(None),
                 Next::Failed(e) => return Err(e.into()),
             };
+            self.scan_rows += 1;
             let key = match &item {
                 ScanItem::Listed(e) | ScanItem::Headed(e, _) => &e.key,
                 ScanItem::Got(o) => &o.entry.key,
@@ -647,6 +672,59 @@ impl Table {
                 }
             }
         }
+    }
+
+    /// Starts a batch of point reads (multi-range read) of the columns in
+    /// `needed`; the window of reads in flight it allows.
+    pub fn batch_start(&mut self, needed: &[bool]) -> Result<usize> {
+        let c = self.ctx()?;
+        let source = Arc::new(listing::Bucket {
+            max_body: self.def.max_body,
+            ..bucket(&c.s3, &self.loc)
+        });
+        let fetch = fetch_for(&self.def.columns, needed);
+        let batch = Batch::new(&c.rt, source, fetch, c.settings.prefetch_window);
+        let window = batch.window();
+        self.batch = Some((batch, Malformed::setting(&c.settings)));
+        self.current = None;
+        Ok(window)
+    }
+
+    /// Queues the read of the row with key value `key`.
+    pub fn batch_push(&mut self, key: &[u8]) -> Result<()> {
+        // A key S3 cannot store is in no table: answered "absent", no request.
+        let object_key = self.object_key(key).ok();
+        let Some((batch, _)) = self.batch.as_mut() else {
+            return Err(Error::Engine("no batched read in progress".into()));
+        };
+        batch.push(object_key).map_err(Error::Engine)
+    }
+
+    /// The answer for the oldest queued key: `Ok(None)` when none is queued,
+    /// `Ok(Some(found))` otherwise (the row in `self.row` when found).
+    pub fn batch_next(&mut self) -> Result<Option<bool>> {
+        let Some((batch, malformed)) = self.batch.as_mut() else {
+            return Err(Error::Engine("no batched read in progress".into()));
+        };
+        let malformed = *malformed;
+        let Some(answer) = batch.take() else {
+            return Ok(None);
+        };
+        let rt = runtime::handle()?;
+        let item = runtime::wait(&rt, answer, self.stop)??;
+        Ok(Some(match item {
+            None => false,
+            Some(ScanItem::Listed(e)) => self.fill_row(&e, None, None, None, malformed)?,
+            Some(ScanItem::Headed(e, h)) => self.fill_row(&e, Some(&h), None, None, malformed)?,
+            Some(ScanItem::Got(o)) => {
+                self.fill_row(&o.entry, Some(&o.head), Some(&o.body), o.oversize, malformed)?
+            }
+        }))
+    }
+
+    /// Ends the batch; stops the reads still in flight.
+    pub fn batch_end(&mut self) {
+        self.batch = None;
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -743,8 +821,10 @@ impl Table {
         }
     }
 
-    /// A multi-row INSERT starts: where conditional writes are honoured, its
-    /// rows are written concurrently.
+    /// A multi-row INSERT starts: its rows are written concurrently, up to
+    /// the window at a time. Where the store ignores conditional writes, each
+    /// write task does HEAD then PUT, and a key repeated within the window is
+    /// refused here (the two HEADs would both find nothing).
     pub fn bulk_begin(&mut self) -> Result<()> {
         self.check_writable()?;
         let c = self.ctx()?;
@@ -752,12 +832,12 @@ impl Table {
         if probed && !honoured {
             self.note_ignored_conditions(&c);
         }
-        if honoured {
-            self.bulk = Some(Bulk {
-                permits: Arc::new(Semaphore::new(c.settings.prefetch_window.max(1))),
-                tasks: VecDeque::new(),
-            });
-        }
+        self.bulk = Some(Bulk {
+            permits: Arc::new(Semaphore::new(c.settings.prefetch_window.max(1))),
+            tasks: VecDeque::new(),
+            keys: VecDeque::new(),
+            conditional: honoured,
+        });
         Ok(())
     }
 
@@ -773,6 +853,7 @@ impl Table {
             &rt,
             async {
                 let mut first = Ok(());
+                bulk.keys.clear();
                 for task in bulk.tasks.drain(..) {
                     let done = task_result(task.await);
                     if first.is_ok() {
@@ -800,8 +881,15 @@ impl Table {
         };
         while bulk.tasks.front().is_some_and(|t| t.is_finished()) {
             if let Some(task) = bulk.tasks.pop_front() {
+                bulk.keys.pop_front();
                 task_result(c.rt.block_on(task))?;
             }
+        }
+        // HEAD-then-PUT cannot see a row of this statement still in flight;
+        // once its task is done, a later HEAD does.
+        let conditional = bulk.conditional;
+        if !conditional && bulk.keys.contains(&object_key) {
+            return Err(Error::DupKey);
         }
         let permit = match runtime::wait(&c.rt, bulk.permits.clone().acquire_owned(), c.stop) {
             Ok(p) => p.map_err(|_| Error::Engine("the write window was closed".into()))?,
@@ -813,18 +901,31 @@ impl Table {
         };
         let (s3, bucket) = (c.s3.clone(), self.loc.bucket.clone());
         let prefix_len = self.loc.prefix.len();
+        let loc = self.loc.clone();
+        bulk.keys.push_back(object_key.clone());
         bulk.tasks.push_back(c.rt.spawn(async move {
             let _slot = permit;
+            let dup = || Error::DupKeyDeferred(object_key[prefix_len..].to_string());
+            if !conditional && s3.head(&bucket, &object_key).await?.is_some() {
+                return Err(dup());
+            }
             let req = PutRequest {
                 key: &object_key,
                 body,
                 content_type,
                 meta,
-                cond: Cond::IfNoneMatch,
+                cond: if conditional {
+                    Cond::IfNoneMatch
+                } else {
+                    Cond::None
+                },
             };
             match s3.put(&bucket, req).await? {
-                PutOutcome::Written(_) => Ok(()),
-                _ => Err(Error::DupKeyDeferred(object_key[prefix_len..].to_string())),
+                PutOutcome::Written(_) => {
+                    estimate::add(&loc, 1);
+                    Ok(())
+                }
+                _ => Err(dup()),
             }
         }));
         self.current = None;
@@ -840,6 +941,7 @@ impl Table {
             return self.insert_concurrent(&c, object_key, values);
         }
         let etag = c.wait(self.put_new(&c, &object_key, values))?;
+        estimate::add(&self.loc, 1);
         self.note_written(&object_key);
         self.current = Some((object_key, etag));
         Ok(())
@@ -909,6 +1011,7 @@ impl Table {
         let object_key = self.object_key(key).map_err(|e| self.key_error(key, e))?;
         let c = self.ctx()?;
         c.wait(c.s3.delete(&self.loc.bucket, &object_key))?;
+        estimate::add(&self.loc, -1);
         self.current = None;
         Ok(())
     }
@@ -932,6 +1035,32 @@ impl Table {
                 .count() as u64;
             async { Ok(()) }
         }))?;
+        estimate::set(&self.loc, n);
+        Ok(n)
+    }
+
+    /// The row count the optimizer's estimates use: the last one listed, or
+    /// (first use since start-up) one LIST page: exact for a table of up to
+    /// 1000 rows, else at least that.
+    pub fn known_rows(&self) -> Option<u64> {
+        estimate::get(&self.loc)
+    }
+
+    pub fn rows_estimate(&self) -> Result<u64> {
+        if let Some(n) = estimate::get(&self.loc) {
+            return Ok(n);
+        }
+        let c = self.ctx()?;
+        let prefix = &self.loc.prefix;
+        let src = bucket(&c.s3, &self.loc);
+        let mut listing = Listing::all(prefix);
+        let page = c.wait(listing.next_page(&src))?.unwrap_or_default();
+        let n = page
+            .iter()
+            .filter(|e| keycodec::key_of(prefix, &e.key).is_some())
+            .count() as u64;
+        let n = if listing.is_done() { n } else { n.max(listing::PAGE as u64) };
+        estimate::set(&self.loc, n);
         Ok(n)
     }
 
@@ -943,6 +1072,7 @@ impl Table {
         let c = self.ctx()?;
         self.current = None;
         let n = c.wait(delete_all(&c.s3, &self.loc))?;
+        estimate::set(&self.loc, 0);
         let mut sc = sidecar_of(&self.def.path)?;
         if !sc.dropped.is_empty() {
             sc.dropped.clear();
@@ -1021,6 +1151,10 @@ struct Bulk {
     permits: Arc<Semaphore>,
     /// In row order.
     tasks: VecDeque<tokio::task::JoinHandle<Result<()>>>,
+    /// The object key of each task, in the same order.
+    keys: VecDeque<String>,
+    /// The store honours If-None-Match (else: HEAD, then PUT).
+    conditional: bool,
 }
 
 fn task_result(done: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {

@@ -207,7 +207,11 @@ mod tests {
     }
 
     /// Pushes `keys` keeping the window full, takes every answer.
-    fn run(fake: Arc<Fake>, keys: &[Option<&str>], window: usize) -> Vec<Result<Option<String>, String>> {
+    fn run(
+        fake: Arc<Fake>,
+        keys: &[Option<&str>],
+        window: usize,
+    ) -> Vec<Result<Option<String>, String>> {
         let rt = test_runtime();
         let mut batch = Batch::new(rt.handle(), fake, Fetch::Get, window);
         let mut out = Vec::new();
@@ -220,7 +224,11 @@ mod tests {
                 }
             }
             let Some(fut) = batch.take() else { break };
-            out.push(rt.block_on(fut).map(|i| key_of(&i)).map_err(|e| e.to_string()));
+            out.push(
+                rt.block_on(fut)
+                    .map(|i| key_of(&i))
+                    .map_err(|e| e.to_string()),
+            );
         }
         out
     }
@@ -252,7 +260,10 @@ mod tests {
         fake.fail = Some("k2");
         let out = run(Arc::new(fake), &[Some("k1"), Some("k2"), Some("k3")], 4);
         assert!(out[0].is_ok());
-        assert!(out[1].as_ref().unwrap_err().contains("s3://b/k2 failed: InternalError"));
+        assert!(out[1]
+            .as_ref()
+            .unwrap_err()
+            .contains("s3://b/k2 failed: InternalError"));
         assert!(out[2].is_ok());
     }
 
@@ -287,7 +298,8 @@ mod tests {
         let mut batch = Batch::new(rt.handle(), fake.clone(), Fetch::Get, 4);
         batch.push(Some("k0".into())).unwrap();
         let fut = batch.take().expect("queued");
-        let waited = rt.block_on(async { tokio::time::timeout(Duration::from_millis(5), fut).await });
+        let waited =
+            rt.block_on(async { tokio::time::timeout(Duration::from_millis(5), fut).await });
         assert!(waited.is_err(), "k0 takes 40 ms");
         rt.block_on(async { tokio::time::sleep(Duration::from_millis(80)).await });
         assert_eq!(fake.in_flight.load(Ordering::SeqCst), 1);

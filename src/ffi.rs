@@ -873,7 +873,11 @@ pub unsafe extern "C" fn awss3_read_key(
 /// # Safety
 /// `t` valid; `rows` writable.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_table_rows(t: *mut Awss3Table, may_list: bool, rows: *mut u64) -> i32 {
+pub unsafe extern "C" fn awss3_table_rows(
+    t: *mut Awss3Table,
+    may_list: bool,
+    rows: *mut u64,
+) -> i32 {
     guard(|| {
         let t = &table_mut(t)?.table;
         let n = if may_list {
@@ -917,7 +921,11 @@ pub unsafe extern "C" fn awss3_batch_start(
 /// # Safety
 /// `t` valid; `key` valid for `key_len`.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_batch_push(t: *mut Awss3Table, key: *const u8, key_len: usize) -> i32 {
+pub unsafe extern "C" fn awss3_batch_push(
+    t: *mut Awss3Table,
+    key: *const u8,
+    key_len: usize,
+) -> i32 {
     guard(|| {
         table_mut(t)?.table.batch_push(bytes(key, key_len))?;
         Ok(0)

@@ -153,14 +153,30 @@ async fn delete_all(s3: &Arc<S3>, loc: &Location) -> Result<u64> {
 /// The first key under `loc`, if any (one LIST of one key): whether the
 /// location is reachable, and whether it is empty.
 async fn first_key(s3: &Arc<S3>, loc: &Location) -> Result<Option<String>> {
-    let mut listing = Listing::new(&loc.prefix, None, 1);
+    first_page(s3, loc, 1).await.map(|(first, _)| first)
+}
+
+/// The first key under `loc` and the row estimate one LIST page of up to
+/// `max_keys` gives (exact when it is the only page, else at least its size).
+async fn first_page(s3: &Arc<S3>, loc: &Location, max_keys: i32) -> Result<(Option<String>, u64)> {
+    let mut listing = Listing::new(&loc.prefix, None, max_keys);
     let page = listing.next_page(&bucket(s3, loc)).await.map_err(|e| {
         Error::Engine(format!(
             "the table's location {} is not usable: {e}",
             loc.url()
         ))
     })?;
-    Ok(page.and_then(|p| p.into_iter().next()).map(|e| e.key))
+    let page = page.unwrap_or_default();
+    let rows = page
+        .iter()
+        .filter(|e| keycodec::key_of(&loc.prefix, &e.key).is_some())
+        .count() as u64;
+    let rows = if listing.is_done() {
+        rows
+    } else {
+        rows.max(page.len() as u64)
+    };
+    Ok((page.into_iter().next().map(|e| e.key), rows))
 }
 
 /// What a CREATE is for, as the server's own flags say (the shim reads them;
@@ -226,10 +242,10 @@ pub fn create(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<Optio
     if !def.connection.is_empty() {
         let loc = Location::from_connection(&def.connection, def.server.as_ref())
             .map_err(Error::Engine)?;
-        let first = c.wait(first_key(&c.s3, &loc))?;
-        if first.is_none() {
-            estimate::set(&loc, 0);
-        }
+        // One page, not one key: the same request also gives the first row
+        // estimate of a table over objects already there.
+        let (first, rows) = c.wait(first_page(&c.s3, &loc, listing::PAGE))?;
+        estimate::set(&loc, rows);
         if kind == CreateKind::AlterCopy {
             // The copy's rows go there: it must not mix with objects that
             // are not the table's, and if the ALTER fails they are removed.
@@ -716,9 +732,13 @@ impl Table {
             None => false,
             Some(ScanItem::Listed(e)) => self.fill_row(&e, None, None, None, malformed)?,
             Some(ScanItem::Headed(e, h)) => self.fill_row(&e, Some(&h), None, None, malformed)?,
-            Some(ScanItem::Got(o)) => {
-                self.fill_row(&o.entry, Some(&o.head), Some(&o.body), o.oversize, malformed)?
-            }
+            Some(ScanItem::Got(o)) => self.fill_row(
+                &o.entry,
+                Some(&o.head),
+                Some(&o.body),
+                o.oversize,
+                malformed,
+            )?,
         }))
     }
 
@@ -1051,15 +1071,7 @@ impl Table {
             return Ok(n);
         }
         let c = self.ctx()?;
-        let prefix = &self.loc.prefix;
-        let src = bucket(&c.s3, &self.loc);
-        let mut listing = Listing::all(prefix);
-        let page = c.wait(listing.next_page(&src))?.unwrap_or_default();
-        let n = page
-            .iter()
-            .filter(|e| keycodec::key_of(prefix, &e.key).is_some())
-            .count() as u64;
-        let n = if listing.is_done() { n } else { n.max(listing::PAGE as u64) };
+        let (_, n) = c.wait(first_page(&c.s3, &self.loc, listing::PAGE))?;
         estimate::set(&self.loc, n);
         Ok(n)
     }

@@ -276,6 +276,17 @@ mod tests {
         assert!(batch.push(Some("k3".into())).is_err());
     }
 
+    /// Waits (at most 5 s, on a loaded machine) until `n` fetches are under way.
+    fn started(rt: &tokio::runtime::Runtime, fake: &Fake, n: usize) {
+        for _ in 0..5000 {
+            if fake.in_flight.load(Ordering::SeqCst) == n {
+                return;
+            }
+            rt.block_on(async { tokio::time::sleep(Duration::from_millis(1)).await });
+        }
+        panic!("the fetches did not start");
+    }
+
     #[test]
     fn dropping_the_batch_stops_its_requests() {
         let rt = test_runtime();
@@ -284,7 +295,7 @@ mod tests {
         for i in 0..4 {
             batch.push(Some(format!("k{i}"))).unwrap();
         }
-        rt.block_on(async { tokio::time::sleep(Duration::from_millis(5)).await });
+        started(&rt, &fake, 4);
         drop(batch);
         rt.block_on(async { tokio::time::sleep(Duration::from_millis(80)).await });
         // Aborted mid-sleep: none of them finished (in_flight never went down).
@@ -297,6 +308,7 @@ mod tests {
         let fake = Arc::new(Fake::new(10));
         let mut batch = Batch::new(rt.handle(), fake.clone(), Fetch::Get, 4);
         batch.push(Some("k0".into())).unwrap();
+        started(&rt, &fake, 1);
         let fut = batch.take().expect("queued");
         let waited =
             rt.block_on(async { tokio::time::timeout(Duration::from_millis(5), fut).await });

@@ -1034,10 +1034,14 @@ void ha_awss3::start_bulk_insert(ha_rows rows, uint)
       !table->triggers && core)
     bulk= !fail(awss3_bulk_begin(core));
   push_core_warnings();
+  /* INSERT ... SELECT and LOAD DATA do not say how many rows come. */
+  if (rows > 1)
+    progress_start(rows);
 }
 
 int ha_awss3::end_bulk_insert()
 {
+  progress_stop();
   if (!bulk)
     return 0;
   bulk= false;
@@ -1054,6 +1058,7 @@ int ha_awss3::end_bulk_insert()
 
 int ha_awss3::write_row(const uchar *buf)
 {
+  progress_step();
   record_to_cells(buf, cells, cell_bufs);
   int rc= fail(awss3_insert(core, cells.data(), cells.size()));
   push_core_warnings();
@@ -1108,6 +1113,7 @@ int ha_awss3::index_end()
     awss3_batch_end(core);
   mrr_batched= false;
   mrr_ids.clear();
+  progress_stop();
   active_index= MAX_KEY;
   return 0;
 }
@@ -1256,19 +1262,58 @@ int ha_awss3::index_read_map(uchar *buf, const uchar *key,
   return rc ? rc : next_scanned_row(buf);
 }
 
+/* MariaDB progress reporting (the Progress column of SHOW PROCESSLIST, and
+   the client's progress line where the statement reports to the client).
+   Only the first operation of a statement to start reporting owns it (a
+   join over two AWSS3 tables reports the first one). The total is the row
+   estimate; it grows with the rows when the estimate was low. */
+void ha_awss3::progress_start(ulonglong expected)
+{
+  THD *thd= ha_thd();
+  progress_stop();
+  if (!thd || thd->progress.arena)
+    return;
+  thd_progress_init(thd, 1);
+  progress_owner= true;
+  progress_rows= 0;
+  progress_max= MY_MAX(expected, 1ULL);
+  thd_progress_report(thd, 0, progress_max);
+}
+
+void ha_awss3::progress_step()
+{
+  if (!progress_owner)
+    return;
+  if (++progress_rows >= progress_max)
+    progress_max= progress_rows + 1;
+  if (progress_rows % 16 == 0)
+    thd_progress_report(ha_thd(), progress_rows, progress_max);
+}
+
+void ha_awss3::progress_stop()
+{
+  if (progress_owner)
+    thd_progress_end(ha_thd());
+  progress_owner= false;
+}
+
 int ha_awss3::rnd_init(bool scan)
 {
   compute_needed();
   if (!scan)
     return 0;
-  return fail(awss3_scan_start(core, needed.get(), table->s->fields, NULL, 0,
-                               AWSS3_BOUND_NONE, NULL, 0, AWSS3_BOUND_NONE,
-                               AWSS3_MALFORMED_AS_SET));
+  int rc= fail(awss3_scan_start(core, needed.get(), table->s->fields, NULL, 0,
+                                AWSS3_BOUND_NONE, NULL, 0, AWSS3_BOUND_NONE,
+                                AWSS3_MALFORMED_AS_SET));
+  if (!rc)
+    progress_start(stats.records);
+  return rc;
 }
 
 int ha_awss3::rnd_end()
 {
   awss3_scan_end(core);
+  progress_stop();
   return 0;
 }
 
@@ -1301,6 +1346,8 @@ int ha_awss3::next_scanned_row(uchar *buf)
     if (rc == HA_ERR_ABORTED_BY_USER)
       return rc;
     push_core_warnings();
+    if (!rc)
+      progress_step();
     String why;
     if (rc || cells_to_record(buf, out, n, &why))
       return rc;

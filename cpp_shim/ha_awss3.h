@@ -74,6 +74,13 @@ class ha_awss3 final : public handler
   ulonglong lookups= 0;
   /* Between external_lock() and its unlock: a statement uses the table. */
   bool in_statement= false;
+  /* Progress of this handler's long operation (a scan, a multi-row
+     INSERT of known size), reported to SHOW PROCESSLIST and the client:
+     whether this handler started the statement's progress, rows so far,
+     and the expected total. */
+  bool progress_owner= false;
+  ulonglong progress_rows= 0;
+  ulonglong progress_max= 0;
   /* The statement whose first listing for the row estimate failed. */
   query_id_t rows_failed_query= 0;
   /* s3://bucket/prefix, for messages. */
@@ -98,6 +105,9 @@ class ha_awss3 final : public handler
   bool key_of_key_image(const uchar *key, uint len, String *out);
   uint push_core_warnings();
   int mrr_fill();
+  void progress_start(ulonglong expected);
+  void progress_step();
+  void progress_stop();
   void note_lookup();
 
 public:

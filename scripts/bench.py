@@ -271,8 +271,9 @@ def explain(q, table="t"):
     out = sql(";".join(setup + [" EXPLAIN " + select.strip()]))
     for line in out.splitlines():
         f = line.split("\t")
-        if len(f) >= 10 and f[2] == table:
-            return f"{f[3]}, key {f[5]}, {f[-1]}" if f[-1] != "NULL" else f"{f[3]}, key {f[5]}"
+        if len(f) >= 6 and f[2] == table:
+            extra = f[9] if len(f) > 9 and f[9] not in ("", "NULL") else ""
+            return f"{f[3]}, key {f[5]}" + (f", {extra}" if extra else "")
     return "?"
 
 
@@ -509,15 +510,15 @@ def run_big(b):
 def print_backend(b, rows, peers, overhead):
     print(f"\n== {b.name} at {b.direct}, through rtt_proxy.py +{RTT * 1000:g} ms RTT; "
           f"{ROWS} rows x {BODY} B, window {WINDOW} ==")
-    print(f"{'case':50} {'engine s':>8} {'raw s':>7} {'eng/raw':>7}  "
+    print(f"{'case':58} {'engine s':>8} {'raw s':>7} {'eng/raw':>7}  "
           f"{'engine requests':26} raw requests")
     for r in rows:
         raw = f"{r['raw']:7.2f} {r['engine'] / r['raw']:7.2f}" if r["raw"] else f"{'-':>7} {'-':>7}"
         how = f" ({r['raw_how']})" if r.get("raw_how") else ""
-        print(f"{r['case']:50} {r['engine']:8.2f} {raw}  {fmt(r['eng_req']):26} "
+        print(f"{r['case']:58} {r['engine']:8.2f} {raw}  {fmt(r['eng_req']):26} "
               f"{fmt(r['raw_req'])}{how}")
         if "ideal" in r:
-            print(f"{'':50} ideal N/W*RTT = {r['ideal']:.2f} s: engine/ideal "
+            print(f"{'':58} ideal N/W*RTT = {r['ideal']:.2f} s: engine/ideal "
                   f"{r['engine'] / r['ideal']:.2f}, raw/ideal {r['raw'] / r['ideal']:.2f}")
     reps = sorted({r["runs"] for r in rows})
     print(f"(median of {'/'.join(map(str, reps))} runs; engine times include starting the "

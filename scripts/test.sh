@@ -14,7 +14,6 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 mtr_dir=${MTR_DIR:-/usr/share/mysql/mysql-test}
 run=${AWSS3_TEST_RUN:-$repo/build/run/test}
 vardir=${MTR_VARDIR:-$repo/build/mtr-var}
-SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 
 export AWSS3_PLUGIN_DIR=${AWSS3_PLUGIN_DIR:-$repo/build}
 export AWSS3_S3TOOL=$repo/scripts/s3tool.py
@@ -70,18 +69,38 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_
 say "moto S3 at $AWSS3_ENDPOINT, plugin from $AWSS3_PLUGIN_DIR"
 
 # --- 3. mysql-test-run -------------------------------------------------------------------
-# The packaged MTR finds plugin suites only under $mtr_dir/plugin/<name>/<suite>/, and must
-# be started from $mtr_dir: link this repo's suite there (repointed if another checkout
-# linked it before).
-link=$mtr_dir/plugin/awss3/awss3
-if [ "$(readlink "$link" 2>/dev/null)" != "$repo/mysql-test" ]; then
-  { $SUDO mkdir -p "$mtr_dir/plugin/awss3" && $SUDO ln -sfn "$repo/mysql-test" "$link"; } \
-    || die "cannot create the suite link $link -> $repo/mysql-test"
-fi
+# The packaged MTR finds plugin suites only under <its dir>/plugin/<name>/<suite>/ and must
+# run from its own directory. Rather than linking this checkout's suite into the shared
+# $mtr_dir (one checkout at a time), each checkout gets a private tree of symlinks that
+# mirrors the installed layout (bin, sbin, lib, share/mysql/mysql-test/...) with
+# plugin/awss3/awss3 -> this repo's mysql-test/: MTR takes its base directory from where
+# it runs, so two checkouts can run the suite at once.
+tree=$repo/build/mtr
+mirror() {   # mirror SRC DST [SKIP]: DST/<name> -> SRC/<name> for each entry but SKIP
+  local f
+  mkdir -p "$2"
+  for f in "$1"/*; do
+    [ "$(basename "$f")" = "${3:-}" ] && continue
+    ln -sfn "$f" "$2/$(basename "$f")"
+  done
+}
+pkg_share=$(dirname "$mtr_dir")          # /usr/share/mysql
+pkg_usr=$(dirname "$(dirname "$pkg_share")")   # /usr
+rm -rf "$tree"; mkdir -p "$tree"
+for x in bin sbin lib lib64 libexec; do
+  if [ -e "$pkg_usr/$x" ]; then ln -sfn "$pkg_usr/$x" "$tree/$x"; fi
+done
+mirror "$pkg_usr/share" "$tree/share" "$(basename "$pkg_share")"
+mirror "$pkg_share" "$tree/share/mysql" mysql-test
+mirror "$mtr_dir" "$tree/share/mysql/mysql-test" plugin
+mirror "$mtr_dir/plugin" "$tree/share/mysql/mysql-test/plugin" awss3
+mkdir -p "$tree/share/mysql/mysql-test/plugin/awss3"
+ln -sfn "$repo/mysql-test" "$tree/share/mysql/mysql-test/plugin/awss3/awss3"
+mtr_run_dir=$tree/share/mysql/mysql-test
 
 log=$run/mtr.log
 (
-  cd "$mtr_dir" &&
+  cd "$mtr_run_dir" &&
   perl ./mariadb-test-run.pl --suite=awss3 \
     --force --max-test-fail=0 --retry=0 --retry-failure=0 \
     --parallel="${MTR_PARALLEL:-2}" --vardir="$vardir" \

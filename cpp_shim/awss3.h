@@ -143,6 +143,12 @@ typedef enum Awss3Malformed {
 } Awss3Malformed;
 
 /**
+ * The request budget of one statement (awss3_max_requests_per_statement),
+ * shared by the tables it uses (opaque).
+ */
+typedef struct Awss3Budget Awss3Budget;
+
+/**
  * An open table (opaque).
  */
 typedef struct Awss3Table Awss3Table;
@@ -391,14 +397,29 @@ void awss3_table_free(struct Awss3Table *t);
 
 /**
  * The statement now working on the table (at its start; `killed` null at
- * its end): waits on S3 for it end when `killed(killed_arg)` says so.
+ * its end): waits on S3 for it end when `killed(killed_arg)` says so, and
+ * its requests are charged to `budget` (null: no limit).
  *
  * # Safety
- * `t` valid; `killed_arg` valid for `killed` until the next call.
+ * `t` valid; `killed_arg` valid for `killed` until the next call; `budget`
+ * null or from `awss3_budget_new`.
  */
 int32_t awss3_table_set_statement(struct Awss3Table *t,
                                   Awss3KilledProbe killed,
-                                  const void *killed_arg);
+                                  const void *killed_arg,
+                                  const struct Awss3Budget *budget);
+
+/**
+ * A budget of `limit` requests (`limit` > 0).
+ */
+struct Awss3Budget *awss3_budget_new(uint64_t limit);
+
+/**
+ * # Safety
+ * `b` from `awss3_budget_new`, or null; not used afterwards. Tables that
+ * still hold it keep their share until their next statement.
+ */
+void awss3_budget_free(struct Awss3Budget *b);
 
 /**
  * The table's location as `s3://bucket/prefix` (for messages and SHOW).

@@ -191,6 +191,12 @@ static MYSQL_SYSVAR_BOOL(skip_malformed, awss3_skip_malformed,
   "Skip objects whose body is not a valid row (with a warning) instead of failing",
   NULL, update_skip_malformed, FALSE);
 
+/* Session and global: a DBA can cap what one statement may cost. */
+static MYSQL_THDVAR_ULONGLONG(max_requests_per_statement, PLUGIN_VAR_RQCMDARG,
+  "Most S3 requests one statement may send, retries included (0: no limit); "
+  "a statement that would exceed it fails",
+  NULL, NULL, 0, 0, ULONGLONG_MAX, 0);
+
 static struct st_mysql_sys_var *awss3_system_variables[]=
 {
   MYSQL_SYSVAR(endpoint),
@@ -203,6 +209,7 @@ static struct st_mysql_sys_var *awss3_system_variables[]=
   MYSQL_SYSVAR(max_retries),
   MYSQL_SYSVAR(request_timeout),
   MYSQL_SYSVAR(skip_malformed),
+  MYSQL_SYSVAR(max_requests_per_statement),
   NULL
 };
 
@@ -260,6 +267,46 @@ static SHOW_VAR awss3_status_variables[]=
 
 /* ------------------------------------------------------------ handlerton */
 
+/* The request budget of the statement a connection runs, shared by every
+   AWSS3 table the statement uses (thd_get_ha_data: one per connection). */
+struct Awss3_thd_budget
+{
+  query_id_t query= 0;
+  Awss3Budget *budget= nullptr;
+};
+
+static Awss3Budget *statement_budget(THD *thd)
+{
+  ulonglong limit= THDVAR(thd, max_requests_per_statement);
+  if (!limit)
+    return nullptr;
+  auto *b= static_cast<Awss3_thd_budget *>(thd_get_ha_data(thd, awss3_hton));
+  if (!b)
+  {
+    b= new Awss3_thd_budget();
+    thd_set_ha_data(thd, awss3_hton, b);
+  }
+  if (b->query != thd->query_id || !b->budget)
+  {
+    awss3_budget_free(b->budget);
+    b->budget= awss3_budget_new(limit);
+    b->query= thd->query_id;
+  }
+  return b->budget;
+}
+
+static int awss3_close_connection(handlerton *, THD *thd)
+{
+  auto *b= static_cast<Awss3_thd_budget *>(thd_get_ha_data(thd, awss3_hton));
+  if (b)
+  {
+    awss3_budget_free(b->budget);
+    delete b;
+    thd_set_ha_data(thd, awss3_hton, NULL);
+  }
+  return 0;
+}
+
 static handler *awss3_create_handler(handlerton *hton, TABLE_SHARE *table,
                                      MEM_ROOT *mem_root)
 {
@@ -274,6 +321,7 @@ static int awss3_init_func(void *p)
      not re-run create() without the CONNECTION. */
   /* No partitioning: partitions would share the table's location. */
   awss3_hton->flags= HTON_NO_PARTITION;
+  awss3_hton->close_connection= awss3_close_connection;
   awss3_hton->table_options= awss3_table_options;
   awss3_hton->field_options= awss3_field_options;
   if (awss3_init())
@@ -1569,8 +1617,19 @@ int ha_awss3::mrr_fill()
 }
 
 /* The rows of the ranges in the order of the ranges (so output is sorted
-   when the ranges are); keys that are not there give no row. */
+   when the ranges are); keys that are not there give no row.
+   An MRR implementation raises its own errors: batched key access takes any
+   non-zero return for the end of the rows (JOIN_TAB_SCAN_MRR::next), so an
+   S3 failure returned silently would make a join quietly lose rows. */
 int ha_awss3::multi_range_read_next(range_id_t *range_info)
+{
+  int rc= mrr_next(range_info);
+  if (rc && rc != HA_ERR_END_OF_FILE && !ha_thd()->is_error())
+    print_error(rc, MYF(0));
+  return rc;
+}
+
+int ha_awss3::mrr_next(range_id_t *range_info)
 {
   if (!mrr_batched)
     return handler::multi_range_read_next(range_info);
@@ -1886,10 +1945,21 @@ int ha_awss3::external_lock(THD *thd, int lock_type)
   if (core)
   {
     if (lock_type == F_UNLCK)
-      awss3_table_set_statement(core, NULL, NULL);
+      awss3_table_set_statement(core, NULL, NULL, NULL);
     else
-      awss3_table_set_statement(core, statement_killed, thd);
+      awss3_table_set_statement(core, statement_killed, thd,
+                                statement_budget(thd));
   }
+  return 0;
+}
+
+/* Each statement under LOCK TABLES (external_lock ran once, at LOCK TABLES):
+   its own KILL probe and request budget. */
+int ha_awss3::start_stmt(THD *thd, thr_lock_type)
+{
+  if (core)
+    awss3_table_set_statement(core, statement_killed, thd,
+                              statement_budget(thd));
   return 0;
 }
 

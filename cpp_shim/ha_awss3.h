@@ -105,6 +105,7 @@ class ha_awss3 final : public handler
   bool key_of_key_image(const uchar *key, uint len, String *out);
   uint push_core_warnings();
   int mrr_fill();
+  int mrr_next(range_id_t *range_info);
   void progress_start(ulonglong expected);
   void progress_step();
   void progress_stop();
@@ -174,6 +175,7 @@ public:
   ha_rows records_in_range(uint inx, const key_range *min_key,
                            const key_range *max_key, page_range *pages) override;
   int external_lock(THD *thd, int lock_type) override;
+  int start_stmt(THD *thd, thr_lock_type lock_type) override;
   THR_LOCK_DATA **store_lock(THD *thd, THR_LOCK_DATA **to,
                              enum thr_lock_type lock_type) override;
 

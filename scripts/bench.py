@@ -98,8 +98,10 @@ def delta(after, before):
             if after.get(k, 0) != before.get(k, 0)}
 
 
-def fmt(req):
-    return " ".join(f"{k}={req[k]}" for k in OPS if req.get(k)) or "-"
+def fmt(req, conns=False):
+    """Request counts; with conns, also the new TCP connections the proxy saw."""
+    out = " ".join(f"{k}={req[k]}" for k in OPS if req.get(k)) or "-"
+    return out + (f" (conns {req.get('connections', 0)})" if conns else "")
 
 
 # --- the proxy ----------------------------------------------------------------------
@@ -178,6 +180,9 @@ class Backend:
                             aws_access_key_id=self.key, aws_secret_access_key=self.secret,
                             config=Config(max_pool_connections=WINDOW,
                                           retries={"max_attempts": 1},
+                                          # no CRC32 of bodies in Python (the CPU cost)
+                                          request_checksum_calculation="when_required",
+                                          response_checksum_validation="when_required",
                                           s3={"addressing_style": "path"}))
 
     def engine_to(self, url):
@@ -196,9 +201,7 @@ def timed_engine(b, q):
     out = sql(q)
     dt = time.perf_counter() - t0
     c1, p1 = counters(), b.proxy.stats()
-    wire, eng = delta(p1, p0), delta(c1, c0)
-    wire.pop("connections", None)
-    return dt, eng, wire, out
+    return dt, delta(c1, c0), delta(p1, p0), out
 
 
 def timed_raw(b, fn):
@@ -206,9 +209,7 @@ def timed_raw(b, fn):
     t0 = time.perf_counter()
     fn()
     dt = time.perf_counter() - t0
-    wire = delta(b.proxy.stats(), p0)
-    wire.pop("connections", None)
-    return dt, wire
+    return dt, delta(b.proxy.stats(), p0)
 
 
 def check_wire(b, case, eng, wire):
@@ -223,15 +224,22 @@ def check_wire(b, case, eng, wire):
 
 def measure(b, case, q, raw_fn, expect, repeat, extra=None):
     """Runs engine and raw `repeat` times each, alternating; returns a result row with
-    the median times (request counts of the last run; a run whose counts differ is noted)."""
+    the median times (request counts of the last run; a run whose counts differ is noted).
+    raw_fn(s3, run) is also run once straight against the server, without the RTT: how
+    much of the raw client's time is its own CPU."""
     runs = []
-    for _ in range(repeat):
+    for i in range(repeat):
         dt, eng, wire, out = timed_engine(b, q)
         if expect is not None and out.splitlines()[-1] != str(expect):
             sys.exit(f"bench: {b.name} {case}: got {out!r}, expected {expect}")
         check_wire(b, case, eng, wire)
-        rdt, rwire = timed_raw(b, raw_fn) if raw_fn else (None, {})
+        rdt, rwire = timed_raw(b, lambda: raw_fn(b.s3, i)) if raw_fn else (None, {})
+        eng = dict(eng, connections=wire.get("connections", 0))
         runs.append((dt, eng, rdt, rwire))
+    if raw_fn:
+        t0 = time.perf_counter()
+        raw_fn(b.s3direct, repeat)
+        extra = dict(extra or {}, raw_direct=time.perf_counter() - t0)
     if len({fmt(r[1]) for r in runs}) > 1:
         note(f"{b.name}, {case}: engine request counts varied between runs: "
              + "; ".join(fmt(r[1]) for r in runs))
@@ -280,7 +288,7 @@ def explain(q, table="t"):
 # --- the cases ----------------------------------------------------------------------
 
 def run_backend(b, repeat):
-    s3, bucket = b.s3, b.bucket
+    bucket = b.bucket
     b.engine_to(b.proxy.url)
     sql("CREATE DATABASE IF NOT EXISTS bench")
     sql("DROP TABLE IF EXISTS bench.t, bench.j")
@@ -293,9 +301,9 @@ def run_backend(b, repeat):
     # INSERT ... SELECT
     body = b"x" * BODY
 
-    def raw_insert():
+    def raw_insert(s3, run):
         def one(i):
-            k = f"raw/{key(i)}"
+            k = f"raw{run}/{key(i)}"
             if b.conditional:
                 s3.put_object(Bucket=bucket, Key=k, Body=body, IfNoneMatch="*")
                 return
@@ -315,7 +323,7 @@ def run_backend(b, repeat):
         {"raw_how": "PUT If-None-Match:*" if b.conditional else "HEAD then PUT"}))
 
     # full scan with bodies
-    def raw_full():
+    def raw_full(s3, _):
         keys = list_keys(s3, bucket, PREFIX)
         total = sum(pool_map(lambda k: len(s3.get_object(Bucket=bucket, Key=k)["Body"].read()),
                              keys))
@@ -330,7 +338,7 @@ def run_backend(b, repeat):
          f"(+{rss1 - rss0} KiB; {ROWS * BODY // 1024} KiB scanned per run)")
 
     # key-only
-    def raw_keys():
+    def raw_keys(s3, _):
         assert len(list_keys(s3, bucket, PREFIX)) == ROWS
 
     rows.append(measure(b, "key-only SELECT COUNT(*)", "SELECT COUNT(*) FROM bench.t",
@@ -339,7 +347,7 @@ def run_backend(b, repeat):
     # IN (NKEYS keys)
     keys = [key(i * ROWS // NKEYS) for i in range(NKEYS)]
 
-    def raw_gets():
+    def raw_gets(s3, _):
         total = sum(pool_map(lambda k: len(s3.get_object(Bucket=bucket, Key=PREFIX + k)["Body"]
                                            .read()), keys))
         assert total == NKEYS * BODY, total
@@ -365,7 +373,7 @@ def run_backend(b, repeat):
     if POINTS:
         pkeys = [key(i * ROWS // POINTS) for i in range(POINTS)]
 
-        def raw_points():
+        def raw_points(s3, _):
             for k in pkeys:
                 s3.get_object(Bucket=bucket, Key=PREFIX + k)["Body"].read()
 
@@ -510,20 +518,22 @@ def run_big(b):
 def print_backend(b, rows, peers, overhead):
     print(f"\n== {b.name} at {b.direct}, through rtt_proxy.py +{RTT * 1000:g} ms RTT; "
           f"{ROWS} rows x {BODY} B, window {WINDOW} ==")
-    print(f"{'case':58} {'engine s':>8} {'raw s':>7} {'eng/raw':>7}  "
-          f"{'engine requests':26} raw requests")
+    print(f"{'case':58} {'engine s':>8} {'raw s':>7} {'eng/raw':>7} {'raw0 s':>7}  "
+          f"{'engine requests':36} raw requests")
     for r in rows:
-        raw = f"{r['raw']:7.2f} {r['engine'] / r['raw']:7.2f}" if r["raw"] else f"{'-':>7} {'-':>7}"
+        raw = (f"{r['raw']:7.2f} {r['engine'] / r['raw']:7.2f} {r['raw_direct']:7.2f}"
+               if r["raw"] else f"{'-':>7} {'-':>7} {'-':>7}")
         how = f" ({r['raw_how']})" if r.get("raw_how") else ""
-        print(f"{r['case']:58} {r['engine']:8.2f} {raw}  {fmt(r['eng_req']):26} "
-              f"{fmt(r['raw_req'])}{how}")
+        print(f"{r['case']:58} {r['engine']:8.2f} {raw}  {fmt(r['eng_req'], True):36} "
+              f"{fmt(r['raw_req'], True)}{how}")
         if "ideal" in r:
             print(f"{'':58} ideal N/W*RTT = {r['ideal']:.2f} s: engine/ideal "
                   f"{r['engine'] / r['ideal']:.2f}, raw/ideal {r['raw'] / r['ideal']:.2f}")
     reps = sorted({r["runs"] for r in rows})
     print(f"(median of {'/'.join(map(str, reps))} runs; engine times include starting the "
           f"`mariadb` client, ~{overhead * 1000:.0f} ms for SELECT 1; raw = boto3 "
-          f"{boto3.__version__}, {WINDOW} threads; raw requests as counted by the proxy)")
+          f"{boto3.__version__}, {WINDOW} threads; raw0 = the same raw client straight to the "
+          f"server, no RTT, once: its own CPU floor; raw requests as counted by the proxy)")
     for r in rows:
         if r.get("plan"):
             print(f"  plan of {r['case']}: t: {r['plan']}")
@@ -537,7 +547,7 @@ def print_backend(b, rows, peers, overhead):
                 print(f"  {p['peer']:44} {'-':>8} {'-':>11}  skipped: {p['error']}")
             else:
                 print(f"  {p['peer']:44} {p['seconds']:8.2f} {p['ratio']:11.2f}  "
-                      f"{fmt(p['wire'])}")
+                      f"{fmt(p['wire'], True)}")
         for p in peers:
             if "how" in p:
                 print(f"    {p['how']}")

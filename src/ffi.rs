@@ -645,22 +645,52 @@ pub unsafe extern "C" fn awss3_table_free(t: *mut Awss3Table) {
 }
 
 /// The statement now working on the table (at its start; `killed` null at
-/// its end): waits on S3 for it end when `killed(killed_arg)` says so.
+/// its end): waits on S3 for it end when `killed(killed_arg)` says so, and
+/// its requests are charged to `budget` (null: no limit).
 ///
 /// # Safety
-/// `t` valid; `killed_arg` valid for `killed` until the next call.
+/// `t` valid; `killed_arg` valid for `killed` until the next call; `budget`
+/// null or from `awss3_budget_new`.
 #[no_mangle]
 pub unsafe extern "C" fn awss3_table_set_statement(
     t: *mut Awss3Table,
     killed: Awss3KilledProbe,
     killed_arg: *const c_void,
+    budget: *const Awss3Budget,
 ) -> i32 {
     guard(|| {
-        table_mut(t)?
-            .table
-            .set_interrupt(runtime::Interrupt::new(killed, killed_arg));
+        let t = &mut table_mut(t)?.table;
+        t.set_interrupt(runtime::Interrupt::new(killed, killed_arg));
+        t.set_budget(budget.as_ref().map(|b| b.0.clone()));
         Ok(0)
     })
+}
+
+/// The request budget of one statement (awss3_max_requests_per_statement),
+/// shared by the tables it uses (opaque).
+pub struct Awss3Budget(std::sync::Arc<crate::budget::Budget>);
+
+/// A budget of `limit` requests (`limit` > 0).
+#[no_mangle]
+pub extern "C" fn awss3_budget_new(limit: u64) -> *mut Awss3Budget {
+    match catch_unwind(|| {
+        Box::into_raw(Box::new(Awss3Budget(std::sync::Arc::new(
+            crate::budget::Budget::new(limit),
+        ))))
+    }) {
+        Ok(p) => p,
+        Err(_) => std::ptr::null_mut(),
+    }
+}
+
+/// # Safety
+/// `b` from `awss3_budget_new`, or null; not used afterwards. Tables that
+/// still hold it keep their share until their next statement.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_budget_free(b: *mut Awss3Budget) {
+    if !b.is_null() {
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(b))));
+    }
 }
 
 /// The table's location as `s3://bucket/prefix` (for messages and SHOW).

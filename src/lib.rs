@@ -4,6 +4,7 @@
 
 pub mod alter;
 pub mod batch;
+pub mod budget;
 pub mod conditional;
 pub mod error;
 pub mod estimate;

@@ -22,6 +22,7 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use bytes::Bytes;
 
+use crate::budget::Budget;
 use crate::metrics::{self, Op};
 use crate::settings::Settings;
 
@@ -288,6 +289,8 @@ pub struct S3 {
     max_retries: u32,
     /// Also the time a body may take to arrive after its headers.
     request_timeout: Duration,
+    /// The statement's request budget, charged per attempt (None: no limit).
+    budget: Option<Arc<Budget>>,
 }
 
 impl S3 {
@@ -305,6 +308,18 @@ impl S3 {
             endpoint: endpoint.unwrap_or_else(|| format!("AWS S3 ({})", s.region)),
             max_retries: s.max_retries,
             request_timeout: s.request_timeout,
+            budget: None,
+        }
+    }
+
+    /// The same client (connections shared), charging `budget` per attempt.
+    pub fn with_budget(&self, budget: Arc<Budget>) -> S3 {
+        S3 {
+            client: self.client.clone(),
+            endpoint: self.endpoint.clone(),
+            max_retries: self.max_retries,
+            request_timeout: self.request_timeout,
+            budget: Some(budget),
         }
     }
 
@@ -333,6 +348,16 @@ impl S3 {
     {
         let mut tries = 0u32;
         loop {
+            if let Some(b) = &self.budget {
+                if !b.charge() {
+                    return Err(Failure {
+                        status: None,
+                        code: "MaxRequestsPerStatement".into(),
+                        message: b.exceeded(),
+                        transient: false,
+                    });
+                }
+            }
             metrics::request(op);
             match attempt().await {
                 Ok(v) => return Ok(v),

@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 
 use crate::alter;
 use crate::batch::Batch;
+use crate::budget::Budget;
 use crate::conditional;
 use crate::error::{Error, Result};
 use crate::estimate;
@@ -411,6 +412,8 @@ pub struct Table {
     warnings: VecDeque<(bool, String)>,
     /// Whether the statement working on the table was killed.
     stop: Interrupt,
+    /// The statement's request budget (awss3_max_requests_per_statement).
+    budget: Option<Arc<Budget>>,
 }
 
 impl Table {
@@ -435,11 +438,22 @@ impl Table {
             row: vec![Value::Null; n],
             warnings: VecDeque::new(),
             stop: Interrupt::NONE,
+            budget: None,
         })
     }
 
     fn ctx(&self) -> Result<Ctx> {
-        ctx_for(self.def.server.as_ref(), self.stop)
+        let mut c = ctx_for(self.def.server.as_ref(), self.stop)?;
+        if let Some(b) = &self.budget {
+            c.s3 = Arc::new(c.s3.with_budget(b.clone()));
+        }
+        Ok(c)
+    }
+
+    /// The request budget of the statement now using the table (`None`: no
+    /// limit, or between statements).
+    pub fn set_budget(&mut self, budget: Option<Arc<Budget>>) {
+        self.budget = budget;
     }
 
     /// The statement now working on this table, to ask whether it was killed
@@ -568,6 +582,21 @@ impl Table {
     ) -> Result<()> {
         let c = self.ctx()?;
         let fetch = fetch_for(&self.def.columns, &needed);
+        let full = range.lower.is_none() && range.upper.is_none();
+        if let (true, Some(b), Some(n)) = (full, &self.budget, estimate::get(&self.loc)) {
+            // Known in advance: its LISTs, and a GET or HEAD per row.
+            let lists = n.div_ceil(listing::PAGE as u64).max(1);
+            let expected = lists + if fetch == Fetch::ListOnly { 0 } else { n };
+            if !b.allows(expected) {
+                return Err(Error::Engine(format!(
+                    "a full scan of `{}`.`{}` ({n} rows when last listed) needs about {expected} requests, more than awss3_max_requests_per_statement={} allows ({} used so far); nothing was sent",
+                    self.def.db,
+                    self.def.name,
+                    b.limit(),
+                    b.used()
+                )));
+            }
+        }
         let plan = ListPlan::new(&self.loc.prefix, range);
         let source = Arc::new(listing::Bucket {
             max_body: self.def.max_body,

@@ -226,6 +226,8 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
     };
     let mut columns = Vec::with_capacity(cols.len());
     for c in cols {
+        // Unknown numbers are refused, never taken for some default: a
+        // shim built from another header must not silently misread columns.
         let role = match c.role {
             AWSS3_ROLE_KEY => Role::Key,
             AWSS3_ROLE_VALUE => Role::Value,
@@ -233,9 +235,11 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
                 AWSS3_ATTR_SIZE => Attr::Size,
                 AWSS3_ATTR_LAST_MODIFIED => Attr::LastModified,
                 AWSS3_ATTR_ETAG => Attr::Etag,
-                _ => Attr::ContentType,
+                AWSS3_ATTR_CONTENT_TYPE => Attr::ContentType,
+                a => return Err(Error::Engine(format!("unknown attribute kind {a}"))),
             }),
-            _ => Role::Meta(text(c.meta, c.meta_len)?.to_ascii_lowercase()),
+            AWSS3_ROLE_META => Role::Meta(text(c.meta, c.meta_len)?.to_ascii_lowercase()),
+            r => return Err(Error::Engine(format!("unknown column role {r}"))),
         };
         columns.push(Column {
             name: text(c.name, c.name_len)?,
@@ -250,9 +254,10 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
         name: text(d.name, d.name_len)?,
         connection: text(d.connection, d.connection_len)?,
         format: match d.format {
+            AWSS3_FORMAT_AUTO => None,
             AWSS3_FORMAT_RAW => Some(Format::Raw),
             AWSS3_FORMAT_JSON => Some(Format::Json),
-            _ => None,
+            f => return Err(Error::Engine(format!("unknown body format {f}"))),
         },
         read_only: d.read_only,
         key_pad_space: d.key_pad_space,
@@ -301,7 +306,8 @@ unsafe fn values_in(cells: *const Awss3Cell, n: usize) -> Result<Vec<Value>, Err
                 AWSS3_CELL_TEXT => Value::Text(s()?),
                 AWSS3_CELL_TEMPORAL => Value::Temporal(s()?),
                 AWSS3_CELL_BYTES => Value::Bytes(b.to_vec()),
-                _ => Value::Null,
+                AWSS3_CELL_NULL | AWSS3_CELL_DEFAULT => Value::Null,
+                k => return Err(Error::Engine(format!("unknown cell kind {k}"))),
             })
         })
         .collect()
@@ -1121,6 +1127,83 @@ mod tests {
             crate::error::AWSS3_ERR_DUP_KEY_DEFERRED
         );
         assert_eq!(AWSS3_MAX_KEY_BYTES, crate::keycodec::MAX_OBJECT_KEY_BYTES);
+    }
+
+    /// A definition whose numbers the core does not know is refused.
+    #[test]
+    fn unknown_kinds_roles_attributes_and_formats_are_refused() {
+        let name = "c";
+        let col = |role, attr, kind| Awss3Column {
+            name: name.as_ptr() as *const c_char,
+            name_len: name.len(),
+            role,
+            attr,
+            meta: std::ptr::null(),
+            meta_len: 0,
+            kind,
+            nullable: false,
+        };
+        let def = |cols: &[Awss3Column], format| Awss3TableDef {
+            path: name.as_ptr() as *const c_char,
+            path_len: 1,
+            db: name.as_ptr() as *const c_char,
+            db_len: 1,
+            name: name.as_ptr() as *const c_char,
+            name_len: 1,
+            connection: std::ptr::null(),
+            connection_len: 0,
+            format,
+            read_only: false,
+            key_pad_space: false,
+            columns: cols.as_ptr(),
+            ncolumns: cols.len(),
+            server: std::ptr::null(),
+            max_body: 0,
+        };
+        let key = col(AWSS3_ROLE_KEY, 0, AWSS3_CELL_TEXT);
+        let ok = [
+            key,
+            col(AWSS3_ROLE_ATTR, AWSS3_ATTR_CONTENT_TYPE, AWSS3_CELL_TEXT),
+        ];
+        assert!(unsafe { table_def(&def(&ok, AWSS3_FORMAT_AUTO)) }.is_ok());
+        let cases: [(Vec<Awss3Column>, i32, &str); 4] = [
+            (
+                vec![
+                    col(AWSS3_ROLE_KEY, 0, AWSS3_CELL_TEXT),
+                    col(AWSS3_ROLE_ATTR, 9, AWSS3_CELL_TEXT),
+                ],
+                AWSS3_FORMAT_AUTO,
+                "unknown attribute kind 9",
+            ),
+            (
+                vec![
+                    col(AWSS3_ROLE_KEY, 0, AWSS3_CELL_TEXT),
+                    col(7, 0, AWSS3_CELL_TEXT),
+                ],
+                AWSS3_FORMAT_AUTO,
+                "unknown column role 7",
+            ),
+            (
+                vec![col(AWSS3_ROLE_KEY, 0, 42)],
+                AWSS3_FORMAT_AUTO,
+                "bad column kind 42",
+            ),
+            (
+                vec![col(AWSS3_ROLE_KEY, 0, AWSS3_CELL_TEXT)],
+                5,
+                "unknown body format 5",
+            ),
+        ];
+        for (cols, format, want) in cases {
+            let err = unsafe { table_def(&def(&cols, format)) }.unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+        }
+        let bad = Awss3Cell {
+            kind: 77,
+            ..cell_out(&Value::Null)
+        };
+        let err = unsafe { values_in(&bad, 1) }.unwrap_err();
+        assert!(err.to_string().contains("unknown cell kind 77"), "{err}");
     }
 
     #[test]

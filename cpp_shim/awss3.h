@@ -524,6 +524,17 @@ int32_t awss3_read_key(struct Awss3Table *t,
 int32_t awss3_table_rows(struct Awss3Table *t, bool may_list, uint64_t *rows);
 
 /**
+ * The row last returned does not fit its columns (`why`, from the shim):
+ * 0 when it is to be skipped (a warning is queued: `awss3_take_warning`),
+ * else `AWSS3_ERROR_ENGINE` with the message naming the object. The core
+ * decides, with the setting the read that produced the row started with.
+ *
+ * # Safety
+ * `t` valid; `why` valid for `why_len`.
+ */
+int32_t awss3_row_malformed(struct Awss3Table *t, const char *why, size_t why_len);
+
+/**
  * Starts a batch of point reads (multi-range read) of the columns in
  * `needed`; `window` receives how many keys may be queued at once.
  *

@@ -90,15 +90,6 @@ static void push_setting(const char *name, const char *value)
   awss3_setting_set(name, strlen(name), value, strlen(value));
 }
 
-/* String settings live in static double buffers: SET GLOBAL writes the idle
-   one, so a concurrent SHOW VARIABLES never reads a half-written value. */
-struct Str_setting
-{
-  char buf[2][4096];
-  int cur;
-};
-
-static Str_setting endpoint_buf, region_buf, bucket_buf, key_id_buf;
 static char *awss3_endpoint, *awss3_region, *awss3_bucket, *awss3_access_key_id;
 static char *awss3_secret_access_key, *awss3_session_token;
 static ulong awss3_prefetch_window, awss3_max_retries, awss3_request_timeout;
@@ -107,28 +98,28 @@ static my_bool awss3_skip_malformed;
 static const char MASKED[]= "*****";
 static const char EMPTY[]= "";
 
-static void store_str(Str_setting *s, void *var_ptr, const char *value)
-{
-  int next= 1 - s->cur;
-  strmake(s->buf[next], value ? value : "", sizeof(s->buf[next]) - 1);
-  s->cur= next;
-  *static_cast<char **>(var_ptr)= s->buf[next];
-}
-
-#define STR_UPDATE(fn, setting, buf)                                        \
+/* Plain string settings are PLUGIN_VAR_MEMALLOC: the variable owns a copy of
+   any length (the server frees it at unload). An update function replaces
+   the copy itself; the server holds LOCK_global_system_variables around
+   both SET GLOBAL and SHOW VARIABLES, so no reader sees the old one freed. */
+#define STR_UPDATE(fn, setting)                                             \
   static void fn(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,       \
                  const void *save)                                          \
   {                                                                         \
     const char *v= *static_cast<const char *const *>(save);                 \
     push_setting(setting, v);                                               \
-    store_str(&buf, var_ptr, v);                                            \
+    char **var= static_cast<char **>(var_ptr);                              \
+    char *old= *var;                                                        \
+    *var= v ? my_strdup(PSI_NOT_INSTRUMENTED, v, MYF(MY_WME)) : NULL;       \
+    my_free(old);                                                           \
   }
-STR_UPDATE(update_endpoint, "endpoint", endpoint_buf)
-STR_UPDATE(update_region, "region", region_buf)
-STR_UPDATE(update_bucket, "bucket", bucket_buf)
-STR_UPDATE(update_key_id, "access_key_id", key_id_buf)
+STR_UPDATE(update_endpoint, "endpoint")
+STR_UPDATE(update_region, "region")
+STR_UPDATE(update_bucket, "bucket")
+STR_UPDATE(update_key_id, "access_key_id")
 
-/* Secrets go to the core; the variable itself only shows the mask. */
+/* Secrets go to the core; the variable itself only shows the mask (a static
+   string: these variables are not MEMALLOC). */
 #define SECRET_UPDATE(fn, setting)                                          \
   static void fn(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,       \
                  const void *save)                                          \
@@ -160,15 +151,19 @@ static void update_skip_malformed(MYSQL_THD, struct st_mysql_sys_var *,
   push_setting("skip_malformed", v ? "1" : "0");
 }
 
-static MYSQL_SYSVAR_STR(endpoint, awss3_endpoint, PLUGIN_VAR_RQCMDARG,
+static MYSQL_SYSVAR_STR(endpoint, awss3_endpoint,
+  PLUGIN_VAR_RQCMDARG | PLUGIN_VAR_MEMALLOC,
   "S3 endpoint URL (http://host:port for plain HTTP); empty: AWS S3 of awss3_region",
   NULL, update_endpoint, "");
-static MYSQL_SYSVAR_STR(region, awss3_region, PLUGIN_VAR_RQCMDARG,
+static MYSQL_SYSVAR_STR(region, awss3_region,
+  PLUGIN_VAR_RQCMDARG | PLUGIN_VAR_MEMALLOC,
   "S3 region used for signing", NULL, update_region, "us-east-1");
-static MYSQL_SYSVAR_STR(bucket, awss3_bucket, PLUGIN_VAR_RQCMDARG,
+static MYSQL_SYSVAR_STR(bucket, awss3_bucket,
+  PLUGIN_VAR_RQCMDARG | PLUGIN_VAR_MEMALLOC,
   "Default bucket: tables without CONNECTION live at s3://<bucket>/<db>/<table>/",
   NULL, update_bucket, "");
-static MYSQL_SYSVAR_STR(access_key_id, awss3_access_key_id, PLUGIN_VAR_RQCMDARG,
+static MYSQL_SYSVAR_STR(access_key_id, awss3_access_key_id,
+  PLUGIN_VAR_RQCMDARG | PLUGIN_VAR_MEMALLOC,
   "S3 access key id; empty: the AWS default credential chain",
   NULL, update_key_id, "");
 static MYSQL_SYSVAR_STR(secret_access_key, awss3_secret_access_key,
@@ -809,9 +804,26 @@ int ha_awss3::rename_table(const char *from, const char *to)
 
 /* Fills out[] from a record (any of the table's record buffers); bufs back
    the text and bytes. */
+/* The shim reads and stores every field of a row, whatever the statement's
+   read/write sets say (debug servers assert on that, as for sequence.cc). */
+struct All_columns
+{
+  TABLE *table;
+  MY_BITMAP *old[2];
+  explicit All_columns(TABLE *t) : table(t)
+  {
+    dbug_tmp_use_all_columns(table, old, &table->read_set, &table->write_set);
+  }
+  ~All_columns()
+  {
+    dbug_tmp_restore_column_maps(&table->read_set, &table->write_set, old);
+  }
+};
+
 void ha_awss3::record_to_cells(const uchar *rec, std::vector<Awss3Cell> &out,
                                std::vector<String> &bufs)
 {
+  All_columns all(table);
   my_ptrdiff_t d= rec - table->record[0];
   for (uint i= 0; i < table->s->fields; i++)
   {
@@ -912,6 +924,7 @@ static int store_utc_text(Field *f, const char *p, size_t len)
 bool ha_awss3::cells_to_record(uchar *buf, const Awss3Cell *out, size_t n,
                                String *why)
 {
+  All_columns all(table);
   THD *thd= ha_thd();
   Store_check check;
   Check_level_instant_set warn(thd, CHECK_FIELD_WARN);
@@ -1004,35 +1017,20 @@ bool ha_awss3::cells_to_record(uchar *buf, const Awss3Cell *out, size_t n,
   return false;
 }
 
-/* A row that does not fit: an error naming the object, or (with
-   awss3_skip_malformed) a warning. True when the row is to be skipped. */
-std::string ha_awss3::malformed_text(const Awss3Cell *out, const String &why)
+/* A row whose values do not fit its columns (`why`): the core decides, as
+   for its own checks, with the setting its read started with. True when the
+   row is to be skipped (a warning was pushed); else the error is set. */
+bool ha_awss3::malformed(const Awss3Cell *, const String &why)
 {
-  const Awss3Cell &k= out[table->key_info[0].key_part[0].fieldnr - 1];
-  return "object " + location + std::string((const char *) k.data, k.len) +
-         " is not a valid row of `" + table->s->db.str + "`.`" +
-         table->s->table_name.str + "`: " + std::string(why.ptr(), why.length());
-}
-
-bool ha_awss3::malformed(const Awss3Cell *out, const String &why)
-{
-  std::string text= malformed_text(out, why);
-  if (awss3_skip_malformed)
-  {
-    String w;
-    set_message(&w, text.data(), text.size());
-    push_warning_printf(ha_thd(), Sql_condition::WARN_LEVEL_WARN,
-                        ER_GET_ERRMSG, "AWSS3: skipped %s", w.c_ptr_safe());
-    return true;
-  }
-  text+= " (SET GLOBAL awss3_skip_malformed=ON skips such objects with a warning)";
-  set_message(&last_error, text.data(), text.size());
-  return false;
+  int rc= fail(awss3_row_malformed(core, why.ptr(), why.length()));
+  push_core_warnings();
+  return rc == 0;
 }
 
 /* The key value of a record, as the core wants it (UTF-8 or bytes). */
 bool ha_awss3::key_of_record(const uchar *rec, String *out)
 {
+  All_columns all(table);
   Field *k= table->key_info[0].key_part[0].field;
   my_ptrdiff_t d= rec - table->record[0];
   String tmp;
@@ -1908,6 +1906,8 @@ int ha_awss3::check(THD *thd, HA_CHECK_OPT *)
                                 AWSS3_BOUND_NONE, NULL, 0, AWSS3_BOUND_NONE,
                                 AWSS3_MALFORMED_REPORT));
   ulonglong rows= 0, bad= 0;
+  if (!rc)
+    progress_start(stats.records);
   while (!rc)
   {
     const Awss3Cell *out;
@@ -1917,18 +1917,18 @@ int ha_awss3::check(THD *thd, HA_CHECK_OPT *)
     if (rc)
       break;
     rows++;
+    progress_step();
     String why;
     if (!cells_to_record(table->record[0], out, n, &why))
     {
-      String text;
-      std::string m= "AWSS3: " + malformed_text(out, why);
-      set_message(&text, m.data(), m.size());
-      push_warning(thd, Sql_condition::WARN_LEVEL_WARN, ER_GET_ERRMSG,
-                   text.c_ptr_safe());
+      /* The scan reports (AWSS3_MALFORMED_REPORT): a warning, not an error. */
+      malformed(out, why);
       bad++;
     }
   }
   awss3_scan_end(core);
+  progress_stop();
+  (void) thd;
   if (rc != HA_ERR_END_OF_FILE)
   {
     print_error(rc, MYF(0));

@@ -95,7 +95,6 @@ class ha_awss3 final : public handler
                        std::vector<String> &bufs);
   bool cells_to_record(uchar *buf, const Awss3Cell *out, size_t n, String *why);
   bool malformed(const Awss3Cell *out, const String &why);
-  std::string malformed_text(const Awss3Cell *out, const String &why);
   int wait_scanned(const Awss3Cell **out, size_t *n);
   bool key_of_record(const uchar *rec, String *out);
   int read_by_key(uchar *buf, const uchar *key, size_t len);

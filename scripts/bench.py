@@ -19,7 +19,8 @@ Settings (environment):
   BENCH_POINTS    one-statement point lookups (0: skip)          (default 200)
   BENCH_REPEAT    runs of each read case; the median is printed (default 3; 1 on moto)
   BENCH_BACKENDS  S3 servers, in order                          (default "garage moto")
-  BENCH_PEERS     peers to run on each backend ("" for none)    (default "duckdb chdb")
+  BENCH_PEERS     peers to run ("" for none)                    (default "duckdb chdb")
+  BENCH_PEER_BACKENDS  where to run them                       (default: the first backend)
   BENCH_PEER_TIMEOUT  seconds a peer may take                   (default 300)
   BENCH_BIG_ROWS  if > 0: also a large table of this many rows of BENCH_BIG_BODY
                   (default 16) bytes on the first backend: key-only and full-scan
@@ -59,6 +60,7 @@ REPEAT = os.environ.get("BENCH_REPEAT")
 BACKENDS = (os.environ.get("BENCH_BACKENDS") or "garage moto").split()
 PEERS = (os.environ.get("BENCH_PEERS", "duckdb chdb")).split()
 PEER_TIMEOUT = env_int(["BENCH_PEER_TIMEOUT"], 300)
+PEER_BACKENDS = (os.environ.get("BENCH_PEER_BACKENDS") or BACKENDS[0]).split()
 BIG_ROWS = env_int(["BENCH_BIG_ROWS"], 0)
 BIG_BODY = env_int(["BENCH_BIG_BODY"], 16)
 PREFIX = "t/"
@@ -398,12 +400,16 @@ con.execute(f"LOAD '{ext[0]}'")
 con.execute(f"CREATE SECRET s3b (TYPE s3, KEY_ID '{a['key']}', SECRET '{a['secret']}', "
             f"REGION '{a['region']}', ENDPOINT '{a['hostport']}', URL_STYLE 'path', USE_SSL false)")
 con.execute(f"SET threads = {a['threads']}")
+# Without it, httpfs opens a new connection per object (2 RTTs each); read_blob reads
+# the objects one after the other whatever `threads` says.
+con.execute("SET httpfs_connection_caching = true")
 con.execute("SET enable_external_file_cache = false")   # no second reading from memory
 q = f"SELECT sum(octet_length(content)) FROM read_blob('s3://{a['bucket']}/{a['prefix']}*')"
 t = time.perf_counter()
 r = con.execute(q).fetchone()[0]
 print(json.dumps({"seconds": time.perf_counter() - t, "result": int(r),
-                  "how": f"duckdb {duckdb.__version__} + httpfs, threads={a['threads']}: {q}"}))
+                  "how": f"duckdb {duckdb.__version__} + httpfs, threads={a['threads']}, "
+                         f"httpfs_connection_caching=true: {q}"}))
 """
 
 CHDB = r"""
@@ -461,7 +467,7 @@ def run_peers(b, full_scan):
                 results.append({"peer": name, "error": "not installed: pip install -r "
                                 "scripts/requirements-bench.txt (duckdb + duckdb-extension-httpfs)"})
                 continue
-            results.append(run_peer(b, f"DuckDB read_blob, threads={WINDOW}", DUCKDB,
+            results.append(run_peer(b, f"DuckDB read_blob, threads={WINDOW}, conn. caching", DUCKDB,
                                     {"threads": WINDOW}, full_scan))
         elif name == "chdb":
             if "chdb" in missing:
@@ -567,7 +573,7 @@ def main():
             repeat = int(REPEAT) if REPEAT else (1 if name == "moto" else 3)
             rows = run_backend(b, repeat)
             full = next(r["engine"] for r in rows if r["case"].startswith("full scan"))
-            peers = run_peers(b, full) if PEERS else []
+            peers = run_peers(b, full) if PEERS and name in PEER_BACKENDS else []
             print_backend(b, rows, peers, overhead)
             sys.stdout.flush()
             if BIG_ROWS and i == 0:

@@ -931,6 +931,26 @@ pub unsafe extern "C" fn awss3_table_rows(
     })
 }
 
+/// The row last returned does not fit its columns (`why`, from the shim):
+/// 0 when it is to be skipped (a warning is queued: `awss3_take_warning`),
+/// else `AWSS3_ERROR_ENGINE` with the message naming the object. The core
+/// decides, with the setting the read that produced the row started with.
+///
+/// # Safety
+/// `t` valid; `why` valid for `why_len`.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_row_malformed(
+    t: *mut Awss3Table,
+    why: *const c_char,
+    why_len: usize,
+) -> i32 {
+    guard(|| {
+        let why = String::from_utf8_lossy(bytes(why as *const u8, why_len)).into_owned();
+        table_mut(t)?.table.row_malformed(&why)?;
+        Ok(0)
+    })
+}
+
 /// Starts a batch of point reads (multi-range read) of the columns in
 /// `needed`; `window` receives how many keys may be queued at once.
 ///

@@ -414,6 +414,10 @@ pub struct Table {
     stop: Interrupt,
     /// The statement's request budget (awss3_max_requests_per_statement).
     budget: Option<Arc<Budget>>,
+    /// What a malformed row does in the read that produced `self.row`: the
+    /// one decision, for the core's own checks and the shim's (a value that
+    /// does not fit its column).
+    row_mode: Malformed,
 }
 
 impl Table {
@@ -439,6 +443,7 @@ impl Table {
             warnings: VecDeque::new(),
             stop: Interrupt::NONE,
             budget: None,
+            row_mode: Malformed::Fail,
         })
     }
 
@@ -501,6 +506,7 @@ impl Table {
         let Some(key) = keycodec::key_of(&self.loc.prefix, &entry.key) else {
             return Ok(false);
         };
+        self.row_mode = malformed;
         for (i, c) in self.def.columns.iter().enumerate() {
             self.row[i] = match &c.role {
                 Role::Key => match c.kind {
@@ -716,6 +722,34 @@ impl Table {
                     None => Ok(false),
                 }
             }
+        }
+    }
+
+    /// The row last returned cannot be stored in its columns (the shim found
+    /// `why`): `Ok(())` when it is to be skipped (a warning is queued), else
+    /// the error naming the object — as the read that produced it decided.
+    pub fn row_malformed(&mut self, why: &str) -> Result<()> {
+        let url = match &self.current {
+            Some((k, _)) => self.url(k),
+            None => self.loc.url(),
+        };
+        let msg = format!(
+            "object {url} is not a valid row of `{}`.`{}`: {why}",
+            self.def.db, self.def.name
+        );
+        match self.row_mode {
+            Malformed::Skip => {
+                self.warnings
+                    .push_back((false, format!("AWSS3: skipped {msg}")));
+                Ok(())
+            }
+            Malformed::Report => {
+                self.warnings.push_back((false, format!("AWSS3: {msg}")));
+                Ok(())
+            }
+            Malformed::Fail => Err(Error::Engine(format!(
+                "{msg} (SET GLOBAL awss3_skip_malformed=ON skips such objects with a warning)"
+            ))),
         }
     }
 

@@ -75,6 +75,22 @@
 #define AWSS3_FORMAT_JSON 2
 
 /**
+ * The server's `HA_ERR_*` codes the core returns (my_base.h): exported so
+ * that the shim `static_assert`s each against the server's own header.
+ */
+#define AWSS3_HA_ERR_KEY_NOT_FOUND 120
+
+#define AWSS3_HA_ERR_FOUND_DUPP_KEY 121
+
+#define AWSS3_HA_ERR_RECORD_CHANGED 123
+
+#define AWSS3_HA_ERR_END_OF_FILE 137
+
+#define AWSS3_HA_ERR_TABLE_READONLY 165
+
+#define AWSS3_HA_ERR_ABORTED_BY_USER 188
+
+/**
  * Error codes beyond `HA_ERR_*` (see `awss3_last_error`).
  */
 #define AWSS3_ERROR_ENGINE 4001

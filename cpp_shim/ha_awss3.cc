@@ -43,12 +43,14 @@
 #include <string>
 #include <vector>
 
-/* The core's codes are the server's (my_base.h). */
-static_assert(HA_ERR_KEY_NOT_FOUND == 120, "HA_ERR_KEY_NOT_FOUND");
-static_assert(HA_ERR_FOUND_DUPP_KEY == 121, "HA_ERR_FOUND_DUPP_KEY");
-static_assert(HA_ERR_RECORD_CHANGED == 123, "HA_ERR_RECORD_CHANGED");
-static_assert(HA_ERR_END_OF_FILE == 137, "HA_ERR_END_OF_FILE");
-static_assert(HA_ERR_TABLE_READONLY == 165, "HA_ERR_TABLE_READONLY");
+/* The codes the core returns (exported from src/ffi.rs) are the server's
+   (my_base.h): a server whose numbers moved fails to build the plugin. */
+static_assert(AWSS3_HA_ERR_KEY_NOT_FOUND == HA_ERR_KEY_NOT_FOUND, "HA_ERR_KEY_NOT_FOUND");
+static_assert(AWSS3_HA_ERR_FOUND_DUPP_KEY == HA_ERR_FOUND_DUPP_KEY, "HA_ERR_FOUND_DUPP_KEY");
+static_assert(AWSS3_HA_ERR_RECORD_CHANGED == HA_ERR_RECORD_CHANGED, "HA_ERR_RECORD_CHANGED");
+static_assert(AWSS3_HA_ERR_END_OF_FILE == HA_ERR_END_OF_FILE, "HA_ERR_END_OF_FILE");
+static_assert(AWSS3_HA_ERR_TABLE_READONLY == HA_ERR_TABLE_READONLY, "HA_ERR_TABLE_READONLY");
+static_assert(AWSS3_HA_ERR_ABORTED_BY_USER == HA_ERR_ABORTED_BY_USER, "HA_ERR_ABORTED_BY_USER");
 static_assert(AWSS3_ERROR_ENGINE > HA_ERR_LAST, "engine code outside HA_ERR range");
 
 static handlerton *awss3_hton;

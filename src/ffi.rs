@@ -53,6 +53,15 @@ pub const AWSS3_FORMAT_AUTO: i32 = 0;
 pub const AWSS3_FORMAT_RAW: i32 = 1;
 pub const AWSS3_FORMAT_JSON: i32 = 2;
 
+/// The server's `HA_ERR_*` codes the core returns (my_base.h): exported so
+/// that the shim `static_assert`s each against the server's own header.
+pub const AWSS3_HA_ERR_KEY_NOT_FOUND: i32 = 120;
+pub const AWSS3_HA_ERR_FOUND_DUPP_KEY: i32 = 121;
+pub const AWSS3_HA_ERR_RECORD_CHANGED: i32 = 123;
+pub const AWSS3_HA_ERR_END_OF_FILE: i32 = 137;
+pub const AWSS3_HA_ERR_TABLE_READONLY: i32 = 165;
+pub const AWSS3_HA_ERR_ABORTED_BY_USER: i32 = 188;
+
 /// Error codes beyond `HA_ERR_*` (see `awss3_last_error`).
 pub const AWSS3_ERROR_ENGINE: i32 = 4001;
 /// ER_DUP_ENTRY for the key in `awss3_last_error` (a multi-row INSERT finds
@@ -1147,6 +1156,13 @@ mod tests {
             crate::error::AWSS3_ERR_DUP_KEY_DEFERRED
         );
         assert_eq!(AWSS3_MAX_KEY_BYTES, crate::keycodec::MAX_OBJECT_KEY_BYTES);
+        use crate::error as e;
+        assert_eq!(AWSS3_HA_ERR_KEY_NOT_FOUND, e::HA_ERR_KEY_NOT_FOUND);
+        assert_eq!(AWSS3_HA_ERR_FOUND_DUPP_KEY, e::HA_ERR_FOUND_DUPP_KEY);
+        assert_eq!(AWSS3_HA_ERR_RECORD_CHANGED, e::HA_ERR_RECORD_CHANGED);
+        assert_eq!(AWSS3_HA_ERR_END_OF_FILE, e::HA_ERR_END_OF_FILE);
+        assert_eq!(AWSS3_HA_ERR_TABLE_READONLY, e::HA_ERR_TABLE_READONLY);
+        assert_eq!(AWSS3_HA_ERR_ABORTED_BY_USER, e::HA_ERR_ABORTED_BY_USER);
     }
 
     /// A definition whose numbers the core does not know is refused.

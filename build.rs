@@ -22,6 +22,19 @@ fn main() {
         sys_includes: vec!["stdbool.h".into(), "stddef.h".into(), "stdint.h".into()],
         usize_is_size_t: true,
         documentation: true,
+        // Enums carried as int32_t fields and arguments: emit them anyway.
+        export: cbindgen::ExportConfig {
+            include: [
+                "Awss3CellKind",
+                "Awss3Role",
+                "Awss3Attr",
+                "Awss3Format",
+                "Awss3Bound",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let mut out = Vec::new();

@@ -9,72 +9,6 @@
 #include <stdint.h>
 
 /**
- * Cell kinds (`Awss3Cell::kind`, `Awss3Column::kind`).
- */
-#define AWSS3_CELL_NULL 0
-
-/**
- * The body has no such field: store the column's default.
- */
-#define AWSS3_CELL_DEFAULT 1
-
-#define AWSS3_CELL_INT 2
-
-#define AWSS3_CELL_UINT 3
-
-#define AWSS3_CELL_DOUBLE 4
-
-#define AWSS3_CELL_FLOAT 5
-
-/**
- * Decimal number as text.
- */
-#define AWSS3_CELL_NUMBER 6
-
-/**
- * UTF-8 text.
- */
-#define AWSS3_CELL_TEXT 7
-
-/**
- * Date/time text.
- */
-#define AWSS3_CELL_TEMPORAL 8
-
-#define AWSS3_CELL_BYTES 9
-
-/**
- * Column roles (`Awss3Column::role`).
- */
-#define AWSS3_ROLE_KEY 0
-
-#define AWSS3_ROLE_VALUE 1
-
-#define AWSS3_ROLE_ATTR 2
-
-#define AWSS3_ROLE_META 3
-
-/**
- * S3 attributes (`Awss3Column::attr`, same order as S3_ATTR's values).
- */
-#define AWSS3_ATTR_SIZE 0
-
-#define AWSS3_ATTR_LAST_MODIFIED 1
-
-#define AWSS3_ATTR_ETAG 2
-
-#define AWSS3_ATTR_CONTENT_TYPE 3
-
-/**
- * Body formats (`Awss3TableDef::format`, same order as FORMAT=).
- */
-#define AWSS3_FORMAT_AUTO 0
-
-#define AWSS3_FORMAT_RAW 1
-
-#define AWSS3_FORMAT_JSON 2
-
-/**
  * The server's `HA_ERR_*` codes the core returns (my_base.h): exported so
  * that the shim `static_assert`s each against the server's own header.
  */
@@ -110,15 +44,6 @@
  * Longest object key S3 stores (the shim's position buffer holds one).
  */
 #define AWSS3_MAX_KEY_BYTES 1024
-
-/**
- * Bound kinds of `awss3_scan_start`.
- */
-#define AWSS3_BOUND_NONE 0
-
-#define AWSS3_BOUND_INCLUSIVE 1
-
-#define AWSS3_BOUND_EXCLUSIVE 2
 
 /**
  * What a create is for, from the server's own flags (never from names).
@@ -157,6 +82,72 @@ typedef enum Awss3Malformed {
    */
   AWSS3_MALFORMED_REPORT = 1,
 } Awss3Malformed;
+
+/**
+ * Cell kinds (`Awss3Cell::kind`, `Awss3Column::kind`).
+ */
+typedef enum Awss3CellKind {
+  AWSS3_CELL_NULL = 0,
+  /**
+   * The body has no such field: store the column's default.
+   */
+  AWSS3_CELL_DEFAULT = 1,
+  AWSS3_CELL_INT = 2,
+  AWSS3_CELL_UINT = 3,
+  AWSS3_CELL_DOUBLE = 4,
+  AWSS3_CELL_FLOAT = 5,
+  /**
+   * Decimal number as text.
+   */
+  AWSS3_CELL_NUMBER = 6,
+  /**
+   * UTF-8 text.
+   */
+  AWSS3_CELL_TEXT = 7,
+  /**
+   * Date/time text.
+   */
+  AWSS3_CELL_TEMPORAL = 8,
+  AWSS3_CELL_BYTES = 9,
+} Awss3CellKind;
+
+/**
+ * Column roles (`Awss3Column::role`).
+ */
+typedef enum Awss3Role {
+  AWSS3_ROLE_KEY = 0,
+  AWSS3_ROLE_VALUE = 1,
+  AWSS3_ROLE_ATTR = 2,
+  AWSS3_ROLE_META = 3,
+} Awss3Role;
+
+/**
+ * S3 attributes (`Awss3Column::attr`, same order as S3_ATTR's values).
+ */
+typedef enum Awss3Attr {
+  AWSS3_ATTR_SIZE = 0,
+  AWSS3_ATTR_LAST_MODIFIED = 1,
+  AWSS3_ATTR_ETAG = 2,
+  AWSS3_ATTR_CONTENT_TYPE = 3,
+} Awss3Attr;
+
+/**
+ * Body formats (`Awss3TableDef::format`, same order as FORMAT=).
+ */
+typedef enum Awss3Format {
+  AWSS3_FORMAT_AUTO = 0,
+  AWSS3_FORMAT_RAW = 1,
+  AWSS3_FORMAT_JSON = 2,
+} Awss3Format;
+
+/**
+ * Bound kinds of `awss3_scan_start` and `awss3_last_key`.
+ */
+typedef enum Awss3Bound {
+  AWSS3_BOUND_NONE = 0,
+  AWSS3_BOUND_INCLUSIVE = 1,
+  AWSS3_BOUND_EXCLUSIVE = 2,
+} Awss3Bound;
 
 /**
  * The request budget of one statement (awss3_max_requests_per_statement),

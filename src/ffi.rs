@@ -20,38 +20,102 @@ use crate::schema::{Attr, CellKind, Column, Format, Role, Value};
 use crate::table::{self, Table, TableDef};
 use crate::{alter, metrics, runtime, settings};
 
+// The boundary's enumerations are C enums in the header (cbindgen), but the
+// fields and arguments that carry them are `int32_t`: a number C sends is
+// checked (`TryFrom<i32>`, unknown values refused) before it becomes a Rust
+// enum, never transmuted.
+
 /// Cell kinds (`Awss3Cell::kind`, `Awss3Column::kind`).
-pub const AWSS3_CELL_NULL: i32 = 0;
-/// The body has no such field: store the column's default.
-pub const AWSS3_CELL_DEFAULT: i32 = 1;
-pub const AWSS3_CELL_INT: i32 = 2;
-pub const AWSS3_CELL_UINT: i32 = 3;
-pub const AWSS3_CELL_DOUBLE: i32 = 4;
-pub const AWSS3_CELL_FLOAT: i32 = 5;
-/// Decimal number as text.
-pub const AWSS3_CELL_NUMBER: i32 = 6;
-/// UTF-8 text.
-pub const AWSS3_CELL_TEXT: i32 = 7;
-/// Date/time text.
-pub const AWSS3_CELL_TEMPORAL: i32 = 8;
-pub const AWSS3_CELL_BYTES: i32 = 9;
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum Awss3CellKind {
+    AWSS3_CELL_NULL = 0,
+    /// The body has no such field: store the column's default.
+    AWSS3_CELL_DEFAULT = 1,
+    AWSS3_CELL_INT = 2,
+    AWSS3_CELL_UINT = 3,
+    AWSS3_CELL_DOUBLE = 4,
+    AWSS3_CELL_FLOAT = 5,
+    /// Decimal number as text.
+    AWSS3_CELL_NUMBER = 6,
+    /// UTF-8 text.
+    AWSS3_CELL_TEXT = 7,
+    /// Date/time text.
+    AWSS3_CELL_TEMPORAL = 8,
+    AWSS3_CELL_BYTES = 9,
+}
 
 /// Column roles (`Awss3Column::role`).
-pub const AWSS3_ROLE_KEY: i32 = 0;
-pub const AWSS3_ROLE_VALUE: i32 = 1;
-pub const AWSS3_ROLE_ATTR: i32 = 2;
-pub const AWSS3_ROLE_META: i32 = 3;
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum Awss3Role {
+    AWSS3_ROLE_KEY = 0,
+    AWSS3_ROLE_VALUE = 1,
+    AWSS3_ROLE_ATTR = 2,
+    AWSS3_ROLE_META = 3,
+}
 
 /// S3 attributes (`Awss3Column::attr`, same order as S3_ATTR's values).
-pub const AWSS3_ATTR_SIZE: i32 = 0;
-pub const AWSS3_ATTR_LAST_MODIFIED: i32 = 1;
-pub const AWSS3_ATTR_ETAG: i32 = 2;
-pub const AWSS3_ATTR_CONTENT_TYPE: i32 = 3;
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum Awss3Attr {
+    AWSS3_ATTR_SIZE = 0,
+    AWSS3_ATTR_LAST_MODIFIED = 1,
+    AWSS3_ATTR_ETAG = 2,
+    AWSS3_ATTR_CONTENT_TYPE = 3,
+}
 
 /// Body formats (`Awss3TableDef::format`, same order as FORMAT=).
-pub const AWSS3_FORMAT_AUTO: i32 = 0;
-pub const AWSS3_FORMAT_RAW: i32 = 1;
-pub const AWSS3_FORMAT_JSON: i32 = 2;
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum Awss3Format {
+    AWSS3_FORMAT_AUTO = 0,
+    AWSS3_FORMAT_RAW = 1,
+    AWSS3_FORMAT_JSON = 2,
+}
+
+/// Bound kinds of `awss3_scan_start` and `awss3_last_key`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum Awss3Bound {
+    AWSS3_BOUND_NONE = 0,
+    AWSS3_BOUND_INCLUSIVE = 1,
+    AWSS3_BOUND_EXCLUSIVE = 2,
+}
+
+/// `TryFrom<i32>` for a boundary enum: the value, or the unknown number.
+macro_rules! checked_from_i32 {
+    ($name:ident: $($v:ident),+) => {
+        impl TryFrom<i32> for $name {
+            type Error = i32;
+            fn try_from(n: i32) -> Result<Self, i32> {
+                $(if n == $name::$v as i32 {
+                    return Ok($name::$v);
+                })+
+                Err(n)
+            }
+        }
+    };
+}
+checked_from_i32!(Awss3CellKind: AWSS3_CELL_NULL, AWSS3_CELL_DEFAULT, AWSS3_CELL_INT,
+    AWSS3_CELL_UINT, AWSS3_CELL_DOUBLE, AWSS3_CELL_FLOAT, AWSS3_CELL_NUMBER, AWSS3_CELL_TEXT,
+    AWSS3_CELL_TEMPORAL, AWSS3_CELL_BYTES);
+checked_from_i32!(Awss3Role: AWSS3_ROLE_KEY, AWSS3_ROLE_VALUE, AWSS3_ROLE_ATTR, AWSS3_ROLE_META);
+checked_from_i32!(Awss3Attr: AWSS3_ATTR_SIZE, AWSS3_ATTR_LAST_MODIFIED, AWSS3_ATTR_ETAG,
+    AWSS3_ATTR_CONTENT_TYPE);
+checked_from_i32!(Awss3Format: AWSS3_FORMAT_AUTO, AWSS3_FORMAT_RAW, AWSS3_FORMAT_JSON);
+checked_from_i32!(Awss3Bound: AWSS3_BOUND_NONE, AWSS3_BOUND_INCLUSIVE, AWSS3_BOUND_EXCLUSIVE);
+
+use Awss3Attr::*;
+use Awss3Bound::*;
+use Awss3CellKind::*;
+use Awss3Format::*;
+use Awss3Role::*;
 
 /// The server's `HA_ERR_*` codes the core returns (my_base.h): exported so
 /// that the shim `static_assert`s each against the server's own header.
@@ -211,7 +275,9 @@ unsafe fn text(p: *const c_char, len: usize) -> Result<String, Error> {
 }
 
 fn cell_kind(k: i32) -> Result<CellKind, Error> {
-    Ok(match k {
+    let kind =
+        Awss3CellKind::try_from(k).map_err(|k| Error::Engine(format!("bad column kind {k}")))?;
+    Ok(match kind {
         AWSS3_CELL_INT => CellKind::Int,
         AWSS3_CELL_UINT => CellKind::UInt,
         AWSS3_CELL_DOUBLE => CellKind::Double,
@@ -220,7 +286,9 @@ fn cell_kind(k: i32) -> Result<CellKind, Error> {
         AWSS3_CELL_TEXT => CellKind::Text,
         AWSS3_CELL_TEMPORAL => CellKind::Temporal,
         AWSS3_CELL_BYTES => CellKind::Bytes,
-        _ => return Err(Error::Engine(format!("bad column kind {k}"))),
+        AWSS3_CELL_NULL | AWSS3_CELL_DEFAULT => {
+            return Err(Error::Engine(format!("bad column kind {k}")))
+        }
     })
 }
 
@@ -237,18 +305,22 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
     for c in cols {
         // Unknown numbers are refused, never taken for some default: a
         // shim built from another header must not silently misread columns.
-        let role = match c.role {
+        let role = Awss3Role::try_from(c.role)
+            .map_err(|r| Error::Engine(format!("unknown column role {r}")))?;
+        let role = match role {
             AWSS3_ROLE_KEY => Role::Key,
             AWSS3_ROLE_VALUE => Role::Value,
-            AWSS3_ROLE_ATTR => Role::Attr(match c.attr {
-                AWSS3_ATTR_SIZE => Attr::Size,
-                AWSS3_ATTR_LAST_MODIFIED => Attr::LastModified,
-                AWSS3_ATTR_ETAG => Attr::Etag,
-                AWSS3_ATTR_CONTENT_TYPE => Attr::ContentType,
-                a => return Err(Error::Engine(format!("unknown attribute kind {a}"))),
-            }),
+            AWSS3_ROLE_ATTR => Role::Attr(
+                match Awss3Attr::try_from(c.attr)
+                    .map_err(|a| Error::Engine(format!("unknown attribute kind {a}")))?
+                {
+                    AWSS3_ATTR_SIZE => Attr::Size,
+                    AWSS3_ATTR_LAST_MODIFIED => Attr::LastModified,
+                    AWSS3_ATTR_ETAG => Attr::Etag,
+                    AWSS3_ATTR_CONTENT_TYPE => Attr::ContentType,
+                },
+            ),
             AWSS3_ROLE_META => Role::Meta(text(c.meta, c.meta_len)?.to_ascii_lowercase()),
-            r => return Err(Error::Engine(format!("unknown column role {r}"))),
         };
         columns.push(Column {
             name: text(c.name, c.name_len)?,
@@ -262,11 +334,12 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
         db: text(d.db, d.db_len)?,
         name: text(d.name, d.name_len)?,
         connection: text(d.connection, d.connection_len)?,
-        format: match d.format {
+        format: match Awss3Format::try_from(d.format)
+            .map_err(|f| Error::Engine(format!("unknown body format {f}")))?
+        {
             AWSS3_FORMAT_AUTO => None,
             AWSS3_FORMAT_RAW => Some(Format::Raw),
             AWSS3_FORMAT_JSON => Some(Format::Json),
-            f => return Err(Error::Engine(format!("unknown body format {f}"))),
         },
         read_only: d.read_only,
         key_pad_space: d.key_pad_space,
@@ -306,7 +379,9 @@ unsafe fn values_in(cells: *const Awss3Cell, n: usize) -> Result<Vec<Value>, Err
                 String::from_utf8(b.to_vec())
                     .map_err(|_| Error::Engine("a text value is not valid UTF-8".into()))
             };
-            Ok(match c.kind {
+            let kind = Awss3CellKind::try_from(c.kind)
+                .map_err(|k| Error::Engine(format!("unknown cell kind {k}")))?;
+            Ok(match kind {
                 AWSS3_CELL_INT => Value::Int(c.int_value),
                 AWSS3_CELL_UINT => Value::UInt(c.int_value as u64),
                 AWSS3_CELL_DOUBLE => Value::Double(c.real_value),
@@ -316,7 +391,6 @@ unsafe fn values_in(cells: *const Awss3Cell, n: usize) -> Result<Vec<Value>, Err
                 AWSS3_CELL_TEMPORAL => Value::Temporal(s()?),
                 AWSS3_CELL_BYTES => Value::Bytes(b.to_vec()),
                 AWSS3_CELL_NULL | AWSS3_CELL_DEFAULT => Value::Null,
-                k => return Err(Error::Engine(format!("unknown cell kind {k}"))),
             })
         })
         .collect()
@@ -324,34 +398,34 @@ unsafe fn values_in(cells: *const Awss3Cell, n: usize) -> Result<Vec<Value>, Err
 
 fn cell_out(v: &Value) -> Awss3Cell {
     let mut c = Awss3Cell {
-        kind: AWSS3_CELL_NULL,
+        kind: AWSS3_CELL_NULL as i32,
         int_value: 0,
         real_value: 0.0,
         data: std::ptr::null(),
         len: 0,
     };
-    let mut data = |kind: i32, b: &[u8]| {
-        c.kind = kind;
+    let mut data = |kind: Awss3CellKind, b: &[u8]| {
+        c.kind = kind as i32;
         c.data = b.as_ptr();
         c.len = b.len();
     };
     match v {
         Value::Null => {}
-        Value::Default => c.kind = AWSS3_CELL_DEFAULT,
+        Value::Default => c.kind = AWSS3_CELL_DEFAULT as i32,
         Value::Int(i) => {
-            c.kind = AWSS3_CELL_INT;
+            c.kind = AWSS3_CELL_INT as i32;
             c.int_value = *i;
         }
         Value::UInt(u) => {
-            c.kind = AWSS3_CELL_UINT;
+            c.kind = AWSS3_CELL_UINT as i32;
             c.int_value = *u as i64;
         }
         Value::Double(d) => {
-            c.kind = AWSS3_CELL_DOUBLE;
+            c.kind = AWSS3_CELL_DOUBLE as i32;
             c.real_value = *d;
         }
         Value::Float(f) => {
-            c.kind = AWSS3_CELL_FLOAT;
+            c.kind = AWSS3_CELL_FLOAT as i32;
             c.real_value = *f as f64;
         }
         Value::Number(s) => data(AWSS3_CELL_NUMBER, s.as_bytes()),
@@ -754,17 +828,16 @@ pub unsafe extern "C" fn awss3_table_truncate(t: *mut Awss3Table) -> i32 {
     })
 }
 
-/// Bound kinds of `awss3_scan_start`.
-pub const AWSS3_BOUND_NONE: i32 = 0;
-pub const AWSS3_BOUND_INCLUSIVE: i32 = 1;
-pub const AWSS3_BOUND_EXCLUSIVE: i32 = 2;
-
-unsafe fn bound(key: *const u8, len: usize, kind: i32) -> Option<(Vec<u8>, bool)> {
-    match kind {
-        AWSS3_BOUND_INCLUSIVE => Some((bytes(key, len).to_vec(), true)),
-        AWSS3_BOUND_EXCLUSIVE => Some((bytes(key, len).to_vec(), false)),
-        _ => None,
-    }
+unsafe fn bound(key: *const u8, len: usize, kind: i32) -> Result<Option<(Vec<u8>, bool)>, Error> {
+    Ok(
+        match Awss3Bound::try_from(kind)
+            .map_err(|k| Error::Engine(format!("unknown bound kind {k}")))?
+        {
+            AWSS3_BOUND_NONE => None,
+            AWSS3_BOUND_INCLUSIVE => Some((bytes(key, len).to_vec(), true)),
+            AWSS3_BOUND_EXCLUSIVE => Some((bytes(key, len).to_vec(), false)),
+        },
+    )
 }
 
 /// What a scan does with an object that is not a row of the table.
@@ -800,8 +873,8 @@ pub unsafe extern "C" fn awss3_scan_start(
 ) -> i32 {
     guard(|| {
         let range = table::KeyRange {
-            lower: bound(lower, lower_len, lower_kind),
-            upper: bound(upper, upper_len, upper_kind),
+            lower: bound(lower, lower_len, lower_kind)?,
+            upper: bound(upper, upper_len, upper_kind)?,
         };
         let malformed = match malformed {
             Awss3Malformed::AWSS3_MALFORMED_AS_SET => None,
@@ -856,7 +929,7 @@ pub unsafe extern "C" fn awss3_last_key(
     guard(|| {
         let range = table::KeyRange {
             lower: None,
-            upper: bound(upper, upper_len, upper_kind),
+            upper: bound(upper, upper_len, upper_kind)?,
         };
         match table_mut(t)?.table.last_in_range(&range)? {
             None => Ok(HA_ERR_KEY_NOT_FOUND),
@@ -1196,36 +1269,40 @@ mod tests {
             server: std::ptr::null(),
             max_body: 0,
         };
-        let key = col(AWSS3_ROLE_KEY, 0, AWSS3_CELL_TEXT);
+        let key = col(AWSS3_ROLE_KEY as i32, 0, AWSS3_CELL_TEXT as i32);
         let ok = [
             key,
-            col(AWSS3_ROLE_ATTR, AWSS3_ATTR_CONTENT_TYPE, AWSS3_CELL_TEXT),
+            col(
+                AWSS3_ROLE_ATTR as i32,
+                AWSS3_ATTR_CONTENT_TYPE as i32,
+                AWSS3_CELL_TEXT as i32,
+            ),
         ];
-        assert!(unsafe { table_def(&def(&ok, AWSS3_FORMAT_AUTO)) }.is_ok());
+        assert!(unsafe { table_def(&def(&ok, AWSS3_FORMAT_AUTO as i32)) }.is_ok());
         let cases: [(Vec<Awss3Column>, i32, &str); 4] = [
             (
                 vec![
-                    col(AWSS3_ROLE_KEY, 0, AWSS3_CELL_TEXT),
-                    col(AWSS3_ROLE_ATTR, 9, AWSS3_CELL_TEXT),
+                    col(AWSS3_ROLE_KEY as i32, 0, AWSS3_CELL_TEXT as i32),
+                    col(AWSS3_ROLE_ATTR as i32, 9, AWSS3_CELL_TEXT as i32),
                 ],
-                AWSS3_FORMAT_AUTO,
+                AWSS3_FORMAT_AUTO as i32,
                 "unknown attribute kind 9",
             ),
             (
                 vec![
-                    col(AWSS3_ROLE_KEY, 0, AWSS3_CELL_TEXT),
-                    col(7, 0, AWSS3_CELL_TEXT),
+                    col(AWSS3_ROLE_KEY as i32, 0, AWSS3_CELL_TEXT as i32),
+                    col(7, 0, AWSS3_CELL_TEXT as i32),
                 ],
-                AWSS3_FORMAT_AUTO,
+                AWSS3_FORMAT_AUTO as i32,
                 "unknown column role 7",
             ),
             (
-                vec![col(AWSS3_ROLE_KEY, 0, 42)],
-                AWSS3_FORMAT_AUTO,
+                vec![col(AWSS3_ROLE_KEY as i32, 0, 42)],
+                AWSS3_FORMAT_AUTO as i32,
                 "bad column kind 42",
             ),
             (
-                vec![col(AWSS3_ROLE_KEY, 0, AWSS3_CELL_TEXT)],
+                vec![col(AWSS3_ROLE_KEY as i32, 0, AWSS3_CELL_TEXT as i32)],
                 5,
                 "unknown body format 5",
             ),
@@ -1269,6 +1346,6 @@ mod tests {
         let cells: Vec<Awss3Cell> = values.iter().map(cell_out).collect();
         let back = unsafe { values_in(cells.as_ptr(), cells.len()).unwrap() };
         assert_eq!(back, values);
-        assert_eq!(cell_out(&Value::Default).kind, AWSS3_CELL_DEFAULT);
+        assert_eq!(cell_out(&Value::Default).kind, AWSS3_CELL_DEFAULT as i32);
     }
 }

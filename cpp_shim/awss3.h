@@ -280,6 +280,12 @@ typedef struct Awss3AlterColumn {
 } Awss3AlterColumn;
 
 /**
+ * Progress of a long operation (TRUNCATE, a count): called on the
+ * statement's own thread while it waits, with the same `arg` as the probe.
+ */
+typedef void (*Awss3ProgressReport)(const void *arg, uint64_t done, uint64_t total);
+
+/**
  * One column value crossing the boundary. `data`/`len` hold text and bytes;
  * cells returned by the core stay valid until the next call on the table.
  */
@@ -404,8 +410,9 @@ void awss3_table_free(struct Awss3Table *t);
 
 /**
  * The statement now working on the table (at its start; `killed` null at
- * its end): waits on S3 for it end when `killed(killed_arg)` says so, and
- * its requests are charged to `budget` (null: no limit).
+ * its end): waits on S3 for it end when `killed(killed_arg)` says so, long
+ * operations report through `progress(killed_arg, done, total)`, and its
+ * requests are charged to `budget` (null: no limit).
  *
  * # Safety
  * `t` valid; `killed_arg` valid for `killed` until the next call; `budget`
@@ -413,6 +420,7 @@ void awss3_table_free(struct Awss3Table *t);
  */
 int32_t awss3_table_set_statement(struct Awss3Table *t,
                                   Awss3KilledProbe killed,
+                                  Awss3ProgressReport progress,
                                   const void *killed_arg,
                                   const struct Awss3Budget *budget);
 

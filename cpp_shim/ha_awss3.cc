@@ -678,6 +678,13 @@ uint ha_awss3::push_core_warnings()
   return pushed;
 }
 
+/* The core's progress reports from long waits (TRUNCATE, counts): a no-op
+   unless the statement's progress was started (thd_progress_report checks). */
+static void statement_progress(const void *thd, uint64_t done, uint64_t total)
+{
+  thd_progress_report(static_cast<THD *>(const_cast<void *>(thd)), done, total);
+}
+
 /* The core's way to learn that the statement it waits for was killed. */
 static bool statement_killed(const void *thd)
 {
@@ -1142,7 +1149,10 @@ int ha_awss3::delete_row(const uchar *buf)
 
 int ha_awss3::delete_all_rows()
 {
-  return fail(awss3_table_truncate(core));
+  progress_start(stats.records);
+  int rc= fail(awss3_table_truncate(core));
+  progress_stop();
+  return rc;
 }
 
 int ha_awss3::index_init(uint idx, bool)
@@ -1887,7 +1897,9 @@ bool ha_awss3::commit_inplace_alter_table(TABLE *altered_table,
 int ha_awss3::analyze(THD *, HA_CHECK_OPT *)
 {
   uint64_t n;
+  progress_start(stats.records);
   int rc= fail(awss3_table_count(core, &n));
+  progress_stop();
   if (rc)
   {
     print_error(rc, MYF(0));
@@ -1947,10 +1959,10 @@ int ha_awss3::external_lock(THD *thd, int lock_type)
   if (core)
   {
     if (lock_type == F_UNLCK)
-      awss3_table_set_statement(core, NULL, NULL, NULL);
+      awss3_table_set_statement(core, NULL, NULL, NULL, NULL);
     else
-      awss3_table_set_statement(core, statement_killed, thd,
-                                statement_budget(thd));
+      awss3_table_set_statement(core, statement_killed, statement_progress,
+                                thd, statement_budget(thd));
   }
   return 0;
 }
@@ -1960,8 +1972,8 @@ int ha_awss3::external_lock(THD *thd, int lock_type)
 int ha_awss3::start_stmt(THD *thd, thr_lock_type)
 {
   if (core)
-    awss3_table_set_statement(core, statement_killed, thd,
-                              statement_budget(thd));
+    awss3_table_set_statement(core, statement_killed, statement_progress,
+                              thd, statement_budget(thd));
   return 0;
 }
 

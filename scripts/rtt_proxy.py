@@ -2,6 +2,7 @@
 """A TCP proxy on loopback that adds a network round-trip time, for the benchmark.
 
 usage: rtt_proxy.py UPSTREAM_HOST:PORT PORTFILE [--rtt-ms MS] [--seconds N] [--no-connect-rtt]
+       rtt_proxy.py --selftest [N] [WINDOW] [--rtt-ms MS]
 
 Listens on 127.0.0.1 on a free port, writes the port to PORTFILE and its pid to
 PORTFILE.pid, and exits by itself after N seconds (default 1800). Every chunk of
@@ -17,6 +18,12 @@ It also counts the HTTP/1.1 requests it forwards (it reads the request heads and
 skips bodies by Content-Length), by S3 operation: list, get, head, put, delete,
 post, other. SIGUSR1 writes those counts as JSON to PORTFILE.stats (a write to a
 temporary file, then a rename). The upstream must be a loopback address.
+
+--selftest checks that the proxy is not a bottleneck: it starts a stub HTTP server
+that answers every request at once with 1 KiB, this proxy in front of it, and sends N
+(default 2000) GETs over WINDOW (default 32) keep-alive connections through it with a
+light asyncio client; it prints the time next to the ideal N/WINDOW*RTT (+1 RTT for
+the connections' handshake).
 """
 import asyncio
 import collections
@@ -30,7 +37,75 @@ import sys
 HELP = __doc__
 
 
+STUB = r"""
+import asyncio, sys
+RESP = b"HTTP/1.1 200 OK\\r\\nContent-Length: 1024\\r\\n\\r\\n" + b"x" * 1024
+class P(asyncio.Protocol):
+    def connection_made(self, t):
+        self.t, self.buf = t, b""
+    def data_received(self, d):
+        self.buf += d
+        while b"\\r\\n\\r\\n" in self.buf:
+            self.buf = self.buf.partition(b"\\r\\n\\r\\n")[2]
+            self.t.write(RESP)
+async def main():
+    s = await asyncio.get_running_loop().create_server(P, "127.0.0.1", 0)
+    print(s.sockets[0].getsockname()[1], flush=True)
+    await asyncio.sleep(float(sys.argv[1]))
+asyncio.run(main())
+"""
+
+
+def selftest(argv):
+    import subprocess
+    import tempfile
+    import time
+    pos = [a for a in argv[2:] if not a.startswith("-")]
+    rtt_ms = float(argv[argv.index("--rtt-ms") + 1]) if "--rtt-ms" in argv else 20.0
+    pos = [a for a in pos if a != str(argv[argv.index("--rtt-ms") + 1])] if "--rtt-ms" in argv \
+        else pos
+    n, window = (int(pos[0]) if pos else 2000), (int(pos[1]) if len(pos) > 1 else 32)
+    stub = subprocess.Popen([sys.executable, "-c", STUB, "120"], stdout=subprocess.PIPE, text=True)
+    port = int(stub.stdout.readline())
+    with tempfile.TemporaryDirectory() as tmp:
+        pf = os.path.join(tmp, "port")
+        proxy = subprocess.Popen([sys.executable, os.path.abspath(__file__), f"127.0.0.1:{port}",
+                                  pf, "--rtt-ms", str(rtt_ms), "--seconds", "120"])
+        try:
+            for _ in range(200):
+                if os.path.exists(pf) and open(pf).read().strip():
+                    break
+                time.sleep(0.02)
+            pport = int(open(pf).read())
+
+            async def worker(todo):
+                r, w = await asyncio.open_connection("127.0.0.1", pport)
+                while todo:
+                    todo.pop()
+                    w.write(b"GET /bucket/key HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                    await r.readuntil(b"\r\n\r\n")
+                    await r.readexactly(1024)
+                w.close()
+
+            async def run():
+                todo = list(range(n))
+                t0 = time.perf_counter()
+                await asyncio.gather(*(worker(todo) for _ in range(window)))
+                return time.perf_counter() - t0
+
+            dt = asyncio.run(run())
+        finally:
+            proxy.terminate()
+            stub.terminate()
+    ideal = (n / window + 1) * rtt_ms / 1000
+    print(f"rtt_proxy selftest: {n} GETs over {window} connections, +{rtt_ms:g} ms RTT: "
+          f"{dt:.2f} s (ideal {ideal:.2f} s, x{dt / ideal:.2f})")
+
+
 def parse_args(argv):
+    if len(argv) > 1 and argv[1] == "--selftest":
+        selftest(argv)
+        sys.exit(0)
     if len(argv) < 3 or argv[1].startswith("-"):
         sys.exit(HELP)
     host, _, port = argv[1].rpartition(":")

@@ -560,6 +560,10 @@ thread_local! {
 /// made the call, while it waits on S3.
 pub type Awss3KilledProbe = Option<extern "C" fn(arg: *const c_void) -> bool>;
 
+/// Progress of a long operation (TRUNCATE, a count): called on the
+/// statement's own thread while it waits, with the same `arg` as the probe.
+pub type Awss3ProgressReport = Option<extern "C" fn(arg: *const c_void, done: u64, total: u64)>;
+
 /// CREATE TABLE: checks the definition and the location; picks and records
 /// an engine-chosen location next to the .frm. `note`/`note_len` receive a
 /// note for the user (empty if none), valid until this thread's next call.
@@ -734,8 +738,9 @@ pub unsafe extern "C" fn awss3_table_free(t: *mut Awss3Table) {
 }
 
 /// The statement now working on the table (at its start; `killed` null at
-/// its end): waits on S3 for it end when `killed(killed_arg)` says so, and
-/// its requests are charged to `budget` (null: no limit).
+/// its end): waits on S3 for it end when `killed(killed_arg)` says so, long
+/// operations report through `progress(killed_arg, done, total)`, and its
+/// requests are charged to `budget` (null: no limit).
 ///
 /// # Safety
 /// `t` valid; `killed_arg` valid for `killed` until the next call; `budget`
@@ -744,12 +749,13 @@ pub unsafe extern "C" fn awss3_table_free(t: *mut Awss3Table) {
 pub unsafe extern "C" fn awss3_table_set_statement(
     t: *mut Awss3Table,
     killed: Awss3KilledProbe,
+    progress: Awss3ProgressReport,
     killed_arg: *const c_void,
     budget: *const Awss3Budget,
 ) -> i32 {
     guard(|| {
         let t = &mut table_mut(t)?.table;
-        t.set_interrupt(runtime::Interrupt::new(killed, killed_arg));
+        t.set_interrupt(runtime::Interrupt::new(killed, killed_arg).with_report(progress));
         t.set_budget(budget.as_ref().map(|b| b.0.clone()));
         Ok(0)
     })

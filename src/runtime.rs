@@ -60,9 +60,12 @@ pub const SLICE: Duration = Duration::from_millis(200);
 /// How the core learns that the statement it works for was killed (KILL
 /// QUERY, max_statement_time): a probe the shim supplies (`thd_killed`), called
 /// only on the statement's own thread, while it waits.
+/// The same thread is also where progress is reported (`report`, MariaDB's
+/// progress API behind it), from the waits of long operations.
 #[derive(Clone, Copy)]
 pub struct Interrupt {
     probe: Option<extern "C" fn(*const c_void) -> bool>,
+    report: Option<extern "C" fn(*const c_void, u64, u64)>,
     arg: *const c_void,
 }
 
@@ -75,15 +78,31 @@ impl Interrupt {
     /// Nobody to ask: waits end only when their requests do.
     pub const NONE: Interrupt = Interrupt {
         probe: None,
+        report: None,
         arg: std::ptr::null(),
     };
 
     pub fn new(probe: Option<extern "C" fn(*const c_void) -> bool>, arg: *const c_void) -> Self {
-        Interrupt { probe, arg }
+        Interrupt {
+            probe,
+            report: None,
+            arg,
+        }
+    }
+
+    /// Also reports progress through `report(arg, done, total)`.
+    pub fn with_report(self, report: Option<extern "C" fn(*const c_void, u64, u64)>) -> Self {
+        Interrupt { report, ..self }
     }
 
     pub fn is_set(&self) -> bool {
         self.probe.is_some_and(|p| p(self.arg))
+    }
+
+    fn report(&self, (done, total): (u64, u64)) {
+        if let Some(r) = self.report {
+            r(self.arg, done, total.max(done.saturating_add(1)));
+        }
     }
 }
 
@@ -91,6 +110,16 @@ impl Interrupt {
 /// `stop` in between, so that KILL ends any wait within a fraction of a
 /// second. On KILL the future is dropped, which stops its requests.
 pub fn wait<F: Future>(rt: &Handle, fut: F, stop: Interrupt) -> Result<F::Output> {
+    wait_reporting(rt, fut, stop, None)
+}
+
+/// `wait`, also reporting `progress()` (done, expected total) at each slice.
+pub fn wait_reporting<F: Future>(
+    rt: &Handle,
+    fut: F,
+    stop: Interrupt,
+    progress: Option<&dyn Fn() -> (u64, u64)>,
+) -> Result<F::Output> {
     if stop.is_set() {
         return Err(Error::Killed);
     }
@@ -102,6 +131,9 @@ pub fn wait<F: Future>(rt: &Handle, fut: F, stop: Interrupt) -> Result<F::Output
                 _ = tokio::time::sleep(SLICE) => {
                     if stop.is_set() {
                         return Err(Error::Killed);
+                    }
+                    if let Some(p) = progress {
+                        stop.report(p());
                     }
                 }
             }

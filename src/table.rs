@@ -3,6 +3,7 @@
 //! statement-level operation of the handler lands on a method here.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,6 +57,19 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// `wait`, reporting `progress()` as it goes.
+    fn wait_reporting<
+        T,
+        E: Into<Error>,
+        F: std::future::Future<Output = std::result::Result<T, E>>,
+    >(
+        &self,
+        fut: F,
+        progress: &dyn Fn() -> (u64, u64),
+    ) -> Result<T> {
+        runtime::wait_reporting(&self.rt, fut, self.stop, Some(progress))?.map_err(Into::into)
+    }
+
     /// Waits for `fut` (see `runtime::wait`: KILL ends the wait).
     fn wait<T, E: Into<Error>, F: std::future::Future<Output = std::result::Result<T, E>>>(
         &self,
@@ -142,11 +156,18 @@ fn bucket(s3: &Arc<S3>, loc: &Location) -> listing::Bucket {
 
 /// Deletes every object under `loc`: LISTs + one DeleteObjects per page.
 async fn delete_all(s3: &Arc<S3>, loc: &Location) -> Result<u64> {
+    delete_all_counted(s3, loc, &AtomicU64::new(0)).await
+}
+
+/// `delete_all`, adding the objects deleted so far to `done` (progress).
+async fn delete_all_counted(s3: &Arc<S3>, loc: &Location, done: &AtomicU64) -> Result<u64> {
     for_each_page(s3, loc, |entries| async move {
         let keys: Vec<String> = entries.into_iter().map(|e| e.key).collect();
         s3.delete_batch(&loc.bucket, &keys)
             .await
-            .map_err(Error::from)
+            .map_err(Error::from)?;
+        done.fetch_add(keys.len() as u64, Ordering::Relaxed);
+        Ok(())
     })
     .await
 }
@@ -1110,14 +1131,20 @@ impl Table {
     pub fn count(&self) -> Result<u64> {
         let c = self.ctx()?;
         let prefix = &self.loc.prefix;
-        let mut n = 0u64;
-        c.wait(for_each_page(&c.s3, &self.loc, |entries| {
-            n += entries
-                .iter()
-                .filter(|e| keycodec::key_of(prefix, &e.key).is_some())
-                .count() as u64;
-            async { Ok(()) }
-        }))?;
+        let counted = AtomicU64::new(0);
+        let expected = estimate::get(&self.loc).unwrap_or(0);
+        c.wait_reporting(
+            for_each_page(&c.s3, &self.loc, |entries| {
+                let rows = entries
+                    .iter()
+                    .filter(|e| keycodec::key_of(prefix, &e.key).is_some())
+                    .count() as u64;
+                counted.fetch_add(rows, Ordering::Relaxed);
+                async { Ok(()) }
+            }),
+            &|| (counted.load(Ordering::Relaxed), expected),
+        )?;
+        let n = counted.load(Ordering::Relaxed);
         estimate::set(&self.loc, n);
         Ok(n)
     }
@@ -1146,7 +1173,11 @@ impl Table {
         self.check_writable()?;
         let c = self.ctx()?;
         self.current = None;
-        let n = c.wait(delete_all(&c.s3, &self.loc))?;
+        let done = AtomicU64::new(0);
+        let expected = estimate::get(&self.loc).unwrap_or(0);
+        let n = c.wait_reporting(delete_all_counted(&c.s3, &self.loc, &done), &|| {
+            (done.load(Ordering::Relaxed), expected)
+        })?;
         estimate::set(&self.loc, 0);
         let mut sc = sidecar_of(&self.def.path)?;
         if !sc.dropped.is_empty() {

@@ -239,14 +239,40 @@ fn set_error(msg: String) {
     LAST_ERROR.with(|e| *e.borrow_mut() = msg);
 }
 
-/// The one panic boundary: runs `f`, turns errors and panics into codes.
-fn guard<F: FnOnce() -> Result<i32, Error>>(f: F) -> i32 {
+/// What an exported function returns when its body panicked: a code the
+/// shim maps to an error, false, nothing, or null (as rustls-ffi's
+/// `ffi_panic_boundary!` does per return type).
+trait PanicValue {
+    fn on_panic() -> Self;
+}
+
+impl PanicValue for i32 {
+    fn on_panic() -> i32 {
+        AWSS3_ERR_ENGINE
+    }
+}
+
+impl PanicValue for bool {
+    fn on_panic() -> bool {
+        false
+    }
+}
+
+impl PanicValue for () {
+    fn on_panic() {}
+}
+
+impl<T> PanicValue for *mut T {
+    fn on_panic() -> *mut T {
+        std::ptr::null_mut()
+    }
+}
+
+/// The one panic boundary: every exported function's body runs in it; a
+/// panic becomes the return type's failure value and the last error.
+fn boundary<T: PanicValue, F: FnOnce() -> T>(f: F) -> T {
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(code)) => code,
-        Ok(Err(e)) => {
-            set_error(e.to_string());
-            e.code()
-        }
+        Ok(v) => v,
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -254,9 +280,21 @@ fn guard<F: FnOnce() -> Result<i32, Error>>(f: F) -> i32 {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown".into());
             set_error(format!("AWSS3 internal error (please report): {what}"));
-            AWSS3_ERR_ENGINE
+            T::on_panic()
         }
     }
+}
+
+/// `boundary` for the functions that return a code: an error becomes its
+/// `HA_ERR_*` / engine code, its message kept for `awss3_last_error`.
+fn guard<F: FnOnce() -> Result<i32, Error>>(f: F) -> i32 {
+    boundary(|| match f() {
+        Ok(code) => code,
+        Err(e) => {
+            set_error(e.to_string());
+            e.code()
+        }
+    })
 }
 
 /// # Safety
@@ -523,15 +561,17 @@ pub unsafe extern "C" fn awss3_counters_get(out: *mut Awss3Counters) {
 /// Out-params must be valid pointers.
 #[no_mangle]
 pub unsafe extern "C" fn awss3_last_error(msg: *mut *const c_char, len: *mut usize) {
-    LAST_ERROR.with(|e| {
-        let e = e.borrow();
-        if !msg.is_null() {
-            *msg = e.as_ptr() as *const c_char;
-        }
-        if !len.is_null() {
-            *len = e.len();
-        }
-    });
+    boundary(|| {
+        LAST_ERROR.with(|e| {
+            let e = e.borrow();
+            if !msg.is_null() {
+                *msg = e.as_ptr() as *const c_char;
+            }
+            if !len.is_null() {
+                *len = e.len();
+            }
+        })
+    })
 }
 
 /// What a create is for, from the server's own flags (never from names).
@@ -768,14 +808,11 @@ pub struct Awss3Budget(std::sync::Arc<crate::budget::Budget>);
 /// A budget of `limit` requests (`limit` > 0).
 #[no_mangle]
 pub extern "C" fn awss3_budget_new(limit: u64) -> *mut Awss3Budget {
-    match catch_unwind(|| {
+    boundary(|| {
         Box::into_raw(Box::new(Awss3Budget(std::sync::Arc::new(
             crate::budget::Budget::new(limit),
         ))))
-    }) {
-        Ok(p) => p,
-        Err(_) => std::ptr::null_mut(),
-    }
+    })
 }
 
 /// # Safety
@@ -783,9 +820,11 @@ pub extern "C" fn awss3_budget_new(limit: u64) -> *mut Awss3Budget {
 /// still hold it keep their share until their next statement.
 #[no_mangle]
 pub unsafe extern "C" fn awss3_budget_free(b: *mut Awss3Budget) {
-    if !b.is_null() {
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(b))));
-    }
+    boundary(|| {
+        if !b.is_null() {
+            drop(Box::from_raw(b));
+        }
+    })
 }
 
 /// The table's location as `s3://bucket/prefix` (for messages and SHOW).
@@ -1206,19 +1245,21 @@ pub unsafe extern "C" fn awss3_take_warning(
     len: *mut usize,
     is_note: *mut bool,
 ) -> bool {
-    let mut found = false;
-    guard(|| {
-        let t = table_mut(t)?;
-        if let Some((note, w)) = t.table.take_warning() {
-            t.text_out = w.into_bytes();
+    boundary(|| {
+        let Some(t) = t.as_mut() else {
+            return false;
+        };
+        let Some((note, w)) = t.table.take_warning() else {
+            return false;
+        };
+        t.text_out = w.into_bytes();
+        if !msg.is_null() && !len.is_null() && !is_note.is_null() {
             *msg = t.text_out.as_ptr() as *const c_char;
             *len = t.text_out.len();
             *is_note = note;
-            found = true;
         }
-        Ok(0)
-    });
-    found
+        true
+    })
 }
 
 #[cfg(test)]
@@ -1323,6 +1364,15 @@ mod tests {
         };
         let err = unsafe { values_in(&bad, 1) }.unwrap_err();
         assert!(err.to_string().contains("unknown cell kind 77"), "{err}");
+    }
+
+    #[test]
+    fn panics_become_each_return_types_failure_value() {
+        assert!(!boundary(|| -> bool { panic!("bool") }));
+        assert!(boundary(|| -> *mut Awss3Budget { panic!("ptr") }).is_null());
+        boundary(|| -> () { panic!("unit") });
+        assert_eq!(boundary(|| -> i32 { panic!("code") }), AWSS3_ERR_ENGINE);
+        assert!(boundary(|| true));
     }
 
     #[test]

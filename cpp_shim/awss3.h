@@ -161,6 +161,39 @@ typedef struct Awss3Budget Awss3Budget;
 typedef struct Awss3Table Awss3Table;
 
 /**
+ * Every server-wide setting (the `awss3_*` global variables), handed over
+ * whole at plugin start and whenever one is SET. The secrets live in the
+ * core alone (the variables show a mask): null leaves the current one.
+ */
+typedef struct Awss3Settings {
+  const char *endpoint;
+  size_t endpoint_len;
+  const char *region;
+  size_t region_len;
+  const char *bucket;
+  size_t bucket_len;
+  const char *access_key_id;
+  size_t access_key_id_len;
+  /**
+   * Null: unchanged.
+   */
+  const char *secret_access_key;
+  size_t secret_access_key_len;
+  /**
+   * Null: unchanged.
+   */
+  const char *session_token;
+  size_t session_token_len;
+  uint64_t prefetch_window;
+  uint64_t max_retries;
+  /**
+   * Seconds.
+   */
+  uint64_t request_timeout;
+  bool skip_malformed;
+} Awss3Settings;
+
+/**
  * The `Awss3_*` status variables.
  */
 typedef struct Awss3Counters {
@@ -312,12 +345,12 @@ int32_t awss3_init(void);
 void awss3_shutdown(void);
 
 /**
- * Sets the server-wide setting `awss3_<name>` (value as text).
+ * Replaces the server-wide settings.
  *
  * # Safety
- * Buffers must be valid for their lengths.
+ * `s` valid; its buffers valid for their lengths.
  */
-int32_t awss3_setting_set(const char *name, size_t name_len, const char *value, size_t value_len);
+int32_t awss3_settings_set(const struct Awss3Settings *s);
 
 /**
  * # Safety

@@ -85,13 +85,6 @@ static ha_create_table_option awss3_field_options[]=
 
 /* ------------------------------------------------------ system variables */
 
-static void push_setting(const char *name, const char *value)
-{
-  if (!value)
-    value= "";
-  awss3_setting_set(name, strlen(name), value, strlen(value));
-}
-
 static char *awss3_endpoint, *awss3_region, *awss3_bucket, *awss3_access_key_id;
 static char *awss3_secret_access_key, *awss3_session_token;
 static ulong awss3_prefetch_window, awss3_max_retries, awss3_request_timeout;
@@ -100,74 +93,98 @@ static my_bool awss3_skip_malformed;
 static const char MASKED[]= "*****";
 static const char EMPTY[]= "";
 
+/* Hands every setting to the core in one struct (awss3.h). The secrets go
+   only when given (`secret`, `token`): they live in the core alone, the
+   variables show a mask. */
+static void push_settings(const char *secret, const char *token)
+{
+  auto str= [](const char *v, const char **p, size_t *n) {
+    *p= v ? v : "";
+    *n= strlen(*p);
+  };
+  Awss3Settings st;
+  str(awss3_endpoint, &st.endpoint, &st.endpoint_len);
+  str(awss3_region, &st.region, &st.region_len);
+  str(awss3_bucket, &st.bucket, &st.bucket_len);
+  str(awss3_access_key_id, &st.access_key_id, &st.access_key_id_len);
+  st.secret_access_key= secret;
+  st.secret_access_key_len= secret ? strlen(secret) : 0;
+  st.session_token= token;
+  st.session_token_len= token ? strlen(token) : 0;
+  st.prefetch_window= awss3_prefetch_window;
+  st.max_retries= awss3_max_retries;
+  st.request_timeout= awss3_request_timeout;
+  st.skip_malformed= awss3_skip_malformed;
+  if (awss3_settings_set(&st))
+  {
+    const char *msg; size_t len;
+    awss3_last_error(&msg, &len);
+    sql_print_error("AWSS3: settings not applied: %.*s", (int) len, msg);
+  }
+}
+
 /* Plain string settings are PLUGIN_VAR_MEMALLOC: the variable owns a copy of
    any length (the server frees it at unload). An update function replaces
    the copy itself; the server holds LOCK_global_system_variables around
    both SET GLOBAL and SHOW VARIABLES, so no reader sees the old one freed. */
-#define STR_UPDATE(fn, setting)                                             \
-  static void fn(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,       \
-                 const void *save)                                          \
-  {                                                                         \
-    const char *v= *static_cast<const char *const *>(save);                 \
-    push_setting(setting, v);                                               \
-    char **var= static_cast<char **>(var_ptr);                              \
-    char *old= *var;                                                        \
-    *var= v ? my_strdup(PSI_NOT_INSTRUMENTED, v, MYF(MY_WME)) : NULL;       \
-    my_free(old);                                                           \
-  }
-STR_UPDATE(update_endpoint, "endpoint")
-STR_UPDATE(update_region, "region")
-STR_UPDATE(update_bucket, "bucket")
-STR_UPDATE(update_key_id, "access_key_id")
+static void update_str(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,
+                       const void *save)
+{
+  const char *v= *static_cast<const char *const *>(save);
+  char **var= static_cast<char **>(var_ptr);
+  char *old= *var;
+  *var= v ? my_strdup(PSI_NOT_INSTRUMENTED, v, MYF(MY_WME)) : NULL;
+  my_free(old);
+  push_settings(NULL, NULL);
+}
 
 /* Secrets go to the core; the variable itself only shows the mask (a static
    string: these variables are not MEMALLOC). */
-#define SECRET_UPDATE(fn, setting)                                          \
-  static void fn(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,       \
-                 const void *save)                                          \
-  {                                                                         \
-    const char *v= *static_cast<const char *const *>(save);                 \
-    push_setting(setting, v);                                               \
-    *static_cast<const char **>(var_ptr)= (v && *v) ? MASKED : EMPTY;       \
-  }
-SECRET_UPDATE(update_secret, "secret_access_key")
-SECRET_UPDATE(update_token, "session_token")
+static void update_secret(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,
+                          const void *save)
+{
+  const char *v= *static_cast<const char *const *>(save);
+  push_settings(v ? v : "", NULL);
+  *static_cast<const char **>(var_ptr)= (v && *v) ? MASKED : EMPTY;
+}
 
-#define ULONG_UPDATE(fn, setting)                                           \
-  static void fn(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,       \
-                 const void *save)                                          \
-  {                                                                         \
-    ulong v= *static_cast<const ulong *>(save);                             \
-    *static_cast<ulong *>(var_ptr)= v;                                      \
-    push_setting(setting, std::to_string(v).c_str());                       \
-  }
-ULONG_UPDATE(update_window, "prefetch_window")
-ULONG_UPDATE(update_retries, "max_retries")
-ULONG_UPDATE(update_timeout, "request_timeout")
+static void update_token(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,
+                         const void *save)
+{
+  const char *v= *static_cast<const char *const *>(save);
+  push_settings(NULL, v ? v : "");
+  *static_cast<const char **>(var_ptr)= (v && *v) ? MASKED : EMPTY;
+}
+
+static void update_ulong(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,
+                         const void *save)
+{
+  *static_cast<ulong *>(var_ptr)= *static_cast<const ulong *>(save);
+  push_settings(NULL, NULL);
+}
 
 static void update_skip_malformed(MYSQL_THD, struct st_mysql_sys_var *,
                                   void *var_ptr, const void *save)
 {
-  my_bool v= *static_cast<const my_bool *>(save);
-  *static_cast<my_bool *>(var_ptr)= v;
-  push_setting("skip_malformed", v ? "1" : "0");
+  *static_cast<my_bool *>(var_ptr)= *static_cast<const my_bool *>(save);
+  push_settings(NULL, NULL);
 }
 
 static MYSQL_SYSVAR_STR(endpoint, awss3_endpoint,
   PLUGIN_VAR_RQCMDARG | PLUGIN_VAR_MEMALLOC,
   "S3 endpoint URL (http://host:port for plain HTTP); empty: AWS S3 of awss3_region",
-  NULL, update_endpoint, "");
+  NULL, update_str, "");
 static MYSQL_SYSVAR_STR(region, awss3_region,
   PLUGIN_VAR_RQCMDARG | PLUGIN_VAR_MEMALLOC,
-  "S3 region used for signing", NULL, update_region, "us-east-1");
+  "S3 region used for signing", NULL, update_str, "us-east-1");
 static MYSQL_SYSVAR_STR(bucket, awss3_bucket,
   PLUGIN_VAR_RQCMDARG | PLUGIN_VAR_MEMALLOC,
   "Default bucket: tables without CONNECTION live at s3://<bucket>/<db>/<table>/",
-  NULL, update_bucket, "");
+  NULL, update_str, "");
 static MYSQL_SYSVAR_STR(access_key_id, awss3_access_key_id,
   PLUGIN_VAR_RQCMDARG | PLUGIN_VAR_MEMALLOC,
   "S3 access key id; empty: the AWS default credential chain",
-  NULL, update_key_id, "");
+  NULL, update_str, "");
 static MYSQL_SYSVAR_STR(secret_access_key, awss3_secret_access_key,
   PLUGIN_VAR_RQCMDARG, "S3 secret access key (shown masked)",
   NULL, update_secret, "");
@@ -176,13 +193,13 @@ static MYSQL_SYSVAR_STR(session_token, awss3_session_token, PLUGIN_VAR_RQCMDARG,
   NULL, update_token, "");
 static MYSQL_SYSVAR_ULONG(prefetch_window, awss3_prefetch_window,
   PLUGIN_VAR_RQCMDARG, "Object requests in flight during a scan",
-  NULL, update_window, 32, 1, 1024, 0);
+  NULL, update_ulong, 32, 1, 1024, 0);
 static MYSQL_SYSVAR_ULONG(max_retries, awss3_max_retries, PLUGIN_VAR_RQCMDARG,
   "Retries of a transient S3 failure (5xx, 429, timeout) before the statement fails",
-  NULL, update_retries, 3, 0, 100, 0);
+  NULL, update_ulong, 3, 0, 100, 0);
 static MYSQL_SYSVAR_ULONG(request_timeout, awss3_request_timeout,
   PLUGIN_VAR_RQCMDARG, "Seconds one S3 request attempt may take",
-  NULL, update_timeout, 30, 1, 3600, 0);
+  NULL, update_ulong, 30, 1, 3600, 0);
 static MYSQL_SYSVAR_BOOL(skip_malformed, awss3_skip_malformed,
   PLUGIN_VAR_OPCMDARG,
   "Skip objects whose body is not a valid row (with a warning) instead of failing",
@@ -213,16 +230,8 @@ static struct st_mysql_sys_var *awss3_system_variables[]=
 /* Hands the start-up values to the core and masks the secrets. */
 static void push_all_settings()
 {
-  push_setting("endpoint", awss3_endpoint);
-  push_setting("region", awss3_region);
-  push_setting("bucket", awss3_bucket);
-  push_setting("access_key_id", awss3_access_key_id);
-  push_setting("secret_access_key", awss3_secret_access_key);
-  push_setting("session_token", awss3_session_token);
-  push_setting("prefetch_window", std::to_string(awss3_prefetch_window).c_str());
-  push_setting("max_retries", std::to_string(awss3_max_retries).c_str());
-  push_setting("request_timeout", std::to_string(awss3_request_timeout).c_str());
-  push_setting("skip_malformed", awss3_skip_malformed ? "1" : "0");
+  push_settings(awss3_secret_access_key ? awss3_secret_access_key : "",
+                awss3_session_token ? awss3_session_token : "");
   awss3_secret_access_key= const_cast<char *>(
     awss3_secret_access_key && *awss3_secret_access_key ? MASKED : EMPTY);
   awss3_session_token= const_cast<char *>(

@@ -336,6 +336,15 @@ def run_backend(b, repeat):
                   raw_full, ROWS * BODY, repeat, {"ideal": ROWS / WINDOW * RTT})
     rss1 = mysqld_rss_kib()
     rows.append(row)
+    if row["raw_direct"] > 0.7 * row["raw"]:
+        note(f"{b.name}: the raw client is CPU-bound here: without the RTT (raw0) its full scan "
+             f"takes {row['raw_direct']:.2f} s of the {row['raw']:.2f} s it takes with it; boto3, "
+             f"not the RTT, sets the raw times of the windowed cases on this machine")
+    conns = row["raw_req"].get("connections", 0)
+    if conns >= 0.9 * ROWS:
+        note(f"{b.name}: the server closes the connection after each response ({conns} new "
+             f"connections for {ROWS + row['raw_req'].get('list', 0)} requests of the raw full "
+             f"scan): every request pays one more RTT for the proxy's TCP handshake")
     note(f"{b.name}: mysqld peak RSS (VmHWM) before/after the full scans: {rss0} / {rss1} KiB "
          f"(+{rss1 - rss0} KiB; {ROWS * BODY // 1024} KiB scanned per run)")
 
@@ -522,7 +531,8 @@ def run_big(b):
 # --- output -------------------------------------------------------------------------
 
 def print_backend(b, rows, peers, overhead):
-    print(f"\n== {b.name} at {b.direct}, through rtt_proxy.py +{RTT * 1000:g} ms RTT; "
+    print(f"\n== {b.name} at {b.direct}, through rtt_proxy.py: +{RTT * 1000:g} ms per request "
+          f"(and per new connection); "
           f"{ROWS} rows x {BODY} B, window {WINDOW} ==")
     print(f"{'case':58} {'engine s':>8} {'raw s':>7} {'eng/raw':>7} {'raw0 s':>7}  "
           f"{'engine requests':36} raw requests")
@@ -566,6 +576,11 @@ def main():
         sql("SELECT 1")
     overhead = (time.perf_counter() - t0) / 3
     started = time.perf_counter()
+    r = subprocess.run([sys.executable, os.path.join(HERE, "rtt_proxy.py"), "--selftest",
+                        str(ROWS), str(WINDOW), "--rtt-ms", str(RTT * 1000)],
+                       capture_output=True, text=True)
+    print((r.stdout.strip() or r.stderr.strip()[-300:]) + "  (a light asyncio client and a "
+          "stub server: the proxy's own share)")
     big = []
     for i, name in enumerate(BACKENDS):
         b = Backend(name)

@@ -39,14 +39,14 @@ HELP = __doc__
 
 STUB = r"""
 import asyncio, sys
-RESP = b"HTTP/1.1 200 OK\\r\\nContent-Length: 1024\\r\\n\\r\\n" + b"x" * 1024
+RESP = b"HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n" + b"x" * 1024
 class P(asyncio.Protocol):
     def connection_made(self, t):
         self.t, self.buf = t, b""
     def data_received(self, d):
         self.buf += d
-        while b"\\r\\n\\r\\n" in self.buf:
-            self.buf = self.buf.partition(b"\\r\\n\\r\\n")[2]
+        while b"\r\n\r\n" in self.buf:
+            self.buf = self.buf.partition(b"\r\n\r\n")[2]
             self.t.write(RESP)
 async def main():
     s = await asyncio.get_running_loop().create_server(P, "127.0.0.1", 0)
@@ -99,7 +99,7 @@ def selftest(argv):
             stub.terminate()
     ideal = (n / window + 1) * rtt_ms / 1000
     print(f"rtt_proxy selftest: {n} GETs over {window} connections, +{rtt_ms:g} ms RTT: "
-          f"{dt:.2f} s (ideal {ideal:.2f} s, x{dt / ideal:.2f})")
+          f"{dt:.2f} s (ideal {ideal:.2f} s" + (f", x{dt / ideal:.2f})" if ideal else ")"))
 
 
 def parse_args(argv):

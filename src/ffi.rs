@@ -515,19 +515,72 @@ pub extern "C" fn awss3_shutdown() {
     });
 }
 
-/// Sets the server-wide setting `awss3_<name>` (value as text).
+/// Every server-wide setting (the `awss3_*` global variables), handed over
+/// whole at plugin start and whenever one is SET. The secrets live in the
+/// core alone (the variables show a mask): null leaves the current one.
+#[repr(C)]
+pub struct Awss3Settings {
+    pub endpoint: *const c_char,
+    pub endpoint_len: usize,
+    pub region: *const c_char,
+    pub region_len: usize,
+    pub bucket: *const c_char,
+    pub bucket_len: usize,
+    pub access_key_id: *const c_char,
+    pub access_key_id_len: usize,
+    /// Null: unchanged.
+    pub secret_access_key: *const c_char,
+    pub secret_access_key_len: usize,
+    /// Null: unchanged.
+    pub session_token: *const c_char,
+    pub session_token_len: usize,
+    pub prefetch_window: u64,
+    pub max_retries: u64,
+    /// Seconds.
+    pub request_timeout: u64,
+    pub skip_malformed: bool,
+}
+
+/// Replaces the server-wide settings.
 ///
 /// # Safety
-/// Buffers must be valid for their lengths.
+/// `s` valid; its buffers valid for their lengths.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_setting_set(
-    name: *const c_char,
-    name_len: usize,
-    value: *const c_char,
-    value_len: usize,
-) -> i32 {
+pub unsafe extern "C" fn awss3_settings_set(s: *const Awss3Settings) -> i32 {
     guard(|| {
-        settings::set(&text(name, name_len)?, &text(value, value_len)?).map_err(Error::Engine)?;
+        let s = s
+            .as_ref()
+            .ok_or_else(|| Error::Engine("no settings".into()))?;
+        let secret = if s.secret_access_key.is_null() {
+            None
+        } else {
+            Some(text(s.secret_access_key, s.secret_access_key_len)?)
+        };
+        let token = if s.session_token.is_null() {
+            None
+        } else {
+            Some(text(s.session_token, s.session_token_len)?)
+        };
+        let endpoint = text(s.endpoint, s.endpoint_len)?;
+        let region = text(s.region, s.region_len)?;
+        let bucket = text(s.bucket, s.bucket_len)?;
+        let key_id = text(s.access_key_id, s.access_key_id_len)?;
+        settings::update(|cur| {
+            cur.endpoint = endpoint;
+            cur.region = region;
+            cur.bucket = bucket;
+            cur.access_key_id = key_id;
+            if let Some(v) = secret {
+                cur.secret_access_key = v;
+            }
+            if let Some(v) = token {
+                cur.session_token = v;
+            }
+            cur.prefetch_window = usize::try_from(s.prefetch_window).unwrap_or(usize::MAX);
+            cur.max_retries = u32::try_from(s.max_retries).unwrap_or(u32::MAX);
+            cur.request_timeout = Duration::from_secs(s.request_timeout);
+            cur.skip_malformed = s.skip_malformed;
+        });
         Ok(0)
     })
 }

@@ -1,5 +1,5 @@
-//! Server-wide settings (the `awss3_*` system variables). The shim pushes each
-//! value here at plugin start and whenever a variable is SET, so credentials
+//! Server-wide settings (the `awss3_*` system variables). The shim pushes them
+//! all, as one struct, at plugin start and whenever a variable is SET, so credentials
 //! rotate without a restart: every change bumps a generation, and the S3
 //! client is rebuilt lazily when its generation is stale.
 
@@ -72,44 +72,25 @@ pub fn current() -> (Arc<Settings>, u64) {
     (s.unwrap_or_default(), g)
 }
 
-fn parse_num<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| format!("awss3_{name}: '{value}' is not a valid number"))
-}
-
-/// Sets one variable by its name without the `awss3_` prefix.
-pub fn set(name: &str, value: &str) -> Result<(), String> {
+/// Replaces the settings with what `change` makes of the current ones (the
+/// shim hands every variable at once: `awss3_settings_set`), normalised:
+/// endpoint without a trailing slash, empty region = us-east-1, window and
+/// timeout at least 1.
+pub fn update(change: impl FnOnce(&mut Settings)) {
     let mut guard = match SETTINGS.write() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
     let mut s: Settings = guard.as_deref().cloned().unwrap_or_default();
-    match name {
-        "endpoint" => s.endpoint = value.trim().trim_end_matches('/').to_string(),
-        "region" => {
-            s.region = if value.is_empty() {
-                "us-east-1".into()
-            } else {
-                value.into()
-            }
-        }
-        "bucket" => s.bucket = value.into(),
-        "access_key_id" => s.access_key_id = value.into(),
-        "secret_access_key" => s.secret_access_key = value.into(),
-        "session_token" => s.session_token = value.into(),
-        "prefetch_window" => s.prefetch_window = parse_num::<usize>(name, value)?.max(1),
-        "max_retries" => s.max_retries = parse_num(name, value)?,
-        "request_timeout" => {
-            s.request_timeout = Duration::from_secs(parse_num::<u64>(name, value)?.max(1))
-        }
-        "skip_malformed" => s.skip_malformed = matches!(value, "1" | "ON" | "on" | "true"),
-        _ => return Err(format!("unknown setting awss3_{name}")),
+    change(&mut s);
+    s.endpoint = s.endpoint.trim().trim_end_matches('/').to_string();
+    if s.region.is_empty() {
+        s.region = "us-east-1".into();
     }
+    s.prefetch_window = s.prefetch_window.max(1);
+    s.request_timeout = s.request_timeout.max(Duration::from_secs(1));
     *guard = Some(Arc::new(s));
     GENERATION.fetch_add(1, Ordering::AcqRel);
-    Ok(())
 }
 
 #[cfg(test)]
@@ -117,17 +98,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn set_changes_value_and_generation() {
+    fn update_changes_value_and_generation_and_normalises() {
         let (_, g0) = current();
-        set("prefetch_window", "7").unwrap();
-        set("endpoint", "http://127.0.0.1:9/").unwrap();
+        update(|s| {
+            s.prefetch_window = 7;
+            s.endpoint = "http://127.0.0.1:9/".into();
+            s.region = String::new();
+        });
         let (s, g1) = current();
-        assert!(g1 >= g0 + 2);
+        assert!(g1 > g0);
         assert_eq!(s.prefetch_window, 7);
         assert_eq!(s.endpoint, "http://127.0.0.1:9");
-        assert!(set("prefetch_window", "x").is_err());
-        assert!(set("nonsense", "1").is_err());
-        set("prefetch_window", "0").unwrap();
+        assert_eq!(s.region, "us-east-1");
+        update(|s| {
+            s.prefetch_window = 0;
+            s.request_timeout = Duration::ZERO;
+        });
         assert_eq!(current().0.prefetch_window, 1);
+        assert_eq!(current().0.request_timeout, Duration::from_secs(1));
     }
 }

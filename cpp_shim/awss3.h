@@ -496,7 +496,8 @@ int32_t awss3_table_truncate(struct Awss3Table *t);
 /**
  * Starts a scan, in key order, of the rows whose keys lie between the
  * bounds (`AWSS3_BOUND_NONE`: unbounded), filling the columns flagged in
- * `needed`.
+ * `needed`. `whole`: the statement reads it to the end (no LIMIT), so a
+ * full scan whose cost exceeds the request budget is refused up front.
  *
  * # Safety
  * `t` valid; `needed` has `n` entries; key buffers valid for their lengths.
@@ -510,7 +511,8 @@ int32_t awss3_scan_start(struct Awss3Table *t,
                          const uint8_t *upper,
                          size_t upper_len,
                          int32_t upper_kind,
-                         enum Awss3Malformed malformed);
+                         enum Awss3Malformed malformed,
+                         bool whole);
 
 /**
  * The next row: 0 and cells, `HA_ERR_END_OF_FILE`, or `AWSS3_ERROR_PENDING`

@@ -284,7 +284,8 @@ struct Awss3_thd_budget
 static Awss3Budget *statement_budget(THD *thd)
 {
   ulonglong limit= THDVAR(thd, max_requests_per_statement);
-  if (!limit)
+  /* Replication applies what the primary already ran: not capped here. */
+  if (!limit || thd->slave_thread)
     return nullptr;
   auto *b= static_cast<Awss3_thd_budget *>(thd_get_ha_data(thd, awss3_hton));
   if (!b)
@@ -292,6 +293,10 @@ static Awss3Budget *statement_budget(THD *thd)
     b= new Awss3_thd_budget();
     thd_set_ha_data(thd, awss3_hton, b);
   }
+  /* A trigger's or stored function's statement has a query id of its own
+     but is part of the top statement: it charges the same budget. */
+  if (thd->in_sub_stmt && b->budget)
+    return b->budget;
   if (b->query != thd->query_id || !b->budget)
   {
     awss3_budget_free(b->budget);
@@ -604,13 +609,13 @@ ha_awss3::~ha_awss3()
 
 ulonglong ha_awss3::table_flags() const
 {
+  /* Not HA_SLOW_RND_POS: with it the server copies tables with BLOB columns
+     into a temporary table for any ORDER BY, so ORDER BY k LIMIT n could no
+     longer read n rows in key order; it would read them all. */
   return HA_NO_TRANSACTIONS | HA_REC_NOT_IN_SEQ | HA_NO_AUTO_INCREMENT |
          HA_CAN_BIT_FIELD | HA_CAN_GEOMETRY | HA_REQUIRE_PRIMARY_KEY |
          HA_PRIMARY_KEY_REQUIRED_FOR_POSITION | HA_BINLOG_ROW_CAPABLE |
-         HA_BINLOG_STMT_CAPABLE |
-         /* rnd_pos() is a GET: sorts carry the row along rather than
-            re-reading it, where the server can (no BLOB columns). */
-         HA_SLOW_RND_POS;
+         HA_BINLOG_STMT_CAPABLE;
 }
 
 Awss3_share *ha_awss3::get_share()
@@ -649,6 +654,12 @@ int ha_awss3::fail(int rc)
 
 void ha_awss3::print_error(int error, myf errflag)
 {
+  if (error && error == mrr_printed_error)
+  {
+    mrr_printed_error= 0;
+    return;
+  }
+  mrr_printed_error= 0;
   if (error == AWSS3_ERROR_ENGINE)
   {
     my_printf_error(ER_GET_ERRMSG, "AWSS3: %s", errflag, last_error.c_ptr_safe());
@@ -1180,7 +1191,6 @@ int ha_awss3::index_end()
     awss3_batch_end(core);
   mrr_batched= false;
   mrr_ids.clear();
-  progress_stop();
   active_index= MAX_KEY;
   return 0;
 }
@@ -1190,6 +1200,8 @@ int ha_awss3::index_end()
    on the key can be LISTs from a start key; for other charsets (latin1 is
    cp1252: its byte order is not code-point order) the key serves exact
    lookups only, and ranges scan the table.
+   Under PAD SPACE (utf8mb4_bin) SQL orders 'a\t' before 'a', S3 after: the
+   core's scans put such keys back in the collation's order (scan::PadOrder).
    HA_READ_ORDER is given only for the whole key (all_parts): that is what
    the server asks when it decides whether ORDER BY the key can read in key
    order (TABLE_SHARE's part_of_sortkey) instead of sorting and re-reading
@@ -1228,7 +1240,7 @@ int ha_awss3::start_key_scan(const String *lower, int lower_kind)
                                 lower ? lower->length() : 0, lower_kind,
                                 (const uint8_t *) range_upper.ptr(),
                                 range_upper.length(), range_upper_kind,
-                                AWSS3_MALFORMED_AS_SET));
+                                AWSS3_MALFORMED_AS_SET, false));
   key_scan= rc == 0;
   return rc;
 }
@@ -1364,6 +1376,18 @@ void ha_awss3::progress_stop()
   progress_owner= false;
 }
 
+/* Whether the statement may stop reading before the end (a LIMIT anywhere
+   in it): then a full scan's cost is not known before it starts. */
+static bool statement_has_limit(THD *thd)
+{
+  if (!thd)
+    return true;
+  for (SELECT_LEX *sl= thd->lex->all_selects_list; sl; sl= sl->next_select_in_list())
+    if (sl->limit_params.explicit_limit)
+      return true;
+  return thd->lex->unit.global_parameters()->limit_params.explicit_limit;
+}
+
 int ha_awss3::rnd_init(bool scan)
 {
   compute_needed();
@@ -1371,7 +1395,8 @@ int ha_awss3::rnd_init(bool scan)
     return 0;
   int rc= fail(awss3_scan_start(core, needed.get(), table->s->fields, NULL, 0,
                                 AWSS3_BOUND_NONE, NULL, 0, AWSS3_BOUND_NONE,
-                                AWSS3_MALFORMED_AS_SET));
+                                AWSS3_MALFORMED_AS_SET,
+                                !statement_has_limit(ha_thd())));
   if (!rc)
     progress_start(stats.records);
   return rc;
@@ -1518,7 +1543,9 @@ void ha_awss3::note_lookup()
     lookups_query= thd->query_id;
     lookups= 0;
   }
-  if (++lookups == 64 && thd->variables.join_cache_level < 5)
+  /* Only SELECT: the server never batches UPDATE's or DELETE's lookups. */
+  if (++lookups == 64 && thd->variables.join_cache_level < 5 &&
+      thd_sql_command(thd) == SQLCOM_SELECT)
     push_warning_printf(thd, Sql_condition::WARN_LEVEL_NOTE, ER_GET_ERRMSG,
                         "AWSS3: `%s`.`%s` is read one key at a time (64 lookups "
                         "so far in this statement); SET join_cache_level=6 lets "
@@ -1552,11 +1579,14 @@ ha_rows ha_awss3::multi_range_read_info_const(uint keyno, RANGE_SEQ_IF *seq,
                                               Cost_estimate *cost)
 {
   bool forced= *mrr_mode & HA_MRR_USE_DEFAULT_IMPL;
+  /* Walked first: each walk of the sequence recounts what the range
+     optimizer reads after this call (range_count, max_key_parts). */
+  bool points= !forced && all_single_keys(seq, seq_init_param, n_ranges,
+                                          *mrr_mode);
   ha_rows rows= handler::multi_range_read_info_const(keyno, seq, seq_init_param,
                                                      n_ranges, bufsz, mrr_mode,
                                                      cost);
-  if (rows != HA_POS_ERROR && !forced &&
-      all_single_keys(seq, seq_init_param, n_ranges, *mrr_mode))
+  if (rows != HA_POS_ERROR && points)
   {
     *mrr_mode&= ~HA_MRR_USE_DEFAULT_IMPL;
     *bufsz= 0;
@@ -1587,6 +1617,7 @@ int ha_awss3::multi_range_read_init(RANGE_SEQ_IF *seq, void *seq_init_param,
 {
   mrr_batched= false;
   mrr_ids.clear();
+  mrr_printed_error= 0;
   if (mrr_mode & HA_MRR_USE_DEFAULT_IMPL)
     return handler::multi_range_read_init(seq, seq_init_param, n_ranges,
                                           mrr_mode, buf);
@@ -1601,7 +1632,12 @@ int ha_awss3::multi_range_read_init(RANGE_SEQ_IF *seq, void *seq_init_param,
   size_t window= 1;
   int rc= fail(awss3_batch_start(core, needed.get(), table->s->fields, &window));
   if (rc)
+  {
+    /* BKA takes a failed init for an error without reporting it. */
+    if (!ha_thd()->is_error())
+      print_error(rc, MYF(0));
     return rc;
+  }
   mrr_window= MY_MAX(window, (size_t) 1);
   mrr_batched= true;
   return 0;
@@ -1644,7 +1680,10 @@ int ha_awss3::multi_range_read_next(range_id_t *range_info)
 {
   int rc= mrr_next(range_info);
   if (rc && rc != HA_ERR_END_OF_FILE && !ha_thd()->is_error())
+  {
     print_error(rc, MYF(0));
+    mrr_printed_error= rc;   /* the range path prints it again: once is enough */
+  }
   return rc;
 }
 
@@ -1927,7 +1966,7 @@ int ha_awss3::check(THD *thd, HA_CHECK_OPT *)
     needed[i]= true;
   int rc= fail(awss3_scan_start(core, needed.get(), table->s->fields, NULL, 0,
                                 AWSS3_BOUND_NONE, NULL, 0, AWSS3_BOUND_NONE,
-                                AWSS3_MALFORMED_REPORT));
+                                AWSS3_MALFORMED_REPORT, true));
   ulonglong rows= 0, bad= 0;
   if (!rc)
     progress_start(stats.records);
@@ -1965,6 +2004,12 @@ int ha_awss3::check(THD *thd, HA_CHECK_OPT *)
 int ha_awss3::external_lock(THD *thd, int lock_type)
 {
   in_statement= lock_type != F_UNLCK;
+  /* A statement's progress is its own: end ours at its end, and never
+     carry ownership into the next statement. */
+  if (lock_type == F_UNLCK)
+    progress_stop();
+  else
+    progress_owner= false;
   if (core)
   {
     if (lock_type == F_UNLCK)
@@ -1980,6 +2025,7 @@ int ha_awss3::external_lock(THD *thd, int lock_type)
    its own KILL probe and request budget. */
 int ha_awss3::start_stmt(THD *thd, thr_lock_type)
 {
+  progress_owner= false;
   if (core)
     awss3_table_set_statement(core, statement_killed, statement_progress,
                               thd, statement_budget(thd));

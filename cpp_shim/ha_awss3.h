@@ -68,6 +68,9 @@ class ha_awss3 final : public handler
      read_range_first/next once the keys queued before it are answered. */
   bool mrr_range_waiting= false;
   bool mrr_range_running= false;
+  /* The error multi_range_read_next() raised itself (print_error skips
+     printing it a second time). */
+  int mrr_printed_error= 0;
   /* Lookups one at a time in this statement (a join without batched key
      access), to say once how to batch them. */
   query_id_t lookups_query= 0;

@@ -25,6 +25,13 @@ Settings (environment):
   BENCH_BIG_ROWS  if > 0: also a large table of this many rows of BENCH_BIG_BODY
                   (default 16) bytes on the first backend: key-only and full-scan
                   time, requests and mysqld RSS growth          (default 0: off)
+
+Columns: engine s / raw s = median wall time of the statement (`mariadb -e`, client
+start included) / of the boto3 client doing the same requests with WINDOW threads, both
+through the proxy; raw0 s = the same raw client once straight to the server (no RTT):
+its CPU floor. Engine requests = the delta of the Awss3_*_requests status counters (a
+note says so if the proxy counted otherwise); raw and peer requests = what the proxy
+counted; "conns" = new TCP connections, each paying one more RTT at the proxy.
 """
 import concurrent.futures as cf
 import json
@@ -64,6 +71,7 @@ PEER_BACKENDS = (os.environ.get("BENCH_PEER_BACKENDS") or BACKENDS[0]).split()
 BIG_ROWS = env_int(["BENCH_BIG_ROWS"], 0)
 BIG_BODY = env_int(["BENCH_BIG_BODY"], 16)
 PREFIX = "t/"
+VTYPE = "BLOB" if BODY < 65536 else "LONGBLOB"
 OPS = ("list", "get", "head", "put", "delete", "post", "other")
 NOTES = []
 
@@ -294,8 +302,8 @@ def run_backend(b, repeat):
     b.engine_to(b.proxy.url)
     sql("CREATE DATABASE IF NOT EXISTS bench")
     sql("DROP TABLE IF EXISTS bench.t, bench.j")
-    sql(f"CREATE TABLE bench.t (k VARCHAR(64) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, v BLOB) "
-        f"ENGINE=AWSS3 CONNECTION='s3://{bucket}/{PREFIX}'")
+    sql(f"CREATE TABLE bench.t (k VARCHAR(64) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, "
+        f"v {VTYPE}) ENGINE=AWSS3 CONNECTION='s3://{bucket}/{PREFIX}'")
     sql("INSERT INTO bench.t VALUES ('warmup', 'x')")   # the bucket's one-time probe
     sql("DELETE FROM bench.t WHERE k = 'warmup'")
     rows = []
@@ -476,8 +484,8 @@ def run_peers(b, full_scan):
                 results.append({"peer": name, "error": "not installed: pip install -r "
                                 "scripts/requirements-bench.txt (duckdb + duckdb-extension-httpfs)"})
                 continue
-            results.append(run_peer(b, f"DuckDB read_blob, threads={WINDOW}, conn. caching", DUCKDB,
-                                    {"threads": WINDOW}, full_scan))
+            results.append(run_peer(b, f"DuckDB read_blob, threads={WINDOW}, conn. caching",
+                                    DUCKDB, {"threads": WINDOW}, full_scan))
         elif name == "chdb":
             if "chdb" in missing:
                 results.append({"peer": name, "error": "not installed: pip install -r "

@@ -951,7 +951,8 @@ pub enum Awss3Malformed {
 
 /// Starts a scan, in key order, of the rows whose keys lie between the
 /// bounds (`AWSS3_BOUND_NONE`: unbounded), filling the columns flagged in
-/// `needed`.
+/// `needed`. `whole`: the statement reads it to the end (no LIMIT), so a
+/// full scan whose cost exceeds the request budget is refused up front.
 ///
 /// # Safety
 /// `t` valid; `needed` has `n` entries; key buffers valid for their lengths.
@@ -968,6 +969,7 @@ pub unsafe extern "C" fn awss3_scan_start(
     upper_len: usize,
     upper_kind: i32,
     malformed: Awss3Malformed,
+    whole: bool,
 ) -> i32 {
     guard(|| {
         let range = table::KeyRange {
@@ -980,7 +982,7 @@ pub unsafe extern "C" fn awss3_scan_start(
         };
         table_mut(t)?
             .table
-            .scan_start(needed(needed_cols, n), &range, malformed)?;
+            .scan_start(needed(needed_cols, n), &range, malformed, whole)?;
         Ok(0)
     })
 }

@@ -96,6 +96,45 @@ impl Bounds {
     }
 }
 
+/// Reorders listed keys (S3's byte order) into the order of a PAD SPACE
+/// collation, where a key sorts after its extensions by a character below
+/// space ('a\t' < 'a' < 'ab'): such an extension follows its prefix at once
+/// in byte order, so holding the prefix back until they have passed is
+/// enough. Memory: the chain of keys held, each a prefix of the next.
+#[derive(Default)]
+pub struct PadOrder {
+    held: Vec<ObjectEntry>,
+}
+
+impl PadOrder {
+    /// `key` extends `prefix` with a byte below space: it sorts first.
+    fn low_extension(prefix: &str, key: &str) -> bool {
+        key.len() > prefix.len() && key.starts_with(prefix) && key.as_bytes()[prefix.len()] < b' '
+    }
+
+    /// Takes the next listed entry; returns those now in their place.
+    pub fn push(&mut self, e: ObjectEntry) -> Vec<ObjectEntry> {
+        let mut out = Vec::new();
+        while let Some(top) = self.held.last() {
+            if Self::low_extension(&top.key, &e.key) {
+                break;
+            }
+            out.extend(self.held.pop());
+        }
+        self.held.push(e);
+        out
+    }
+
+    /// The entries still held, in order (the listing ended).
+    pub fn finish(&mut self) -> Vec<ObjectEntry> {
+        let mut out = Vec::new();
+        while let Some(e) = self.held.pop() {
+            out.push(e);
+        }
+        out
+    }
+}
+
 pub struct Scan {
     rx: mpsc::Receiver<Result<ScanItem, S3Error>>,
     task: JoinHandle<()>,
@@ -122,6 +161,7 @@ impl Scan {
         fetch: Fetch,
         window: usize,
         bounds: Bounds,
+        pad_order: bool,
     ) -> Scan {
         let window = window.max(1);
         // Rows waiting for the consumer: small, the window does the prefetching.
@@ -132,22 +172,46 @@ impl Scan {
             let lister = {
                 let source = source.clone();
                 AbortOnDrop(tokio::spawn(async move {
+                    let mut order = pad_order.then(PadOrder::default);
+                    let send_all = |es: Vec<ObjectEntry>| {
+                        let etx = etx.clone();
+                        async move {
+                            for e in es {
+                                if etx.send(Ok(e)).await.is_err() {
+                                    return false;
+                                }
+                            }
+                            true
+                        }
+                    };
                     loop {
                         match listing.next_page(source.as_ref()).await {
                             Ok(Some(entries)) => {
                                 for e in entries {
                                     if bounds.above(e.key.as_bytes()) {
+                                        if let Some(o) = order.as_mut() {
+                                            send_all(o.finish()).await;
+                                        }
                                         return;
                                     }
                                     if bounds.below(e.key.as_bytes()) {
                                         continue;
                                     }
-                                    if etx.send(Ok(e)).await.is_err() {
+                                    let ready = match order.as_mut() {
+                                        Some(o) => o.push(e),
+                                        None => vec![e],
+                                    };
+                                    if !send_all(ready).await {
                                         return;
                                     }
                                 }
                             }
-                            Ok(None) => return,
+                            Ok(None) => {
+                                if let Some(o) = order.as_mut() {
+                                    send_all(o.finish()).await;
+                                }
+                                return;
+                            }
                             Err(e) => {
                                 let _ = etx.send(Err(e)).await;
                                 return;
@@ -215,6 +279,40 @@ mod tests {
     use super::*;
     use crate::listing::{ListRequest, Page};
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn keys(es: Vec<ObjectEntry>) -> Vec<String> {
+        es.into_iter().map(|e| e.key).collect()
+    }
+
+    #[test]
+    fn pad_order_puts_low_extensions_before_their_prefix() {
+        // Byte order, as S3 lists them.
+        let listed = ["X", "X\t", "X\t\u{1}", "X\tY", "Xa", "Y", "Y\u{1f}", "Z"];
+        let mut o = PadOrder::default();
+        let mut out = Vec::new();
+        for k in listed {
+            out.extend(keys(o.push(ObjectEntry {
+                key: k.into(),
+                size: 0,
+                last_modified: None,
+                etag: String::new(),
+            })));
+        }
+        out.extend(keys(o.finish()));
+        // What a PAD SPACE collation says: 'X\t\x01' < 'X\t' < 'X\tY' < 'X' < 'Xa'.
+        let mut sql = listed.map(String::from).to_vec();
+        sql.sort_by(|a, b| {
+            let pad = |s: &str, n: usize| {
+                let mut v = s.as_bytes().to_vec();
+                v.resize(n, b' ');
+                v
+            };
+            let n = a.len().max(b.len());
+            pad(a, n).cmp(&pad(b, n))
+        });
+        assert_eq!(out, sql);
+        assert_eq!(out[..4], ["X\t\u{1}", "X\t", "X\tY", "X"]);
+    }
 
     fn all() -> Listing {
         Listing::all("")
@@ -340,6 +438,7 @@ mod tests {
             Fetch::Head,
             8,
             Bounds::default(),
+            false,
         );
         let (keys, e) = drain(&mut scan);
         assert!(e.is_none());
@@ -365,7 +464,15 @@ mod tests {
             lower: bound(10, false),
             upper: bound(20, true),
         };
-        let mut scan = Scan::start(rt.handle(), fake.clone(), all(), Fetch::Get, 8, bounds);
+        let mut scan = Scan::start(
+            rt.handle(),
+            fake.clone(),
+            all(),
+            Fetch::Get,
+            8,
+            bounds,
+            false,
+        );
         let (keys, e) = drain(&mut scan);
         assert!(e.is_none());
         assert_eq!(keys, (11..=20).map(|i| entry(i).key).collect::<Vec<_>>());
@@ -383,7 +490,7 @@ mod tests {
             lower: bound(10, true),
             upper: bound(20, false),
         };
-        let mut scan = Scan::start(rt.handle(), fake, all(), Fetch::ListOnly, 8, bounds);
+        let mut scan = Scan::start(rt.handle(), fake, all(), Fetch::ListOnly, 8, bounds, false);
         assert_eq!(
             drain(&mut scan).0,
             (10..20).map(|i| entry(i).key).collect::<Vec<_>>()
@@ -401,6 +508,7 @@ mod tests {
             Fetch::ListOnly,
             8,
             Bounds::default(),
+            false,
         );
         assert_eq!(drain(&mut scan).0.len(), 1500);
         assert_eq!(fake.lists.load(Ordering::SeqCst), 2);
@@ -414,7 +522,15 @@ mod tests {
         fake.gone = Some(3);
         fake.fail_at = Some(20);
         let fake = Arc::new(fake);
-        let mut scan = Scan::start(rt.handle(), fake, all(), Fetch::Get, 4, Bounds::default());
+        let mut scan = Scan::start(
+            rt.handle(),
+            fake,
+            all(),
+            Fetch::Get,
+            4,
+            Bounds::default(),
+            false,
+        );
         let (keys, e) = drain(&mut scan);
         assert_eq!(keys.len(), 19, "rows 0..20 less the vanished one");
         assert!(!keys.contains(&entry(3).key));
@@ -432,6 +548,7 @@ mod tests {
             Fetch::Head,
             4,
             Bounds::default(),
+            false,
         );
         for _ in 0..10 {
             assert!(matches!(scan.next(Duration::from_secs(5)), Next::Row(_)));

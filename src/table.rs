@@ -418,6 +418,9 @@ pub struct Table {
     /// returned: a finished full scan is the latest row count.
     scan_full: bool,
     scan_rows: u64,
+    /// This handler wrote or deleted rows while its scan ran: the scan's
+    /// count is not the table's any more (the writes moved the estimate).
+    scan_wrote: bool,
     /// Object keys this handler wrote while its scan runs: a later LIST page
     /// must not hand them back (an UPDATE that changes keys would otherwise
     /// meet its own new rows again: the Halloween problem).
@@ -457,6 +460,7 @@ impl Table {
             scan: None,
             scan_full: false,
             scan_rows: 0,
+            scan_wrote: false,
             written_during_scan: HashSet::new(),
             batch: None,
             bulk: None,
@@ -499,6 +503,19 @@ impl Table {
 
     fn url(&self, object_key: &str) -> String {
         format!("s3://{}/{}", self.loc.bucket, object_key)
+    }
+
+    /// The object a lookup of `key` reads: under a PAD SPACE collation
+    /// 'a ' equals 'a', and only 'a' can be stored (a key ending in a space
+    /// is refused at write), so trailing spaces are dropped.
+    fn lookup_key(&self, key: &[u8]) -> std::result::Result<String, KeyError> {
+        let mut key = key;
+        if self.def.key_pad_space {
+            while let [rest @ .., b' '] = key {
+                key = rest;
+            }
+        }
+        self.object_key(key)
     }
 
     fn object_key(&self, key: &[u8]) -> std::result::Result<String, KeyError> {
@@ -601,16 +618,21 @@ impl Table {
     /// Starts a scan of the rows whose keys lie within `range` (key values,
     /// without the table prefix), in key order. `malformed`: what an object
     /// that is not a row does (`None`: as `awss3_skip_malformed` says).
+    /// `whole`: the statement reads the scan to its end (no LIMIT), so its
+    /// cost is known before it starts (for the request budget).
     pub fn scan_start(
         &mut self,
         needed: Vec<bool>,
         range: &KeyRange,
         malformed: Option<Malformed>,
+        whole: bool,
     ) -> Result<()> {
         let c = self.ctx()?;
         let fetch = fetch_for(&self.def.columns, &needed);
         let full = range.lower.is_none() && range.upper.is_none();
-        if let (true, Some(b), Some(n)) = (full, &self.budget, estimate::get(&self.loc)) {
+        if let (true, true, Some(b), Some(n)) =
+            (whole, full, &self.budget, estimate::get(&self.loc))
+        {
             // Known in advance: its LISTs, and a GET or HEAD per row.
             let lists = n.div_ceil(listing::PAGE as u64).max(1);
             let expected = lists + if fetch == Fetch::ListOnly { 0 } else { n };
@@ -637,10 +659,12 @@ impl Table {
             fetch,
             c.settings.prefetch_window,
             plan.bounds,
+            self.def.key_pad_space,
         );
         self.scan = Some((scan, malformed.unwrap_or(Malformed::setting(&c.settings))));
         self.scan_full = range.lower.is_none() && range.upper.is_none();
         self.scan_rows = 0;
+        self.scan_wrote = false;
         self.written_during_scan.clear();
         self.current = None;
         Ok(())
@@ -689,7 +713,7 @@ impl Table {
             let item = match scan.next(wait) {
                 Next::Row(item) => item,
                 Next::End => {
-                    if self.scan_full {
+                    if self.scan_full && !self.scan_wrote {
                         estimate::set(&self.loc, self.scan_rows);
                         self.scan_full = false;
                     }
@@ -721,7 +745,7 @@ impl Table {
 
     /// Point lookup: `Ok(false)` when there is no such row.
     pub fn read_key(&mut self, key: &[u8], needed: &[bool]) -> Result<bool> {
-        let Ok(object_key) = self.object_key(key) else {
+        let Ok(object_key) = self.lookup_key(key) else {
             // A key S3 cannot store is in no table.
             return Ok(false);
         };
@@ -793,7 +817,7 @@ impl Table {
     /// Queues the read of the row with key value `key`.
     pub fn batch_push(&mut self, key: &[u8]) -> Result<()> {
         // A key S3 cannot store is in no table: answered "absent", no request.
-        let object_key = self.object_key(key).ok();
+        let object_key = self.lookup_key(key).ok();
         let Some((batch, _)) = self.batch.as_mut() else {
             return Err(Error::Engine("no batched read in progress".into()));
         };
@@ -1116,6 +1140,7 @@ impl Table {
         let c = self.ctx()?;
         c.wait(c.s3.delete(&self.loc.bucket, &object_key))?;
         estimate::add(&self.loc, -1);
+        self.scan_wrote |= self.scan.is_some();
         self.current = None;
         Ok(())
     }
@@ -1123,6 +1148,7 @@ impl Table {
     fn note_written(&mut self, object_key: &str) {
         if self.scan.is_some() {
             self.written_during_scan.insert(object_key.to_string());
+            self.scan_wrote = true;
         }
     }
 
@@ -1161,9 +1187,21 @@ impl Table {
             return Ok(n);
         }
         let c = self.ctx()?;
-        let (_, n) = c.wait(first_page(&c.s3, &self.loc, listing::PAGE))?;
-        estimate::set(&self.loc, n);
-        Ok(n)
+        match c.wait(first_page(&c.s3, &self.loc, listing::PAGE)) {
+            Ok((_, n)) => {
+                estimate::set(&self.loc, n);
+                Ok(n)
+            }
+            // KILL is the statement's own business: try again next time.
+            Err(Error::Killed) => Err(Error::Killed),
+            // Not listable now (denied, down): the guess stands until a
+            // scan or ANALYZE lists the table, rather than a failing LIST
+            // (and its retries) in every statement.
+            Err(e) => {
+                estimate::set(&self.loc, GUESSED_ROWS);
+                Err(e)
+            }
+        }
     }
 
     /// TRUNCATE / DELETE without WHERE: LISTs + one DeleteObjects per 1000 keys.
@@ -1187,6 +1225,9 @@ impl Table {
         Ok(n)
     }
 }
+
+/// The row estimate of a table that could not be listed.
+pub const GUESSED_ROWS: u64 = 1000;
 
 /// A range of key values (without the table prefix): `None` is unbounded;
 /// `(key, inclusive)` otherwise.

@@ -119,6 +119,10 @@ typedef enum Awss3Role {
   AWSS3_ROLE_VALUE = 1,
   AWSS3_ROLE_ATTR = 2,
   AWSS3_ROLE_META = 3,
+  /**
+   * A virtual generated column: never in the object.
+   */
+  AWSS3_ROLE_COMPUTED = 4,
 } Awss3Role;
 
 /**

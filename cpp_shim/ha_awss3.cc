@@ -494,6 +494,10 @@ struct Table_def
         c.meta= o->s3_meta;
         c.meta_len= strlen(o->s3_meta);
       }
+      /* VIRTUAL generated columns are the server's to compute: not in the
+         object (STORED ones are stored, as their name says). */
+      if (i != key_field && !f->stored_in_db())
+        c.role= AWSS3_ROLE_COMPUTED;
       c.kind= cell_kind(f);
       c.nullable= f->real_maybe_null();
       columns.push_back(c);
@@ -615,7 +619,10 @@ ulonglong ha_awss3::table_flags() const
   return HA_NO_TRANSACTIONS | HA_REC_NOT_IN_SEQ | HA_NO_AUTO_INCREMENT |
          HA_CAN_BIT_FIELD | HA_CAN_GEOMETRY | HA_REQUIRE_PRIMARY_KEY |
          HA_PRIMARY_KEY_REQUIRED_FOR_POSITION | HA_BINLOG_ROW_CAPABLE |
-         HA_BINLOG_STMT_CAPABLE;
+         HA_BINLOG_STMT_CAPABLE |
+         /* VIRTUAL columns are computed by the server, never stored
+            (AWSS3_ROLE_COMPUTED); STORED ones are value columns. */
+         HA_CAN_VIRTUAL_COLUMNS;
 }
 
 Awss3_share *ha_awss3::get_share()
@@ -1739,6 +1746,11 @@ int ha_awss3::mrr_next(range_id_t *range_info)
         continue;
       return AWSS3_ERROR_ENGINE;
     }
+    /* The ha_* read wrappers compute VIRTUAL columns; MRR is called
+       directly, so an engine MRR does it itself (as handler.cc does). */
+    if (table->vfield &&
+        (rc= table->update_virtual_fields(this, VCOL_UPDATE_FOR_READ)))
+      return rc;
     *range_info= id;
     return 0;
   }

@@ -345,9 +345,9 @@ def run_backend(b, repeat):
     rss1 = mysqld_rss_kib()
     rows.append(row)
     if row["raw_direct"] > 0.7 * row["raw"]:
-        note(f"{b.name}: the raw client is CPU-bound here: without the RTT (raw0) its full scan "
-             f"takes {row['raw_direct']:.2f} s of the {row['raw']:.2f} s it takes with it; boto3, "
-             f"not the RTT, sets the raw times of the windowed cases on this machine")
+        note(f"{b.name}: the raw client's times are not the RTT's: straight to the server "
+             f"(raw0) its full scan takes {row['raw_direct']:.2f} s of the {row['raw']:.2f} s it "
+             f"takes through the proxy; CPU (boto3's, and the server's) sets them on this machine")
     conns = row["raw_req"].get("connections", 0)
     if conns >= 0.9 * ROWS:
         note(f"{b.name}: the server closes the connection after each response ({conns} new "
@@ -481,8 +481,8 @@ def run_peers(b, full_scan):
     for name in PEERS:
         if name == "duckdb":
             if {"duckdb", "duckdb_extension_httpfs"} & set(missing):
-                results.append({"peer": name, "error": "not installed: pip install -r "
-                                "scripts/requirements-bench.txt (duckdb + duckdb-extension-httpfs)"})
+                results.append({"peer": name, "error": "not installed: pip install -r scripts/"
+                                "requirements-bench.txt (duckdb + duckdb-extension-httpfs)"})
                 continue
             results.append(run_peer(b, f"DuckDB read_blob, threads={WINDOW}, conn. caching",
                                     DUCKDB, {"threads": WINDOW}, full_scan))

@@ -191,7 +191,7 @@ fn added(col: &Column, format: Format) -> Result<()> {
             COPY_INSTEAD,
         )),
         // Filled from S3 for every object.
-        Role::Attr(_) | Role::Meta(_) => Ok(()),
+        Role::Attr(_) | Role::Meta(_) | Role::Computed => Ok(()),
     }
 }
 

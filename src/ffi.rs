@@ -55,6 +55,8 @@ pub enum Awss3Role {
     AWSS3_ROLE_VALUE = 1,
     AWSS3_ROLE_ATTR = 2,
     AWSS3_ROLE_META = 3,
+    /// A virtual generated column: never in the object.
+    AWSS3_ROLE_COMPUTED = 4,
 }
 
 /// S3 attributes (`Awss3Column::attr`, same order as S3_ATTR's values).
@@ -105,7 +107,8 @@ macro_rules! checked_from_i32 {
 checked_from_i32!(Awss3CellKind: AWSS3_CELL_NULL, AWSS3_CELL_DEFAULT, AWSS3_CELL_INT,
     AWSS3_CELL_UINT, AWSS3_CELL_DOUBLE, AWSS3_CELL_FLOAT, AWSS3_CELL_NUMBER, AWSS3_CELL_TEXT,
     AWSS3_CELL_TEMPORAL, AWSS3_CELL_BYTES);
-checked_from_i32!(Awss3Role: AWSS3_ROLE_KEY, AWSS3_ROLE_VALUE, AWSS3_ROLE_ATTR, AWSS3_ROLE_META);
+checked_from_i32!(Awss3Role: AWSS3_ROLE_KEY, AWSS3_ROLE_VALUE, AWSS3_ROLE_ATTR, AWSS3_ROLE_META,
+    AWSS3_ROLE_COMPUTED);
 checked_from_i32!(Awss3Attr: AWSS3_ATTR_SIZE, AWSS3_ATTR_LAST_MODIFIED, AWSS3_ATTR_ETAG,
     AWSS3_ATTR_CONTENT_TYPE);
 checked_from_i32!(Awss3Format: AWSS3_FORMAT_AUTO, AWSS3_FORMAT_RAW, AWSS3_FORMAT_JSON);
@@ -359,6 +362,7 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
                 },
             ),
             AWSS3_ROLE_META => Role::Meta(text(c.meta, c.meta_len)?.to_ascii_lowercase()),
+            AWSS3_ROLE_COMPUTED => Role::Computed,
         };
         columns.push(Column {
             name: text(c.name, c.name_len)?,

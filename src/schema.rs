@@ -59,6 +59,8 @@ pub enum Role {
     Attr(Attr),
     /// User metadata `x-amz-meta-<name>` (name stored lowercase, as S3 returns it).
     Meta(String),
+    /// A virtual generated column: the server computes it, nothing stores it.
+    Computed,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -124,6 +126,7 @@ pub fn fetch_for(columns: &[Column], needed: &[bool]) -> Fetch {
             Role::Key | Role::Attr(Attr::Size | Attr::LastModified | Attr::Etag) => Fetch::ListOnly,
             Role::Attr(Attr::ContentType) | Role::Meta(_) => Fetch::Head,
             Role::Value => Fetch::Get,
+            Role::Computed => Fetch::ListOnly,
         };
         fetch = fetch.max(f);
     }

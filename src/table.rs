@@ -570,7 +570,7 @@ impl Table {
                     Some(v) => text_value(c.kind, v),
                     None => Value::Null,
                 },
-                Role::Value => Value::Null,
+                Role::Value | Role::Computed => Value::Null,
             };
         }
         if let Some(body) = body {

@@ -345,9 +345,9 @@ def run_backend(b, repeat):
     rss1 = mysqld_rss_kib()
     rows.append(row)
     if row["raw_direct"] > 0.7 * row["raw"]:
-        note(f"{b.name}: the raw client's times are not the RTT's: straight to the server "
-             f"(raw0) its full scan takes {row['raw_direct']:.2f} s of the {row['raw']:.2f} s it "
-             f"takes through the proxy; CPU (boto3's, and the server's) sets them on this machine")
+        note(f"{b.name}: the raw client's times are not the RTT's: its full scan takes "
+             f"{row['raw_direct']:.2f} s straight to the server (raw0), {row['raw']:.2f} s "
+             f"through the proxy; CPU (boto3's, and the server's) sets them on this machine")
     conns = row["raw_req"].get("connections", 0)
     if conns >= 0.9 * ROWS:
         note(f"{b.name}: the server closes the connection after each response ({conns} new "

@@ -1,23 +1,26 @@
 //! Errors as the handler reports them: a MariaDB `HA_ERR_*` code plus, for
 //! engine-specific failures, a message the shim shows through `print_error`.
-//! The numeric codes are checked against `my_base.h` by static_asserts in the shim.
+//! The numbers are the boundary's (src/ffi.rs, which cbindgen needs as
+//! literals); the shim static_asserts them against `my_base.h`.
 
 use std::fmt;
 
-pub const HA_ERR_KEY_NOT_FOUND: i32 = 120;
-pub const HA_ERR_FOUND_DUPP_KEY: i32 = 121;
-pub const HA_ERR_RECORD_CHANGED: i32 = 123;
-pub const HA_ERR_END_OF_FILE: i32 = 137;
-pub const HA_ERR_TABLE_READONLY: i32 = 165;
-pub const HA_ERR_ABORTED_BY_USER: i32 = 188;
+use crate::ffi;
+
+pub const HA_ERR_KEY_NOT_FOUND: i32 = ffi::AWSS3_HA_ERR_KEY_NOT_FOUND;
+pub const HA_ERR_FOUND_DUPP_KEY: i32 = ffi::AWSS3_HA_ERR_FOUND_DUPP_KEY;
+pub const HA_ERR_RECORD_CHANGED: i32 = ffi::AWSS3_HA_ERR_RECORD_CHANGED;
+pub const HA_ERR_END_OF_FILE: i32 = ffi::AWSS3_HA_ERR_END_OF_FILE;
+pub const HA_ERR_TABLE_READONLY: i32 = ffi::AWSS3_HA_ERR_TABLE_READONLY;
+pub const HA_ERR_ABORTED_BY_USER: i32 = ffi::AWSS3_HA_ERR_ABORTED_BY_USER;
 /// Engine failure described by `awss3_last_error` (outside the HA_ERR range).
-pub const AWSS3_ERR_ENGINE: i32 = 4001;
+pub const AWSS3_ERR_ENGINE: i32 = ffi::AWSS3_ERROR_ENGINE;
 /// A duplicate key found after its row was handed over (concurrent multi-row
 /// INSERT); the message is the key value.
-pub const AWSS3_ERR_DUP_KEY_DEFERRED: i32 = 4002;
+pub const AWSS3_ERR_DUP_KEY_DEFERRED: i32 = ffi::AWSS3_ERROR_DUP_KEY_DEFERRED;
 /// Not an error: the call did not finish within its wait; call again
 /// (the shim checks for KILL in between).
-pub const AWSS3_PENDING: i32 = -1;
+pub const AWSS3_PENDING: i32 = ffi::AWSS3_ERROR_PENDING;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {

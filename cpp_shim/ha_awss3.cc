@@ -1563,6 +1563,13 @@ void ha_awss3::note_lookup()
 
 /* ------------------------------------------------------ multi-range read */
 
+/* A range that is one key value (k = c; a BKA key). */
+static bool single_key(const KEY_MULTI_RANGE &r)
+{
+  return (r.range_flag & EQ_RANGE) && !(r.range_flag & NULL_RANGE) &&
+         r.start_key.length;
+}
+
 /* Whether every range of the sequence is one key value (IN lists, k = c). */
 static bool all_single_keys(RANGE_SEQ_IF *seq, void *param, uint n_ranges,
                             uint mode)
@@ -1570,8 +1577,7 @@ static bool all_single_keys(RANGE_SEQ_IF *seq, void *param, uint n_ranges,
   KEY_MULTI_RANGE r;
   range_seq_t it= seq->init(param, n_ranges, mode);
   while (!seq->next(it, &r))
-    if (!(r.range_flag & EQ_RANGE) || (r.range_flag & NULL_RANGE) ||
-        !r.start_key.length)
+    if (!single_key(r))
       return false;
   return true;
 }
@@ -1662,8 +1668,7 @@ int ha_awss3::mrr_fill()
       break;
     }
     const KEY_MULTI_RANGE *r= &mrr_cur_range;
-    if (!(r->range_flag & EQ_RANGE) || (r->range_flag & NULL_RANGE) ||
-        !r->start_key.length)
+    if (!single_key(*r))
     {
       mrr_range_waiting= true;
       break;

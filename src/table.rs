@@ -615,6 +615,21 @@ impl Table {
         Ok(true)
     }
 
+    /// `fill_row` from whatever a scan or batch fetched for one object.
+    fn fill_item(&mut self, item: &ScanItem, malformed: Malformed) -> Result<bool> {
+        match item {
+            ScanItem::Listed(e) => self.fill_row(e, None, None, None, malformed),
+            ScanItem::Headed(e, h) => self.fill_row(e, Some(h), None, None, malformed),
+            ScanItem::Got(o) => self.fill_row(
+                &o.entry,
+                Some(&o.head),
+                Some(&o.body),
+                o.oversize,
+                malformed,
+            ),
+        }
+    }
+
     /// Starts a scan of the rows whose keys lie within `range` (key values,
     /// without the table prefix), in key order. `malformed`: what an object
     /// that is not a row does (`None`: as `awss3_skip_malformed` says).
@@ -730,14 +745,7 @@ impl Table {
             if self.written_during_scan.contains(key) {
                 continue;
             }
-            let filled = match &item {
-                ScanItem::Listed(e) => self.fill_row(e, None, None, None, skip)?,
-                ScanItem::Headed(e, h) => self.fill_row(e, Some(h), None, None, skip)?,
-                ScanItem::Got(o) => {
-                    self.fill_row(&o.entry, Some(&o.head), Some(&o.body), o.oversize, skip)?
-                }
-            };
-            if filled {
+            if self.fill_item(&item, skip)? {
                 return Ok(Some(true));
             }
         }
@@ -838,15 +846,7 @@ impl Table {
         let item = runtime::wait(&rt, answer, self.stop)??;
         Ok(Some(match item {
             None => false,
-            Some(ScanItem::Listed(e)) => self.fill_row(&e, None, None, None, malformed)?,
-            Some(ScanItem::Headed(e, h)) => self.fill_row(&e, Some(&h), None, None, malformed)?,
-            Some(ScanItem::Got(o)) => self.fill_row(
-                &o.entry,
-                Some(&o.head),
-                Some(&o.body),
-                o.oversize,
-                malformed,
-            )?,
+            Some(item) => self.fill_item(&item, malformed)?,
         }))
     }
 

@@ -210,6 +210,10 @@ typedef struct Awss3Counters {
   uint64_t errors;
   uint64_t bytes_received;
   uint64_t bytes_sent;
+  /**
+   * Requests moved to the next endpoint of a location (connection failures, timeouts).
+   */
+  uint64_t endpoint_failovers;
 } Awss3Counters;
 
 typedef struct Awss3Column {

@@ -253,6 +253,7 @@ static SHOW_VAR awss3_counter_vars[]=
   {"errors", (char *) &counters.errors, SHOW_ULONGLONG},
   {"bytes_received", (char *) &counters.bytes_received, SHOW_ULONGLONG},
   {"bytes_sent", (char *) &counters.bytes_sent, SHOW_ULONGLONG},
+  {"endpoint_failovers", (char *) &counters.endpoint_failovers, SHOW_ULONGLONG},
   {NullS, NullS, SHOW_LONG}
 };
 

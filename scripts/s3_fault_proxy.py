@@ -5,6 +5,8 @@ usage: s3_fault_proxy.py UPSTREAM_URL PORTFILE MODE [--seconds N]
 Listens on 127.0.0.1 on a free port, writes the port to PORTFILE and its pid to
 PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
 
+  --pass                forward everything unchanged (a node to kill: the test kills
+                        the proxy by the pid in PORTFILE.pid)
   --ignore-conditions   drop If-None-Match and If-Match before forwarding, the way
                         Garage 2.x ignores conditional writes
   --deny                forward nothing; answer every request 403 AccessDenied, like
@@ -48,6 +50,7 @@ DELAY = float(ARGS[ARGS.index("--delay") + 1]) if "--delay" in ARGS else 0.0
 STALL_BODY = "--stall-body" in ARGS
 LOSE_PUT = "--lose-put-response" in ARGS
 GARBLE_LIST = "--garble-list" in ARGS
+PASS = "--pass" in ARGS
 FLOOD = int(ARGS[ARGS.index("--flood-list") + 1]) if "--flood-list" in ARGS else 0
 LOST = set()
 LOST_LOCK = threading.Lock()
@@ -176,7 +179,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 if __name__ == "__main__":
-    if not (IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY or DELAY
+    if not (PASS or IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY or DELAY
             or STALL_BODY or LOSE_PUT or GARBLE_LIST or FLOOD):
         sys.exit(__doc__)
     srv = Server(("127.0.0.1", 0), Proxy)

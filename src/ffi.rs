@@ -224,6 +224,8 @@ pub struct Awss3Counters {
     pub errors: u64,
     pub bytes_received: u64,
     pub bytes_sent: u64,
+    /// Requests moved to the next endpoint of a location (connection failures, timeouts).
+    pub endpoint_failovers: u64,
 }
 
 /// An open table (opaque).
@@ -595,7 +597,7 @@ pub unsafe extern "C" fn awss3_settings_set(s: *const Awss3Settings) -> i32 {
 pub unsafe extern "C" fn awss3_counters_get(out: *mut Awss3Counters) {
     guard(|| {
         if let Some(o) = out.as_mut() {
-            let [g, h, p, l, d, r, e, br, bs] = metrics::snapshot();
+            let [g, h, p, l, d, r, e, br, bs, fo] = metrics::snapshot();
             *o = Awss3Counters {
                 get_requests: g,
                 head_requests: h,
@@ -606,6 +608,7 @@ pub unsafe extern "C" fn awss3_counters_get(out: *mut Awss3Counters) {
                 errors: e,
                 bytes_received: br,
                 bytes_sent: bs,
+                endpoint_failovers: fo,
             };
         }
         Ok(0)

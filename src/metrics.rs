@@ -23,6 +23,7 @@ pub struct Counters {
     pub errors: AtomicU64,
     pub bytes_received: AtomicU64,
     pub bytes_sent: AtomicU64,
+    pub failovers: AtomicU64,
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -35,6 +36,7 @@ pub static COUNTERS: Counters = Counters {
     errors: AtomicU64::new(0),
     bytes_received: AtomicU64::new(0),
     bytes_sent: AtomicU64::new(0),
+    failovers: AtomicU64::new(0),
 };
 
 fn bump(c: &AtomicU64, n: u64) {
@@ -59,6 +61,11 @@ pub fn retry() {
     bump(&COUNTERS.retries, 1);
 }
 
+/// A request moved to the next of a location's endpoints.
+pub fn failover() {
+    bump(&COUNTERS.failovers, 1);
+}
+
 pub fn error() {
     bump(&COUNTERS.errors, 1);
 }
@@ -72,7 +79,7 @@ pub fn sent(n: usize) {
 }
 
 /// A consistent-enough copy for SHOW STATUS.
-pub fn snapshot() -> [u64; 9] {
+pub fn snapshot() -> [u64; 10] {
     let c = &COUNTERS;
     [
         &c.get,
@@ -84,6 +91,7 @@ pub fn snapshot() -> [u64; 9] {
         &c.errors,
         &c.bytes_received,
         &c.bytes_sent,
+        &c.failovers,
     ]
     .map(|a| a.load(Ordering::Relaxed))
 }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -282,10 +283,20 @@ fn sorted_meta(m: Option<&HashMap<String, String>>) -> Vec<(String, String)> {
     v
 }
 
-/// An S3 client bound to one set of settings (endpoint, region, credentials).
+/// The endpoints of one location, in the order they were given, and the one
+/// in use. Shared by every clone of the client, so one statement's failover
+/// is every statement's: the next request goes to the endpoint that answered.
+struct Endpoints {
+    /// One SDK client per endpoint (the credentials provider is shared).
+    clients: Vec<(aws_sdk_s3::Client, String)>,
+    active: AtomicUsize,
+    /// As configured (the list, or "AWS S3 (region)"): what identifies the store.
+    configured: String,
+}
+
+/// An S3 client bound to one set of settings (endpoints, region, credentials).
 pub struct S3 {
-    client: aws_sdk_s3::Client,
-    endpoint: String,
+    endpoints: Arc<Endpoints>,
     max_retries: u32,
     /// Also the time a body may take to arrive after its headers.
     request_timeout: Duration,
@@ -295,17 +306,34 @@ pub struct S3 {
 
 impl S3 {
     pub async fn new(s: &Settings) -> S3 {
-        let endpoint = endpoint_url(&s.endpoint);
-        let sdk = sdk_config(s, endpoint.as_deref()).await;
-        let conf = aws_sdk_s3::config::Builder::from(&sdk)
-            // S3-compatible stores rarely do virtual-hosted buckets.
-            .force_path_style(endpoint.is_some())
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .build();
+        let urls = endpoint_urls(&s.endpoint);
+        let sdk = sdk_config(s).await;
+        let client = |url: Option<&str>| {
+            let mut conf = aws_sdk_s3::config::Builder::from(&sdk)
+                // S3-compatible stores rarely do virtual-hosted buckets.
+                .force_path_style(url.is_some())
+                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+            if let Some(u) = url {
+                conf = conf.endpoint_url(u);
+            }
+            aws_sdk_s3::Client::from_conf(conf.build())
+        };
+        let (clients, configured) = if urls.is_empty() {
+            let name = format!("AWS S3 ({})", s.region);
+            (vec![(client(None), name.clone())], name)
+        } else {
+            (
+                urls.iter().map(|u| (client(Some(u)), u.clone())).collect(),
+                urls.join(","),
+            )
+        };
         S3 {
-            client: aws_sdk_s3::Client::from_conf(conf),
-            endpoint: endpoint.unwrap_or_else(|| format!("AWS S3 ({})", s.region)),
+            endpoints: Arc::new(Endpoints {
+                clients,
+                active: AtomicUsize::new(0),
+                configured,
+            }),
             max_retries: s.max_retries,
             request_timeout: s.request_timeout,
             budget: None,
@@ -315,16 +343,23 @@ impl S3 {
     /// The same client (connections shared), charging `budget` per attempt.
     pub fn with_budget(&self, budget: Arc<Budget>) -> S3 {
         S3 {
-            client: self.client.clone(),
-            endpoint: self.endpoint.clone(),
+            endpoints: self.endpoints.clone(),
             max_retries: self.max_retries,
             request_timeout: self.request_timeout,
             budget: Some(budget),
         }
     }
 
+    /// The endpoints as configured: what identifies the store (the
+    /// conditional-write probe is kept per store).
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.endpoints.configured
+    }
+
+    /// The endpoint requests go to now (errors name it).
+    pub fn active_endpoint(&self) -> &str {
+        let e = &self.endpoints;
+        &e.clients[e.active.load(Ordering::Relaxed) % e.clients.len()].1
     }
 
     fn error(&self, request: &'static str, bucket: &str, key: Option<&str>, f: Failure) -> S3Error {
@@ -336,16 +371,25 @@ impl S3 {
             status: f.status,
             code: f.code,
             message: f.message,
-            endpoint: self.endpoint.clone(),
+            endpoint: self.active_endpoint().to_string(),
         }
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or retries run out.
+    /// `attempt` is given the client of the endpoint to use. With several
+    /// endpoints, a connection failure or a timeout moves to the next one at
+    /// once (it counts as a retry; a dead node needs no backoff), and the
+    /// move is kept for later requests; backoff applies again once every
+    /// endpoint has been tried.
     async fn retrying<T, F, Fut>(&self, op: Op, mut attempt: F) -> Result<T, Failure>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(aws_sdk_s3::Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
     {
+        let eps = &self.endpoints;
+        let n = eps.clients.len();
+        let mut at = eps.active.load(Ordering::Relaxed) % n;
+        let mut moves = 0usize;
         let mut tries = 0u32;
         loop {
             if let Some(b) = &self.budget {
@@ -359,12 +403,32 @@ impl S3 {
                 }
             }
             metrics::request(op);
-            match attempt().await {
+            match attempt(eps.clients[at].0.clone()).await {
                 Ok(v) => return Ok(v),
                 Err(f) if f.transient && tries < self.max_retries => {
                     metrics::retry();
-                    tokio::time::sleep(backoff(tries)).await;
                     tries += 1;
+                    if n > 1 && fails_over(&f) {
+                        let next = (at + 1) % n;
+                        // Another request may have moved already: keep its choice
+                        // unless it is the endpoint that just failed.
+                        at = match eps.active.compare_exchange(
+                            at,
+                            next,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        ) {
+                            Ok(_) => next,
+                            Err(cur) if cur % n != at => cur % n,
+                            Err(_) => next,
+                        };
+                        metrics::failover();
+                        moves += 1;
+                        if moves % n != 0 {
+                            continue;
+                        }
+                    }
+                    tokio::time::sleep(backoff(tries - 1)).await;
                 }
                 Err(f) => return Err(f),
             }
@@ -384,10 +448,10 @@ impl S3 {
     ) -> Result<(Vec<ObjectEntry>, Option<String>), S3Error> {
         // The token carries the position after the first page.
         let start_after = if token.is_some() { None } else { start_after };
+        let (token, start_after) = (&token, &start_after);
         let out = self
-            .retrying(Op::List, || async {
-                self.client
-                    .list_objects_v2()
+            .retrying(Op::List, |c| async move {
+                c.list_objects_v2()
                     .bucket(bucket)
                     .prefix(prefix)
                     .set_continuation_token(token.clone())
@@ -467,15 +531,8 @@ impl S3 {
         max_body: u64,
     ) -> Result<Option<Object>, S3Error> {
         let r = self
-            .retrying(Op::Get, || async {
-                let out = match self
-                    .client
-                    .get_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .send()
-                    .await
-                {
+            .retrying(Op::Get, |c| async move {
+                let out = match c.get_object().bucket(bucket).key(key).send().await {
                     Ok(o) => o,
                     Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
                         let f = failure(e);
@@ -563,15 +620,8 @@ impl S3 {
         bucket: &str,
         key: &str,
     ) -> Result<Option<(ObjectEntry, ObjectHead)>, S3Error> {
-        self.retrying(Op::Head, || async {
-            match self
-                .client
-                .head_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-            {
+        self.retrying(Op::Head, |c| async move {
+            match c.head_object().bucket(bucket).key(key).send().await {
                 Ok(out) => Ok(Some((
                     ObjectEntry {
                         key: key.to_string(),
@@ -603,19 +653,21 @@ impl S3 {
         let body = Bytes::from(req.body);
         let meta: HashMap<String, String> = req.meta.iter().cloned().collect();
         let unanswered = std::sync::atomic::AtomicBool::new(false);
+        let (key, content_type, cond) = (req.key, &req.content_type, &req.cond);
+        let (body_ref, meta, unanswered_ref) = (&body, &meta, &unanswered);
         let r = self
-            .retrying(Op::Put, || async {
-                let mut b = self
-                    .client
+            .retrying(Op::Put, |c| async move {
+                let (body, unanswered) = (body_ref, unanswered_ref);
+                let mut b = c
                     .put_object()
                     .bucket(bucket)
-                    .key(req.key)
+                    .key(key)
                     .body(ByteStream::from(body.clone()))
-                    .set_content_type(req.content_type.clone());
+                    .set_content_type(content_type.clone());
                 if !meta.is_empty() {
                     b = b.set_metadata(Some(meta.clone()));
                 }
-                b = match &req.cond {
+                b = match cond {
                     Cond::None => b,
                     Cond::IfNoneMatch => b.if_none_match("*"),
                     Cond::IfMatch(etag) => b.if_match(etag.clone()),
@@ -627,7 +679,7 @@ impl S3 {
                         if may_have_been_applied(&f) {
                             unanswered.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
-                        let conditional = !matches!(req.cond, Cond::None);
+                        let conditional = !matches!(cond, Cond::None);
                         match (f.status, f.code.as_str()) {
                             (Some(412), _) if conditional => Ok(PutOutcome::PreconditionFailed),
                             (Some(409), "ConditionalRequestConflict") if conditional => {
@@ -663,9 +715,8 @@ impl S3 {
 
     /// DELETE of one object (S3 answers 204 also when it did not exist).
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), S3Error> {
-        self.retrying(Op::Delete, || async {
-            self.client
-                .delete_object()
+        self.retrying(Op::Delete, |c| async move {
+            c.delete_object()
                 .bucket(bucket)
                 .key(key)
                 .send()
@@ -710,10 +761,10 @@ impl S3 {
                     },
                 )
             })?;
+        let delete = &delete;
         let out = self
-            .retrying(Op::Delete, || async {
-                self.client
-                    .delete_objects()
+            .retrying(Op::Delete, |c| async move {
+                c.delete_objects()
                     .bucket(bucket)
                     .delete(delete.clone())
                     .send()
@@ -744,7 +795,7 @@ impl S3 {
 /// HTTP client, region, timeouts and credentials: the keys from the settings,
 /// or (none set) the AWS default chain — environment, web identity,
 /// container and instance roles.
-async fn sdk_config(s: &Settings, endpoint: Option<&str>) -> aws_config::SdkConfig {
+async fn sdk_config(s: &Settings) -> aws_config::SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
@@ -769,21 +820,33 @@ async fn sdk_config(s: &Settings, endpoint: Option<&str>) -> aws_config::SdkConf
             "awss3_access_key_id",
         ));
     }
-    if let Some(e) = endpoint {
-        loader = loader.endpoint_url(e);
-    }
     loader.load().await
 }
 
-/// The endpoint as a URL: plain http only when written as http://.
-fn endpoint_url(endpoint: &str) -> Option<String> {
-    if endpoint.is_empty() {
-        None
-    } else if endpoint.contains("://") {
-        Some(endpoint.to_string())
-    } else {
-        Some(format!("https://{endpoint}"))
-    }
+/// The endpoints as URLs: a comma-separated list (spaces around the commas
+/// allowed; empty: AWS S3), plain http only when written as http://.
+fn endpoint_urls(endpoints: &str) -> Vec<String> {
+    endpoints
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            if e.contains("://") {
+                e.to_string()
+            } else {
+                format!("https://{e}")
+            }
+        })
+        .collect()
+}
+
+/// Failures that say nothing about the store, only about the way to one
+/// endpoint of it: another endpoint may answer.
+fn fails_over(f: &Failure) -> bool {
+    matches!(
+        f.code.as_str(),
+        "ConnectionFailed" | "Timeout" | "BodyReadFailed" | "BadResponse"
+    )
 }
 
 /// Exponential backoff with full jitter: 50ms·2^n, capped at 2s.
@@ -1031,8 +1094,12 @@ mod tests {
 
     #[test]
     fn endpoint_scheme() {
-        assert_eq!(endpoint_url(""), None);
-        assert_eq!(endpoint_url("http://h:1").as_deref(), Some("http://h:1"));
-        assert_eq!(endpoint_url("h:1").as_deref(), Some("https://h:1"));
+        assert!(endpoint_urls("").is_empty());
+        assert_eq!(endpoint_urls("http://h:1"), ["http://h:1"]);
+        assert_eq!(endpoint_urls("h:1"), ["https://h:1"]);
+        assert_eq!(
+            endpoint_urls(" http://a:1 , b:2,,http://c:3 "),
+            ["http://a:1", "https://b:2", "http://c:3"]
+        );
     }
 }

@@ -70,6 +70,29 @@ typedef enum Awss3CreateKind {
 } Awss3CreateKind;
 
 /**
+ * What the check of a table's definition against the catalogue found.
+ */
+typedef enum Awss3Definition {
+  /**
+   * Current (or the catalogue could not be asked).
+   */
+  AWSS3_DEFINITION_SAME = 0,
+  /**
+   * Changed or dropped by another server: discover it again.
+   */
+  AWSS3_DEFINITION_CHANGED = 1,
+  /**
+   * Not in the catalogue, never was: publish it (`awss3_catalog_publish`).
+   */
+  AWSS3_DEFINITION_UNPUBLISHED = 2,
+  /**
+   * The catalogue has another table of this name, which this server never
+   * knew: this server keeps its own.
+   */
+  AWSS3_DEFINITION_CONFLICT = 3,
+} Awss3Definition;
+
+/**
  * What a scan does with an object that is not a row of the table.
  */
 typedef enum Awss3Malformed {
@@ -195,6 +218,11 @@ typedef struct Awss3Settings {
    */
   uint64_t request_timeout;
   bool skip_malformed;
+  bool discovery;
+  /**
+   * Seconds (0: every statement checks).
+   */
+  uint64_t definition_check_interval;
 } Awss3Settings;
 
 /**
@@ -292,6 +320,14 @@ typedef struct Awss3TableDef {
    * The most bytes an object's body may have to be a row (0: no limit).
    */
   uint64_t max_body;
+  /**
+   * At CREATE only (else null / 0): the server's definition image and its
+   * version id, which the shared catalogue (`awss3_discovery`) holds.
+   */
+  const uint8_t *frm;
+  size_t frm_len;
+  const uint8_t *version;
+  size_t version_len;
 } Awss3TableDef;
 
 /**
@@ -319,6 +355,21 @@ typedef struct Awss3AlterColumn {
    */
   bool default_is_expression;
 } Awss3AlterColumn;
+
+/**
+ * A table's name as the server knows it (not its file name).
+ */
+typedef struct Awss3TableName {
+  const char *db;
+  size_t db_len;
+  const char *table;
+  size_t table_len;
+} Awss3TableName;
+
+/**
+ * Called once per table name the catalogue has in a database.
+ */
+typedef void (*Awss3NameSink)(void *arg, const char *name, size_t len);
 
 /**
  * Progress of a long operation (TRUNCATE, a count): called on the
@@ -416,24 +467,122 @@ int32_t awss3_alter_commit(const struct Awss3TableDef *old,
                            size_t ncols);
 
 /**
- * DROP TABLE of the table at `path`.
+ * DROP TABLE at `path`: deletes the objects the table owns and, with
+ * discovery, withdraws it from the catalogue. `frm_present`: the server has
+ * the table's .frm (else only the catalogue may know it, and
+ * `HA_ERR_KEY_NOT_FOUND` says nobody does).
  *
  * # Safety
- * Buffers must be valid for their lengths.
+ * Buffers must be valid for their lengths; `name` valid.
  */
 int32_t awss3_table_drop(const char *path,
                          size_t path_len,
+                         const struct Awss3TableName *name,
+                         bool frm_present,
                          Awss3KilledProbe killed,
                          const void *killed_arg);
 
 /**
- * RENAME TABLE from `from` to `to` (paths): moves the location file; the
- * objects stay where they are, and no request is sent.
+ * RENAME TABLE from `from` to `to` (paths; `names`: the same as the server
+ * names them): moves the location file, sending no object request. With
+ * discovery the catalogue entry moves too; `frm`/`version` (null: none) is
+ * the definition to publish under the new name — given when the rename puts
+ * a table in its place (RENAME TABLE, ALTER ... RENAME, ALTER's copy), not
+ * for ALTER's internal renames.
  *
  * # Safety
- * Buffers must be valid for their lengths.
+ * Buffers must be valid for their lengths; names valid.
  */
-int32_t awss3_table_rename(const char *from, size_t from_len, const char *to, size_t to_len);
+int32_t awss3_table_rename(const char *from,
+                           size_t from_len,
+                           const char *to,
+                           size_t to_len,
+                           const struct Awss3TableName *from_name,
+                           const struct Awss3TableName *to_name,
+                           const uint8_t *frm,
+                           size_t frm_len,
+                           const uint8_t *version,
+                           size_t version_len,
+                           Awss3KilledProbe killed,
+                           const void *killed_arg);
+
+/**
+ * Table discovery: the definition image the catalogue holds for `name`
+ * (valid until this thread's next call), its location file written at
+ * `path`; `HA_ERR_KEY_NOT_FOUND` when the catalogue has no such table (or
+ * discovery is off).
+ *
+ * # Safety
+ * Buffers valid for their lengths; out-params writable.
+ */
+int32_t awss3_catalog_discover(const struct Awss3TableName *name,
+                               const char *path,
+                               size_t path_len,
+                               Awss3KilledProbe killed,
+                               const void *killed_arg,
+                               const uint8_t **frm,
+                               size_t *frm_len);
+
+/**
+ * Whether the catalogue has the table (`out`).
+ *
+ * # Safety
+ * `name` valid; `out` writable.
+ */
+int32_t awss3_catalog_exists(const struct Awss3TableName *name,
+                             Awss3KilledProbe killed,
+                             const void *killed_arg,
+                             bool *out);
+
+/**
+ * The tables the catalogue has in database `db`, each handed to `each`.
+ *
+ * # Safety
+ * Buffers valid for their lengths.
+ */
+int32_t awss3_catalog_names(const char *db,
+                            size_t db_len,
+                            Awss3KilledProbe killed,
+                            const void *killed_arg,
+                            Awss3NameSink each,
+                            void *each_arg);
+
+/**
+ * Checks this server's definition `version` of a table against the
+ * catalogue (at most one HEAD per `awss3_definition_check_interval`).
+ *
+ * # Safety
+ * Buffers valid for their lengths; `out` writable.
+ */
+int32_t awss3_catalog_check(const struct Awss3TableName *name,
+                            const char *path,
+                            size_t path_len,
+                            const uint8_t *version,
+                            size_t version_len,
+                            Awss3KilledProbe killed,
+                            const void *killed_arg,
+                            enum Awss3Definition *out);
+
+/**
+ * Publishes this server's definition of a table (image `frm`, id
+ * `version`): one never published (`expect` null), or after an in-place
+ * ALTER (`expect`: the version the ALTER started from, which the catalogue
+ * must still hold, or the call fails saying another server changed it).
+ *
+ * # Safety
+ * Buffers valid for their lengths.
+ */
+int32_t awss3_catalog_publish(const struct Awss3TableName *name,
+                              const char *path,
+                              size_t path_len,
+                              const uint8_t *version,
+                              size_t version_len,
+                              const uint8_t *frm,
+                              size_t frm_len,
+                              const uint8_t *expect,
+                              size_t expect_len,
+                              Awss3KilledProbe killed,
+                              const void *killed_arg);
 
 /**
  * Opens a table; free it with `awss3_table_free`.

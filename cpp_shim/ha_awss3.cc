@@ -38,6 +38,7 @@
 #include "mysql/service_progress_report.h"
 #include "sql_servers.h"
 #include "sql_acl.h"
+#include "discover.h"
 
 #include <cmath>
 #include <string>
@@ -89,6 +90,8 @@ static char *awss3_endpoint, *awss3_region, *awss3_bucket, *awss3_access_key_id;
 static char *awss3_secret_access_key, *awss3_session_token;
 static ulong awss3_prefetch_window, awss3_max_retries, awss3_request_timeout;
 static my_bool awss3_skip_malformed;
+static my_bool awss3_discovery;
+static ulong awss3_definition_check_interval;
 
 static const char MASKED[]= "*****";
 static const char EMPTY[]= "";
@@ -115,6 +118,8 @@ static void push_settings(const char *secret, const char *token)
   st.max_retries= awss3_max_retries;
   st.request_timeout= awss3_request_timeout;
   st.skip_malformed= awss3_skip_malformed;
+  st.discovery= awss3_discovery;
+  st.definition_check_interval= awss3_definition_check_interval;
   if (awss3_settings_set(&st))
   {
     const char *msg; size_t len;
@@ -205,6 +210,21 @@ static MYSQL_SYSVAR_BOOL(skip_malformed, awss3_skip_malformed,
   "Skip objects whose body is not a valid row (with a warning) instead of failing",
   NULL, update_skip_malformed, FALSE);
 
+/* Fixed at start: it decides whether the server asks the engine for tables
+   it has no .frm of (the handlerton's discovery functions). */
+static MYSQL_SYSVAR_BOOL(discovery, awss3_discovery,
+  PLUGIN_VAR_OPCMDARG | PLUGIN_VAR_READONLY,
+  "Share tables with every server configured with the same awss3_bucket: "
+  "CREATE, ALTER, RENAME and DROP are recorded in a catalogue in that bucket "
+  "(~awss3-catalog/), and tables created elsewhere are discovered",
+  NULL, NULL, FALSE);
+static MYSQL_SYSVAR_ULONG(definition_check_interval,
+  awss3_definition_check_interval, PLUGIN_VAR_RQCMDARG,
+  "With awss3_discovery: seconds a table's definition, once checked against "
+  "the catalogue, is taken as current by later statements (0: every statement "
+  "checks, one HEAD)",
+  NULL, update_ulong, 1, 0, 86400, 0);
+
 /* Session and global: a DBA can cap what one statement may cost. */
 static MYSQL_THDVAR_ULONGLONG(max_requests_per_statement, PLUGIN_VAR_RQCMDARG,
   "Most S3 requests one statement may send, retries included (0: no limit); "
@@ -224,6 +244,8 @@ static struct st_mysql_sys_var *awss3_system_variables[]=
   MYSQL_SYSVAR(request_timeout),
   MYSQL_SYSVAR(skip_malformed),
   MYSQL_SYSVAR(max_requests_per_statement),
+  MYSQL_SYSVAR(discovery),
+  MYSQL_SYSVAR(definition_check_interval),
   NULL
 };
 
@@ -325,6 +347,12 @@ static handler *awss3_create_handler(handlerton *hton, TABLE_SHARE *table,
   return new (mem_root) ha_awss3(hton, table);
 }
 
+static int awss3_discover_table(handlerton *, THD *thd, TABLE_SHARE *share);
+static int awss3_discover_table_names(handlerton *, LEX_CSTRING *db, MY_DIR *,
+                                      handlerton::discovered_list *result);
+static int awss3_discover_table_existence(handlerton *, const char *db,
+                                          const char *table_name);
+
 static int awss3_init_func(void *p)
 {
   awss3_hton= static_cast<handlerton *>(p);
@@ -336,6 +364,14 @@ static int awss3_init_func(void *p)
   awss3_hton->close_connection= awss3_close_connection;
   awss3_hton->table_options= awss3_table_options;
   awss3_hton->field_options= awss3_field_options;
+  /* With awss3_discovery the server asks the engine for tables it has no
+     .frm of, and no longer writes one at CREATE (create() does). */
+  if (awss3_discovery)
+  {
+    awss3_hton->discover_table= awss3_discover_table;
+    awss3_hton->discover_table_names= awss3_discover_table_names;
+    awss3_hton->discover_table_existence= awss3_discover_table_existence;
+  }
   if (awss3_init())
   {
     const char *msg; size_t len;
@@ -519,6 +555,10 @@ struct Table_def
     def.key_pad_space= cs != &my_charset_bin && !(cs->state & MY_CS_NOPAD);
     def.columns= columns.data();
     def.ncolumns= columns.size();
+    def.frm= NULL;
+    def.frm_len= 0;
+    def.version= NULL;
+    def.version_len= 0;
     def.server= server.lookup(connection) ? &server.srv : NULL;
     /* RAW when asked for, or when AUTO finds one string value column (the
        core's rule; a bound too high for RAW is only less strict). */
@@ -719,6 +759,227 @@ static bool statement_killed(const void *thd)
   return thd_killed(static_cast<const THD *>(thd));
 }
 
+
+/* ------------------------------------------------------ table discovery */
+
+/* A table's name as the core takes it (the server's names, not file
+   names), from a path such as ./db/t (file names: decoded). */
+struct Table_name
+{
+  char db[NAME_LEN + 1], table[NAME_LEN + 1];
+  Awss3TableName name;
+  Table_name(const char *db_name, size_t db_len, const char *table_name,
+             size_t table_len)
+  {
+    name.db= db_name;
+    name.db_len= db_len;
+    name.table= table_name;
+    name.table_len= table_len;
+  }
+  explicit Table_name(const char *path)
+  {
+    char buf[FN_REFLEN];
+    strmake(buf, path, sizeof(buf) - 1);
+    char *t= strrchr(buf, FN_LIBCHAR);
+    const char *tbl= t ? t + 1 : buf;
+    if (t)
+      *t= 0;
+    char *d= strrchr(buf, FN_LIBCHAR);
+    const char *dbf= d ? d + 1 : buf;
+    name.db_len= filename_to_tablename(dbf, db, sizeof(db));
+    name.table_len= filename_to_tablename(tbl, table, sizeof(table));
+    name.db= db;
+    name.table= table;
+  }
+};
+
+/* The definition id a .frm image carries (the first extra2 entry of type
+   EXTRA2_TABLEDEF_VERSION, read as table.cc's read_extra2 does). */
+static LEX_CUSTRING frm_version(const uchar *frm, size_t len)
+{
+  LEX_CUSTRING none= {NULL, 0};
+  if (!frm || len < 64 + 2)
+    return none;
+  size_t extra2_len= uint2korr(frm + 4);
+  const uchar *e= frm + 64, *end= e + extra2_len;
+  if (end > frm + len || *e == '/')
+    return none;
+  while (e + 3 <= end)
+  {
+    uint type= *e++;
+    size_t n= *e++;
+    if (!n)
+    {
+      if (e + 2 >= end)
+        return none;
+      n= uint2korr(e);
+      e+= 2;
+    }
+    if (e + n > end)
+      return none;
+    if (type == 0 /* EXTRA2_TABLEDEF_VERSION */)
+    {
+      LEX_CUSTRING v= {e, n};
+      return v;
+    }
+    e+= n;
+  }
+  return none;
+}
+
+static void core_message(String *to)
+{
+  const char *msg; size_t len;
+  awss3_last_error(&msg, &len);
+  set_message(to, msg, len);
+}
+
+/* Tables in the mysql schema are never looked up in the catalogue: the
+   server asks for them at start-up and often (ha_s3.cc does the same). */
+static bool system_schema(const char *db)
+{
+  return !strcmp(db, MYSQL_SCHEMA_NAME.str);
+}
+
+static int awss3_discover_table(handlerton *, THD *thd, TABLE_SHARE *share)
+{
+  if (system_schema(share->db.str))
+    return HA_ERR_NO_SUCH_TABLE;
+  Table_name n(share->db.str, share->db.length, share->table_name.str,
+               share->table_name.length);
+  const uchar *frm; size_t len;
+  int rc= awss3_catalog_discover(&n.name, share->normalized_path.str,
+                                 share->normalized_path.length,
+                                 statement_killed, thd, &frm, &len);
+  if (rc == HA_ERR_KEY_NOT_FOUND)
+    return HA_ERR_NO_SUCH_TABLE;
+  if (rc)
+  {
+    String msg;
+    core_message(&msg);
+    my_printf_error(ER_GET_ERRMSG, "AWSS3: cannot discover `%s`.`%s`: %s", MYF(0),
+                    share->db.str, share->table_name.str, msg.c_ptr_safe());
+    return HA_ERR_GENERIC;
+  }
+  /* The image is the core's until its next call on this thread: the server
+     copies it (and writes it as the local .frm). */
+  return share->init_from_binary_frm_image(thd, true, frm, len);
+}
+
+static void add_discovered(void *result, const char *name, size_t len)
+{
+  static_cast<handlerton::discovered_list *>(result)->add_table(name, len);
+}
+
+static int awss3_discover_table_names(handlerton *, LEX_CSTRING *db, MY_DIR *,
+                                      handlerton::discovered_list *result)
+{
+  if (system_schema(db->str))
+    return 0;
+  THD *thd= current_thd;
+  if (awss3_catalog_names(db->str, db->length, statement_killed, thd,
+                          add_discovered, result))
+  {
+    /* SHOW TABLES still lists this server's own tables: say what is missing. */
+    String msg;
+    core_message(&msg);
+    if (thd)
+      push_warning_printf(thd, Sql_condition::WARN_LEVEL_WARN, ER_GET_ERRMSG,
+                          "AWSS3: tables of other servers are not listed: %s",
+                          msg.c_ptr_safe());
+  }
+  return 0;
+}
+
+static int awss3_discover_table_existence(handlerton *, const char *db,
+                                          const char *table_name)
+{
+  if (system_schema(db))
+    return 0;
+  /* A table with a local .frm is this server's: no request. */
+  char path[FN_REFLEN];
+  build_table_filename(path, sizeof(path) - 1, db, table_name, reg_ext, 0);
+  if (!access(path, F_OK))
+    return 1;
+  Table_name n(db, strlen(db), table_name, strlen(table_name));
+  bool found= false;
+  THD *thd= current_thd;
+  if (awss3_catalog_exists(&n.name, statement_killed, thd, &found))
+    return 0;
+  return found;
+}
+
+/* Whether this server's definition of the table is the catalogue's; when
+   another server changed or dropped it, HA_ERR_TABLE_DEF_CHANGED (the
+   server then discovers it again). A table never published is published. */
+int ha_awss3::check_definition()
+{
+  TABLE_SHARE *s= table->s;
+  if (!awss3_discovery || s->tmp_table != NO_TMP_TABLE || system_schema(s->db.str))
+    return 0;
+  Table_name n(s->db.str, s->db.length, s->table_name.str, s->table_name.length);
+  Awss3Definition d= AWSS3_DEFINITION_SAME;
+  if (awss3_catalog_check(&n.name, s->normalized_path.str, s->normalized_path.length,
+                          s->tabledef_version.str, s->tabledef_version.length,
+                          statement_killed, ha_thd(), &d))
+    return 0;                   /* killed: the statement notices by itself */
+  switch (d) {
+  case AWSS3_DEFINITION_SAME:
+    return 0;
+  case AWSS3_DEFINITION_CHANGED:
+    return HA_ERR_TABLE_DEF_CHANGED;
+  case AWSS3_DEFINITION_UNPUBLISHED:
+  {
+    const uchar *frm; size_t len;
+    if (s->read_frm_image(&frm, &len))
+      return 0;
+    int rc= awss3_catalog_publish(&n.name, s->normalized_path.str,
+                                  s->normalized_path.length, s->tabledef_version.str,
+                                  s->tabledef_version.length, frm, len, NULL, 0,
+                                  statement_killed, ha_thd());
+    s->free_frm_image(frm);
+    if (rc)
+    {
+      String msg;
+      core_message(&msg);
+      push_warning_printf(ha_thd(), Sql_condition::WARN_LEVEL_WARN, ER_GET_ERRMSG,
+                          "AWSS3: `%s`.`%s` is not shared with other servers: %s",
+                          s->db.str, s->table_name.str, msg.c_ptr_safe());
+    }
+    return 0;
+  }
+  case AWSS3_DEFINITION_CONFLICT:
+    push_warning_printf(ha_thd(), Sql_condition::WARN_LEVEL_WARN, ER_GET_ERRMSG,
+                        "AWSS3: the catalogue of shared tables has another table "
+                        "named `%s`.`%s`; this server's table is not shared",
+                        s->db.str, s->table_name.str);
+    return 0;
+  }
+  return 0;
+}
+
+int ha_awss3::discover_check_version()
+{
+  return check_definition();
+}
+
+/* Whether a rename puts a table in its place: RENAME TABLE, or the last
+   step of ALTER TABLE (its copy, or the table itself, renamed to the name the
+   statement leaves it under); not ALTER's renames to internal names. */
+static bool rename_is_final(THD *thd, const Table_name &to)
+{
+  LEX *lex= thd ? thd->lex : NULL;
+  if (!lex || lex->sql_command != SQLCOM_ALTER_TABLE || !lex->query_tables)
+    return true;
+  TABLE_LIST *t= lex->query_tables;
+  const LEX_CSTRING &db= lex->first_select_lex() && lex->first_select_lex()->db.str
+                           ? lex->first_select_lex()->db : t->db;
+  const LEX_CSTRING &name= lex->name.str ? lex->name : t->table_name;
+  return db.length == to.name.db_len && !memcmp(db.str, to.name.db, db.length) &&
+         name.length == to.name.table_len &&
+         !memcmp(name.str, to.name.table, name.length);
+}
+
 /* What a create is for, from the server's flags: ALTER TABLE's copy
    (HA_CREATE_TMP_ALTER; of an AWSS3 table when the table being altered is
    ours), CREATE TEMPORARY TABLE, or a plain CREATE. */
@@ -758,6 +1019,13 @@ int ha_awss3::create(const char *name, TABLE *form, HA_CREATE_INFO *info)
     d.def.name= info->alias.str;
     d.def.name_len= info->alias.length;
   }
+  if (form->s->frm_image)
+  {
+    d.def.frm= form->s->frm_image->str;
+    d.def.frm_len= form->s->frm_image->length;
+  }
+  d.def.version= form->s->tabledef_version.str;
+  d.def.version_len= form->s->tabledef_version.length;
   const char *note; size_t note_len= 0;
   Awss3CreateKind kind= create_kind(ha_thd(), info);
   int rc= awss3_table_create(&d.def, kind, statement_killed, ha_thd(), &note,
@@ -784,6 +1052,15 @@ int ha_awss3::create(const char *name, TABLE *form, HA_CREATE_INFO *info)
     push_warning_printf(ha_thd(), Sql_condition::WARN_LEVEL_NOTE,
                         ER_GET_ERRMSG, "%s", text.c_ptr_safe());
   }
+  /* A discovering engine keeps the definition: the server writes no .frm
+     (ha_create_table). This server keeps its own copy as before. */
+  char frm[FN_REFLEN];
+  fn_format(frm, name, "", reg_ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
+  if (awss3_discovery && access(frm, F_OK) && form->s->write_frm_image())
+  {
+    my_printf_error(ER_CANT_CREATE_TABLE, "AWSS3: cannot write %s", MYF(0), frm);
+    return HA_ERR_GENERIC;
+  }
   return 0;
 }
 
@@ -806,6 +1083,13 @@ int ha_awss3::open(const char *name, int, uint)
   const char *loc; size_t loc_len;
   if (!awss3_table_location(core, &loc, &loc_len))
     location.assign(loc, loc_len);
+  /* A .frm this server kept may be older than the catalogue's. */
+  if ((rc= check_definition()))
+  {
+    awss3_table_free(core);
+    core= nullptr;
+    return rc;
+  }
   uint n= table->s->fields;
   cells.assign(n, Awss3Cell());
   cell_bufs.resize(n);
@@ -826,17 +1110,42 @@ int ha_awss3::close(void)
 int ha_awss3::delete_table(const char *name)
 {
   /* DROP of a table that does not exist asks every engine: say "not mine"
-     unless the .frm is there (the server removes it after this call). */
+     unless the .frm is there (the server removes it after this call) or,
+     with discovery, the catalogue has the table. */
   char frm[FN_REFLEN];
   fn_format(frm, name, "", reg_ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
-  if (access(frm, F_OK))
+  bool frm_present= !access(frm, F_OK);
+  if (!frm_present && !awss3_discovery)
     return ENOENT;
-  return fail(awss3_table_drop(name, strlen(name), statement_killed, ha_thd()));
+  Table_name n(name);
+  int rc= awss3_table_drop(name, strlen(name), &n.name, frm_present,
+                           statement_killed, ha_thd());
+  return rc == HA_ERR_KEY_NOT_FOUND ? ENOENT : fail(rc);
 }
 
 int ha_awss3::rename_table(const char *from, const char *to)
 {
-  return fail(awss3_table_rename(from, strlen(from), to, strlen(to)));
+  Table_name a(from), b(to);
+  /* The server renames the .frm after the engine: the definition to
+     publish under the new name is still at `from`. */
+  const uchar *frm= NULL; size_t len= 0;
+  LEX_CUSTRING version= {NULL, 0};
+  if (awss3_discovery && rename_is_final(ha_thd(), b))
+  {
+    char path[FN_REFLEN];
+    fn_format(path, from, "", reg_ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
+    if (readfrm(from, &frm, &len))
+    {
+      my_printf_error(ER_ERROR_ON_RENAME, "AWSS3: cannot read %s", MYF(0), path);
+      return HA_ERR_GENERIC;
+    }
+    version= frm_version(frm, len);
+  }
+  int rc= fail(awss3_table_rename(from, strlen(from), to, strlen(to), &a.name,
+                                  &b.name, frm, len, version.str, version.length,
+                                  statement_killed, ha_thd()));
+  my_free(const_cast<uchar *>(frm));
+  return rc;
 }
 
 /* Fills out[] from a record (any of the table's record buffers); bufs back
@@ -1953,6 +2262,25 @@ bool ha_awss3::commit_inplace_alter_table(TABLE *altered_table,
   {
     my_printf_error(ER_GET_ERRMSG, "AWSS3: %s", MYF(0), last_error.c_ptr_safe());
     return true;
+  }
+  /* With discovery the new definition replaces the catalogue's, which must
+     still be the one this ALTER started from (else another server changed
+     the table meanwhile, and the ALTER is rolled back). The server has set
+     the share's image to the new .frm for this call. */
+  TABLE_SHARE *s= table->s;
+  if (awss3_discovery && s->frm_image && !system_schema(s->db.str))
+  {
+    Table_name n(s->db.str, s->db.length, s->table_name.str, s->table_name.length);
+    const LEX_CUSTRING &now= altered_table->s->tabledef_version;
+    if (fail(awss3_catalog_publish(&n.name, s->normalized_path.str,
+                                   s->normalized_path.length, now.str, now.length,
+                                   s->frm_image->str, s->frm_image->length,
+                                   s->tabledef_version.str, s->tabledef_version.length,
+                                   statement_killed, ha_thd())))
+    {
+      my_printf_error(ER_GET_ERRMSG, "AWSS3: %s", MYF(0), last_error.c_ptr_safe());
+      return true;
+    }
   }
   return false;
 }

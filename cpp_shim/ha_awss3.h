@@ -93,6 +93,9 @@ class ha_awss3 final : public handler
 
   Awss3_share *get_share();
   int fail(int rc);
+  /* With awss3_discovery: the definition against the catalogue (0, or
+     HA_ERR_TABLE_DEF_CHANGED to have the server discover it again). */
+  int check_definition();
   void compute_needed();
   void record_to_cells(const uchar *rec, std::vector<Awss3Cell> &out,
                        std::vector<String> &bufs);
@@ -126,6 +129,7 @@ public:
   uint max_supported_key_part_length() const override { return AWSS3_MAX_KEY_BYTES * 4; }
 
   int open(const char *name, int mode, uint test_if_locked) override;
+  int discover_check_version() override;
   int close(void) override;
   int create(const char *name, TABLE *form, HA_CREATE_INFO *info) override;
   int delete_table(const char *name) override;

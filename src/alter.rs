@@ -264,6 +264,8 @@ mod tests {
             columns,
             server: None,
             max_body: u64::MAX,
+            frm: Vec::new(),
+            version: Vec::new(),
         }
     }
 

@@ -18,7 +18,7 @@ use crate::error::{
 use crate::location::Server;
 use crate::schema::{Attr, CellKind, Column, Format, Role, Value};
 use crate::table::{self, Table, TableDef};
-use crate::{alter, metrics, runtime, settings};
+use crate::{alter, catalog, metrics, runtime, settings};
 
 // The boundary's enumerations are C enums in the header (cbindgen), but the
 // fields and arguments that carry them are `int32_t`: a number C sends is
@@ -210,6 +210,12 @@ pub struct Awss3TableDef {
     pub server: *const Awss3Server,
     /// The most bytes an object's body may have to be a row (0: no limit).
     pub max_body: u64,
+    /// At CREATE only (else null / 0): the server's definition image and its
+    /// version id, which the shared catalogue (`awss3_discovery`) holds.
+    pub frm: *const u8,
+    pub frm_len: usize,
+    pub version: *const u8,
+    pub version_len: usize,
 }
 
 /// The `Awss3_*` status variables.
@@ -393,6 +399,8 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
         } else {
             d.max_body
         },
+        frm: bytes(d.frm, d.frm_len).to_vec(),
+        version: bytes(d.version, d.version_len).to_vec(),
         server: match d.server.as_ref() {
             None => None,
             Some(sv) => Some(Server {
@@ -545,6 +553,9 @@ pub struct Awss3Settings {
     /// Seconds.
     pub request_timeout: u64,
     pub skip_malformed: bool,
+    pub discovery: bool,
+    /// Seconds (0: every statement checks).
+    pub definition_check_interval: u64,
 }
 
 /// Replaces the server-wide settings.
@@ -586,6 +597,8 @@ pub unsafe extern "C" fn awss3_settings_set(s: *const Awss3Settings) -> i32 {
             cur.max_retries = u32::try_from(s.max_retries).unwrap_or(u32::MAX);
             cur.request_timeout = Duration::from_secs(s.request_timeout);
             cur.skip_malformed = s.skip_malformed;
+            cur.discovery = s.discovery;
+            cur.definition_check_interval = Duration::from_secs(s.definition_check_interval);
         });
         Ok(0)
     })
@@ -765,38 +778,265 @@ pub unsafe extern "C" fn awss3_alter_commit(
     })
 }
 
-/// DROP TABLE of the table at `path`.
+/// A table's name as the server knows it (not its file name).
+#[repr(C)]
+pub struct Awss3TableName {
+    pub db: *const c_char,
+    pub db_len: usize,
+    pub table: *const c_char,
+    pub table_len: usize,
+}
+
+unsafe fn table_name(n: *const Awss3TableName) -> Result<table::Name, Error> {
+    let n = n
+        .as_ref()
+        .ok_or_else(|| Error::Engine("no table name".into()))?;
+    Ok(table::Name {
+        db: text(n.db, n.db_len)?,
+        table: text(n.table, n.table_len)?,
+    })
+}
+
+/// DROP TABLE at `path`: deletes the objects the table owns and, with
+/// discovery, withdraws it from the catalogue. `frm_present`: the server has
+/// the table's .frm (else only the catalogue may know it, and
+/// `HA_ERR_KEY_NOT_FOUND` says nobody does).
 ///
 /// # Safety
-/// Buffers must be valid for their lengths.
+/// Buffers must be valid for their lengths; `name` valid.
 #[no_mangle]
 pub unsafe extern "C" fn awss3_table_drop(
     path: *const c_char,
     path_len: usize,
+    name: *const Awss3TableName,
+    frm_present: bool,
     killed: Awss3KilledProbe,
     killed_arg: *const c_void,
 ) -> i32 {
     guard(|| {
         let stop = runtime::Interrupt::new(killed, killed_arg);
-        table::drop_table(&text(path, path_len)?, stop)?;
+        table::drop_table(
+            &text(path, path_len)?,
+            &table_name(name)?,
+            frm_present,
+            stop,
+        )?;
         Ok(0)
     })
 }
 
-/// RENAME TABLE from `from` to `to` (paths): moves the location file; the
-/// objects stay where they are, and no request is sent.
+/// RENAME TABLE from `from` to `to` (paths; `names`: the same as the server
+/// names them): moves the location file, sending no object request. With
+/// discovery the catalogue entry moves too; `frm`/`version` (null: none) is
+/// the definition to publish under the new name — given when the rename puts
+/// a table in its place (RENAME TABLE, ALTER ... RENAME, ALTER's copy), not
+/// for ALTER's internal renames.
 ///
 /// # Safety
-/// Buffers must be valid for their lengths.
+/// Buffers must be valid for their lengths; names valid.
 #[no_mangle]
 pub unsafe extern "C" fn awss3_table_rename(
     from: *const c_char,
     from_len: usize,
     to: *const c_char,
     to_len: usize,
+    from_name: *const Awss3TableName,
+    to_name: *const Awss3TableName,
+    frm: *const u8,
+    frm_len: usize,
+    version: *const u8,
+    version_len: usize,
+    killed: Awss3KilledProbe,
+    killed_arg: *const c_void,
 ) -> i32 {
     guard(|| {
-        table::rename_table(&text(from, from_len)?, &text(to, to_len)?)?;
+        let stop = runtime::Interrupt::new(killed, killed_arg);
+        let names = (table_name(from_name)?, table_name(to_name)?);
+        let publish = (!frm.is_null()).then(|| (bytes(version, version_len), bytes(frm, frm_len)));
+        table::rename_table(
+            &text(from, from_len)?,
+            &text(to, to_len)?,
+            &names,
+            publish,
+            stop,
+        )?;
+        Ok(0)
+    })
+}
+
+thread_local! {
+    static DISCOVERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Table discovery: the definition image the catalogue holds for `name`
+/// (valid until this thread's next call), its location file written at
+/// `path`; `HA_ERR_KEY_NOT_FOUND` when the catalogue has no such table (or
+/// discovery is off).
+///
+/// # Safety
+/// Buffers valid for their lengths; out-params writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_catalog_discover(
+    name: *const Awss3TableName,
+    path: *const c_char,
+    path_len: usize,
+    killed: Awss3KilledProbe,
+    killed_arg: *const c_void,
+    frm: *mut *const u8,
+    frm_len: *mut usize,
+) -> i32 {
+    guard(|| {
+        let stop = runtime::Interrupt::new(killed, killed_arg);
+        let Some(image) =
+            table::catalog_discover(&table_name(name)?, &text(path, path_len)?, stop)?
+        else {
+            return Ok(HA_ERR_KEY_NOT_FOUND);
+        };
+        DISCOVERED.with(|d| {
+            let mut d = d.borrow_mut();
+            *d = image;
+            if !frm.is_null() && !frm_len.is_null() {
+                *frm = d.as_ptr();
+                *frm_len = d.len();
+            }
+        });
+        Ok(0)
+    })
+}
+
+/// Whether the catalogue has the table (`out`).
+///
+/// # Safety
+/// `name` valid; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_catalog_exists(
+    name: *const Awss3TableName,
+    killed: Awss3KilledProbe,
+    killed_arg: *const c_void,
+    out: *mut bool,
+) -> i32 {
+    guard(|| {
+        let stop = runtime::Interrupt::new(killed, killed_arg);
+        let found = table::catalog_exists(&table_name(name)?, stop)?;
+        if let Some(o) = out.as_mut() {
+            *o = found;
+        }
+        Ok(0)
+    })
+}
+
+/// Called once per table name the catalogue has in a database.
+pub type Awss3NameSink = Option<extern "C" fn(arg: *mut c_void, name: *const c_char, len: usize)>;
+
+/// The tables the catalogue has in database `db`, each handed to `each`.
+///
+/// # Safety
+/// Buffers valid for their lengths.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_catalog_names(
+    db: *const c_char,
+    db_len: usize,
+    killed: Awss3KilledProbe,
+    killed_arg: *const c_void,
+    each: Awss3NameSink,
+    each_arg: *mut c_void,
+) -> i32 {
+    guard(|| {
+        let stop = runtime::Interrupt::new(killed, killed_arg);
+        let names = table::catalog_names(&text(db, db_len)?, stop)?;
+        if let Some(f) = each {
+            for n in &names {
+                f(each_arg, n.as_ptr() as *const c_char, n.len());
+            }
+        }
+        Ok(0)
+    })
+}
+
+/// What the check of a table's definition against the catalogue found.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Awss3Definition {
+    /// Current (or the catalogue could not be asked).
+    AWSS3_DEFINITION_SAME = 0,
+    /// Changed or dropped by another server: discover it again.
+    AWSS3_DEFINITION_CHANGED = 1,
+    /// Not in the catalogue, never was: publish it (`awss3_catalog_publish`).
+    AWSS3_DEFINITION_UNPUBLISHED = 2,
+    /// The catalogue has another table of this name, which this server never
+    /// knew: this server keeps its own.
+    AWSS3_DEFINITION_CONFLICT = 3,
+}
+
+/// Checks this server's definition `version` of a table against the
+/// catalogue (at most one HEAD per `awss3_definition_check_interval`).
+///
+/// # Safety
+/// Buffers valid for their lengths; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_catalog_check(
+    name: *const Awss3TableName,
+    path: *const c_char,
+    path_len: usize,
+    version: *const u8,
+    version_len: usize,
+    killed: Awss3KilledProbe,
+    killed_arg: *const c_void,
+    out: *mut Awss3Definition,
+) -> i32 {
+    guard(|| {
+        let stop = runtime::Interrupt::new(killed, killed_arg);
+        let check = table::catalog_check(
+            &table_name(name)?,
+            &text(path, path_len)?,
+            bytes(version, version_len),
+            stop,
+        )?;
+        if let Some(o) = out.as_mut() {
+            *o = match check {
+                catalog::Check::Same => Awss3Definition::AWSS3_DEFINITION_SAME,
+                catalog::Check::Changed => Awss3Definition::AWSS3_DEFINITION_CHANGED,
+                catalog::Check::Unpublished => Awss3Definition::AWSS3_DEFINITION_UNPUBLISHED,
+                catalog::Check::Conflict => Awss3Definition::AWSS3_DEFINITION_CONFLICT,
+            };
+        }
+        Ok(0)
+    })
+}
+
+/// Publishes this server's definition of a table (image `frm`, id
+/// `version`): one never published (`expect` null), or after an in-place
+/// ALTER (`expect`: the version the ALTER started from, which the catalogue
+/// must still hold, or the call fails saying another server changed it).
+///
+/// # Safety
+/// Buffers valid for their lengths.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_catalog_publish(
+    name: *const Awss3TableName,
+    path: *const c_char,
+    path_len: usize,
+    version: *const u8,
+    version_len: usize,
+    frm: *const u8,
+    frm_len: usize,
+    expect: *const u8,
+    expect_len: usize,
+    killed: Awss3KilledProbe,
+    killed_arg: *const c_void,
+) -> i32 {
+    guard(|| {
+        let stop = runtime::Interrupt::new(killed, killed_arg);
+        let expect = (!expect.is_null()).then(|| bytes(expect, expect_len));
+        table::catalog_publish(
+            &table_name(name)?,
+            &text(path, path_len)?,
+            bytes(version, version_len),
+            bytes(frm, frm_len),
+            expect,
+            stop,
+        )?;
         Ok(0)
     })
 }
@@ -1363,6 +1603,10 @@ mod tests {
             ncolumns: cols.len(),
             server: std::ptr::null(),
             max_body: 0,
+            frm: std::ptr::null(),
+            frm_len: 0,
+            version: std::ptr::null(),
+            version_len: 0,
         };
         let key = col(AWSS3_ROLE_KEY as i32, 0, AWSS3_CELL_TEXT as i32);
         let ok = [

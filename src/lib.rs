@@ -5,6 +5,7 @@
 pub mod alter;
 pub mod batch;
 pub mod budget;
+pub mod catalog;
 pub mod conditional;
 pub mod error;
 pub mod estimate;

@@ -141,7 +141,7 @@ impl Location {
 }
 
 /// A database or table name as one component of an object key.
-fn escape(name: &str) -> String {
+pub(crate) fn escape(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for ch in name.chars() {
         match ch {
@@ -177,6 +177,11 @@ pub struct Sidecar {
     /// before still hold: no new column may take such a name, or it would
     /// show those old values instead of its default.
     pub dropped: Vec<String>,
+    /// The table is in the shared catalogue (`awss3_discovery`): this server
+    /// published it or discovered it there. When its entry is gone, another
+    /// server dropped or renamed it; a table that never was there (created
+    /// before discovery was on) is published instead.
+    pub published: bool,
 }
 
 impl Sidecar {
@@ -184,6 +189,7 @@ impl Sidecar {
         Sidecar {
             owned: Some((loc, ownership)),
             dropped: Vec::new(),
+            published: false,
         }
     }
 }
@@ -210,6 +216,9 @@ pub fn write_sidecar(table_path: &str, sc: &Sidecar) -> Result<(), String> {
     }
     if !sc.dropped.is_empty() {
         v["dropped_fields"] = sc.dropped.clone().into();
+    }
+    if sc.published {
+        v["published"] = true.into();
     }
     let path = sidecar_path(table_path);
     let tmp = PathBuf::from(format!("{table_path}.awss3.tmp"));
@@ -259,7 +268,12 @@ pub fn read_sidecar(table_path: &str) -> Result<Option<Sidecar>, String> {
             .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect())
             .ok_or_else(|| damaged("dropped_fields is not a list of names"))?,
     };
-    Ok(Some(Sidecar { owned, dropped }))
+    let published = v["published"].as_bool() == Some(true);
+    Ok(Some(Sidecar {
+        owned,
+        dropped,
+        published,
+    }))
 }
 
 /// Every location that a table of this server owns: the location files in
@@ -378,6 +392,7 @@ mod tests {
         let fields = Sidecar {
             owned: None,
             dropped: vec!["f".into()],
+            published: false,
         };
         write_sidecar(&path(&d1, "c"), &fields).unwrap();
         std::fs::write(d1.join("junk.awss3.tmp"), "{").unwrap();
@@ -506,9 +521,17 @@ mod tests {
         let fields = Sidecar {
             owned: None,
             dropped: vec!["x".into()],
+            published: false,
         };
         write_sidecar(&p, &fields).unwrap();
         assert_eq!(read_sidecar(&p).unwrap(), Some(fields));
+        // Only "in the catalogue" (a CONNECTION table): a file too.
+        let shared = Sidecar {
+            published: true,
+            ..Sidecar::default()
+        };
+        write_sidecar(&p, &shared).unwrap();
+        assert_eq!(read_sidecar(&p).unwrap(), Some(shared));
         assert!(resolve("", None, &p).is_err());
         // Nothing to say: no file.
         write_sidecar(&p, &Sidecar::default()).unwrap();

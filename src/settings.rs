@@ -24,6 +24,12 @@ pub struct Settings {
     /// Time limit of one request attempt.
     pub request_timeout: Duration,
     pub skip_malformed: bool,
+    /// Tables are shared through the catalogue in the default bucket
+    /// (`awss3_discovery`, fixed at start).
+    pub discovery: bool,
+    /// How long a table's definition, once checked against the catalogue,
+    /// is taken as current (`awss3_definition_check_interval`).
+    pub definition_check_interval: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -38,6 +44,8 @@ impl std::fmt::Debug for Settings {
             .field("max_retries", &self.max_retries)
             .field("request_timeout", &self.request_timeout)
             .field("skip_malformed", &self.skip_malformed)
+            .field("discovery", &self.discovery)
+            .field("definition_check_interval", &self.definition_check_interval)
             .finish_non_exhaustive()
     }
 }
@@ -55,6 +63,8 @@ impl Default for Settings {
             max_retries: 3,
             request_timeout: Duration::from_secs(30),
             skip_malformed: false,
+            discovery: false,
+            definition_check_interval: Duration::from_secs(1),
         }
     }
 }

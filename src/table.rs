@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use crate::alter;
 use crate::batch::Batch;
 use crate::budget::Budget;
+use crate::catalog::{self, Check, Entry};
 use crate::conditional;
 use crate::error::{Error, Result};
 use crate::estimate;
@@ -45,6 +46,10 @@ pub struct TableDef {
     /// The most bytes an object's body may have to be a row (from the value
     /// columns' types and max_allowed_packet); a longer one is not read.
     pub max_body: u64,
+    /// At CREATE: the server's definition image and version id, for the
+    /// shared catalogue (empty otherwise).
+    pub frm: Vec<u8>,
+    pub version: Vec<u8>,
 }
 
 /// The S3 side of one call: runtime, client and settings in force now, and
@@ -223,6 +228,29 @@ const MAX_PREFIX_CHOICES: u32 = 20;
 /// CREATE TABLE: checks the definition and that the location answers; picks
 /// and records an engine-chosen location. Returns a note for the user, if any.
 pub fn create(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<Option<String>> {
+    let note = create_location(def, kind, stop)?;
+    let (settings, _) = settings::current();
+    // ALTER's copies are published when the server renames them into place.
+    if settings.discovery && kind == CreateKind::Table {
+        let c = ctx(stop)?;
+        let mut sc = sidecar_of(&def.path)?;
+        let name = Name::of(def);
+        let entry = Entry::new(catalog::version_hex(&def.version), def.frm.clone(), &sc);
+        let published = catalogue_bucket(&c)
+            .and_then(|b| c.wait(put_entry(&c.s3, &b, &name, &entry, Expect::Absent)));
+        if let Err(e) = published {
+            // The server removes its .frm when create() fails: nothing of
+            // the table may stay behind (an engine-chosen prefix is empty).
+            let _ = location::remove_sidecar(&def.path);
+            return Err(e);
+        }
+        sc.published = true;
+        location::write_sidecar(&def.path, &sc).map_err(Error::Engine)?;
+    }
+    Ok(note)
+}
+
+fn create_location(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<Option<String>> {
     match kind {
         CreateKind::Temporary => {
             return Err(Error::Engine(
@@ -264,6 +292,15 @@ pub fn create(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<Optio
     if !def.connection.is_empty() {
         let loc = Location::from_connection(&def.connection, def.server.as_ref())
             .map_err(Error::Engine)?;
+        let (server_wide, _) = settings::current();
+        if catalog::overlaps(&loc, &server_wide.bucket) {
+            return Err(Error::Engine(format!(
+                "{} would include {}, the catalogue of shared tables in the default bucket \
+                 (awss3_bucket), which is no table's; give the table a prefix outside it",
+                loc.url(),
+                catalog::PREFIX
+            )));
+        }
         // One page, not one key: the same request also gives the first row
         // estimate of a table over objects already there.
         let (first, rows) = c.wait(first_page(&c.s3, &loc, listing::PAGE))?;
@@ -333,31 +370,351 @@ pub fn create(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<Optio
 /// DROP TABLE: deletes the objects the table owns (an engine-chosen location,
 /// or the objects an unfinished ALTER ... ENGINE=AWSS3 copied); a table over
 /// an explicit CONNECTION leaves them in place.
-pub fn drop_table(path: &str, stop: Interrupt) -> Result<()> {
-    if let Some((loc, _)) = location::read_sidecar(path)
-        .map_err(Error::Engine)?
-        .and_then(|sc| sc.owned)
-    {
+pub fn drop_table(path: &str, name: &Name, frm_present: bool, stop: Interrupt) -> Result<()> {
+    let (settings, _) = settings::current();
+    let sc = location::read_sidecar(path).map_err(Error::Engine)?;
+    // A table this server knows only from the catalogue (never opened here):
+    // its entry says where its objects are.
+    let (owned, published) = if frm_present {
+        let sc = sc.unwrap_or_default();
+        (sc.owned.map(|(loc, _)| loc), sc.published)
+    } else if settings.discovery {
+        match fetch_entry(name, stop)? {
+            Some(e) => (e.owned, true),
+            None => return Err(Error::NotFound),
+        }
+    } else {
+        return Err(Error::NotFound);
+    };
+    if owned.is_some() || (published && settings.discovery) {
         let c = ctx(stop)?;
-        c.wait(delete_all(&c.s3, &loc))?;
+        if let Some(loc) = &owned {
+            c.wait(delete_all(&c.s3, loc))?;
+        }
+        // Withdrawn after the objects: a DROP that fails half-way leaves the
+        // table listed (and DROP can be repeated), never objects nobody lists.
+        if published && settings.discovery {
+            let b = catalogue_bucket(&c)?;
+            c.wait(withdraw(&c.s3, &b, name))?;
+        }
     }
     location::remove_sidecar(path).map_err(Error::Engine)
 }
 
 /// RENAME TABLE moves the location file only: the objects stay where they
 /// are (S3 has no rename, and a copy of every object could be interrupted
-/// half-way). No request is sent. ALTER's copy of a table over a CONNECTION,
-/// renamed into place, becomes an ordinary CONNECTION table (no file).
-pub fn rename_table(from: &str, to: &str) -> Result<()> {
-    let Some(mut sc) = location::read_sidecar(from).map_err(Error::Engine)? else {
-        return Ok(());
-    };
-    if !matches!(sc.owned, Some((_, Ownership::UntilRenamed))) {
-        return location::move_sidecar(from, to).map_err(Error::Engine);
+/// half-way); no object request is sent. ALTER's copy of a table over a
+/// CONNECTION, renamed into place, becomes an ordinary CONNECTION table.
+/// With discovery, the catalogue follows: the new name is published (when
+/// `publish` gives its definition: the server's rename of a table into its
+/// place, not ALTER's internal renames) before the old entry is withdrawn.
+pub fn rename_table(
+    from: &str,
+    to: &str,
+    names: &(Name, Name),
+    publish: Option<(&[u8], &[u8])>,
+    stop: Interrupt,
+) -> Result<()> {
+    let (settings, _) = settings::current();
+    let old = location::read_sidecar(from).map_err(Error::Engine)?;
+    let mut sc = old.clone().unwrap_or_default();
+    if matches!(sc.owned, Some((_, Ownership::UntilRenamed))) {
+        sc.owned = None;
     }
-    sc.owned = None;
-    location::write_sidecar(to, &sc).map_err(Error::Engine)?;
-    location::remove_sidecar(from).map_err(Error::Engine)
+    if settings.discovery {
+        let was_published = sc.published;
+        sc.published = false;
+        if was_published || publish.is_some() {
+            let c = ctx(stop)?;
+            let b = catalogue_bucket(&c)?;
+            if let Some((version, frm)) = publish {
+                let e = Entry::new(catalog::version_hex(version), frm.to_vec(), &sc);
+                c.wait(put_entry(&c.s3, &b, &names.1, &e, Expect::Absent))?;
+                sc.published = true;
+            }
+            if was_published {
+                if let Err(e) = c.wait(withdraw(&c.s3, &b, &names.0)) {
+                    if sc.published {
+                        let _ = c.wait(withdraw(&c.s3, &b, &names.1));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+    match old {
+        None if sc == Sidecar::default() => Ok(()),
+        Some(o) if o == sc => location::move_sidecar(from, to).map_err(Error::Engine),
+        _ => {
+            location::write_sidecar(to, &sc).map_err(Error::Engine)?;
+            location::remove_sidecar(from).map_err(Error::Engine)
+        }
+    }
+}
+
+// ------------------------------------------------ the shared catalogue
+
+/// A table's name as the server knows it (not its file name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Name {
+    pub db: String,
+    pub table: String,
+}
+
+impl Name {
+    fn of(def: &TableDef) -> Name {
+        Name {
+            db: def.db.clone(),
+            table: def.name.clone(),
+        }
+    }
+
+    fn key(&self) -> String {
+        catalog::entry_key(&self.db, &self.table)
+    }
+}
+
+fn catalogue_bucket(c: &Ctx) -> Result<String> {
+    if c.settings.bucket.is_empty() {
+        return Err(Error::Engine(
+            "awss3_discovery=ON keeps the catalogue of shared tables in the default bucket, \
+             and awss3_bucket is not set"
+                .into(),
+        ));
+    }
+    Ok(c.settings.bucket.clone())
+}
+
+/// What a catalogue write expects to replace.
+#[derive(Clone, Copy)]
+enum Expect<'a> {
+    /// No entry: a new table (CREATE, RENAME's new name).
+    Absent,
+    /// The entry of this definition version (ALTER).
+    Version(&'a str),
+}
+
+fn entry_version(head: &ObjectHead) -> Option<&str> {
+    head.meta
+        .iter()
+        .find(|(k, _)| k == catalog::VERSION_META)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Writes a table's entry: the one place that decides a catalogue write. On
+/// a store that ignores conditional writes a HEAD stands in for the
+/// condition (the same one-round-trip race as for rows).
+async fn put_entry(
+    s3: &S3,
+    bucket: &str,
+    name: &Name,
+    e: &Entry,
+    expect: Expect<'_>,
+) -> Result<()> {
+    let key = name.key();
+    let (honoured, _) = conditional::honoured(s3, bucket).await?;
+    let exists = || {
+        Error::Engine(format!(
+            "`{}`.`{}` is already in the catalogue of shared tables (s3://{bucket}/{key}): \
+             another server has a table of that name",
+            name.db, name.table
+        ))
+    };
+    let changed = || {
+        Error::Engine(format!(
+            "`{}`.`{}` was changed or dropped by another server meanwhile (s3://{bucket}/{key}); \
+             nothing was published: run the statement again",
+            name.db, name.table
+        ))
+    };
+    let cond = match expect {
+        Expect::Absent if honoured => Cond::IfNoneMatch,
+        Expect::Absent => {
+            if s3.head(bucket, &key).await?.is_some() {
+                return Err(exists());
+            }
+            Cond::None
+        }
+        Expect::Version(v) => match s3.head(bucket, &key).await? {
+            Some((entry, head)) if entry_version(&head) == Some(v) => {
+                if honoured {
+                    Cond::IfMatch(entry.etag)
+                } else {
+                    Cond::None
+                }
+            }
+            _ => return Err(changed()),
+        },
+    };
+    let out = s3
+        .put(
+            bucket,
+            PutRequest {
+                key: &key,
+                body: catalog::encode(&name.db, &name.table, e),
+                content_type: Some("application/json".into()),
+                meta: vec![(catalog::VERSION_META.into(), e.version.clone())],
+                cond,
+            },
+        )
+        .await?;
+    match out {
+        PutOutcome::Written(_) => {
+            catalog::saw(&name.db, &name.table, Some(&e.version));
+            Ok(())
+        }
+        _ => Err(match expect {
+            Expect::Absent => exists(),
+            Expect::Version(_) => changed(),
+        }),
+    }
+}
+
+async fn withdraw(s3: &S3, bucket: &str, name: &Name) -> Result<()> {
+    s3.delete(bucket, &name.key()).await?;
+    catalog::saw(&name.db, &name.table, None);
+    Ok(())
+}
+
+fn fetch_entry(name: &Name, stop: Interrupt) -> Result<Option<Entry>> {
+    let c = ctx(stop)?;
+    let b = catalogue_bucket(&c)?;
+    let key = name.key();
+    let Some(o) = c.wait(c.s3.get(&b, &key, catalog::MAX_ENTRY_BYTES))? else {
+        catalog::saw(&name.db, &name.table, None);
+        return Ok(None);
+    };
+    if o.oversize.is_some() {
+        return Err(Error::Engine(format!(
+            "s3://{b}/{key} is larger than any catalogue entry can be"
+        )));
+    }
+    let e = catalog::decode(&o.body).map_err(|m| Error::Engine(format!("s3://{b}/{key}: {m}")))?;
+    catalog::saw(&name.db, &name.table, Some(&e.version));
+    Ok(Some(e))
+}
+
+/// Table discovery: the definition image of a table this server has no
+/// .frm for, from the catalogue, and its location file written at `path`
+/// (`None`: no such table; a location file left by a table another server
+/// dropped is removed).
+pub fn catalog_discover(name: &Name, path: &str, stop: Interrupt) -> Result<Option<Vec<u8>>> {
+    if !settings::current().0.discovery {
+        return Ok(None);
+    }
+    match fetch_entry(name, stop)? {
+        None => {
+            if sidecar_of(path)?.published {
+                location::remove_sidecar(path).map_err(Error::Engine)?;
+            }
+            Ok(None)
+        }
+        Some(e) => {
+            location::write_sidecar(path, &e.sidecar()).map_err(Error::Engine)?;
+            Ok(Some(e.frm))
+        }
+    }
+}
+
+/// Whether the catalogue has the table (one HEAD).
+pub fn catalog_exists(name: &Name, stop: Interrupt) -> Result<bool> {
+    if !settings::current().0.discovery {
+        return Ok(false);
+    }
+    let c = ctx(stop)?;
+    let b = catalogue_bucket(&c)?;
+    Ok(c.wait(c.s3.head(&b, &name.key()))?.is_some())
+}
+
+/// The tables the catalogue has in a database (LIST of its entries).
+pub fn catalog_names(db: &str, stop: Interrupt) -> Result<Vec<String>> {
+    if !settings::current().0.discovery {
+        return Ok(Vec::new());
+    }
+    let c = ctx(stop)?;
+    let loc = Location {
+        bucket: catalogue_bucket(&c)?,
+        prefix: catalog::db_prefix(db),
+    };
+    let mut names = Vec::new();
+    let prefix = loc.prefix.clone();
+    let names_ref = &mut names;
+    c.wait(for_each_page(&c.s3, &loc, |entries| {
+        names_ref.extend(
+            entries
+                .iter()
+                .filter_map(|e| catalog::table_of(&prefix, &e.key)),
+        );
+        async { Ok(()) }
+    }))?;
+    Ok(names)
+}
+
+/// The check at the start of a statement: whether this server's definition
+/// of the table (`version`) is the catalogue's. At most one HEAD per table
+/// every `awss3_definition_check_interval`; a catalogue that cannot be asked
+/// is no reason to stop the statement (its own requests meet the error).
+pub fn catalog_check(name: &Name, path: &str, version: &[u8], stop: Interrupt) -> Result<Check> {
+    let (settings, _) = settings::current();
+    if !settings.discovery {
+        return Ok(Check::Same);
+    }
+    let ours = catalog::version_hex(version);
+    if catalog::recently_seen(
+        &name.db,
+        &name.table,
+        &ours,
+        settings.definition_check_interval,
+    ) {
+        return Ok(Check::Same);
+    }
+    let c = ctx(stop)?;
+    let b = catalogue_bucket(&c)?;
+    let head = match c.wait(c.s3.head(&b, &name.key())) {
+        Ok(h) => h,
+        Err(Error::Killed) => return Err(Error::Killed),
+        _ => return Ok(Check::Same),
+    };
+    let theirs = head.as_ref().map(|(_, h)| entry_version(h).unwrap_or(""));
+    catalog::saw(&name.db, &name.table, theirs);
+    let mut sc = sidecar_of(path)?;
+    let check = catalog::decide(theirs, &ours, sc.published);
+    if check == Check::Same && !sc.published {
+        sc.published = true;
+        location::write_sidecar(path, &sc).map_err(Error::Engine)?;
+    }
+    Ok(check)
+}
+
+/// Publishes this server's definition of a table: one that was never in
+/// the catalogue (`expect` None), or after an in-place ALTER (`expect`: the
+/// version the ALTER started from, which the catalogue must still hold).
+pub fn catalog_publish(
+    name: &Name,
+    path: &str,
+    version: &[u8],
+    frm: &[u8],
+    expect: Option<&[u8]>,
+    stop: Interrupt,
+) -> Result<()> {
+    if !settings::current().0.discovery {
+        return Ok(());
+    }
+    let c = ctx(stop)?;
+    let b = catalogue_bucket(&c)?;
+    let mut sc = sidecar_of(path)?;
+    let e = Entry::new(catalog::version_hex(version), frm.to_vec(), &sc);
+    let before = expect.map(catalog::version_hex);
+    let expect = match &before {
+        None => Expect::Absent,
+        Some(v) => Expect::Version(v),
+    };
+    c.wait(put_entry(&c.s3, &b, name, &e, expect))?;
+    if !sc.published {
+        sc.published = true;
+        location::write_sidecar(path, &sc).map_err(Error::Engine)?;
+    }
+    Ok(())
 }
 
 /// What an object whose body is not a row of the table does to a read.

@@ -16,14 +16,15 @@ CXXFLAGS := -std=c++17 -O2 -g0 -fPIC -Wall -Wextra $(CXXWARN) \
 RUSTLIB := target/release/libawss3.a
 PLUGIN  := build/ha_awss3.so
 
-.PHONY: help deps plugin header test test-rust test-mtr demo up down bench lint clean deb deb-test
+.PHONY: help deps plugin header test test-rust test-mtr test-cluster demo up down bench lint clean deb deb-test
 
 help:
 	@echo "make deps    - install the pinned MariaDB packages, server headers and moto (Debian 12)"
 	@echo "make plugin  - build $(PLUGIN)"
 	@echo "make test    - Rust tests + the mysql-test-run suite against moto"
 	@echo "make demo    - build, start moto + a throwaway mariadbd, run a short SQL session, stop"
-	@echo "make up/down - keep a dev server (mariadbd + moto) running / stop it"
+	@echo "make up/down - keep a dev server (mariadbd + moto) running / stop it (AWSS3_SERVERS=N: N servers)"
+	@echo "make test-cluster - 2 servers on a 3-node Garage cluster, a node crash, a check (not in make test)"
 	@echo "make install - copy the plugin into the running server's plugin_dir"
 	@echo "make lint    - cargo fmt --check, clippy -D warnings"
 	@echo "make deb     - build/mariadb-plugin-awss3_<version>_amd64.deb (for the exact server version built against)"
@@ -72,6 +73,10 @@ down:
 
 bench: $(PLUGIN)
 	bash scripts/bench.sh
+
+# Not part of `make test` / CI: needs Garage (built into build/tools on first use).
+test-cluster: $(PLUGIN)
+	bash scripts/test-cluster.sh
 
 deb: $(PLUGIN)
 	bash scripts/make-deb.sh

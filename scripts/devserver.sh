@@ -11,6 +11,10 @@
 #
 # Loopback only, free ports picked at start. State in $AWSS3_RUN_DIR (default
 # <repo>/build/run): data/, mariadbd.{pid,port,sock,err}, client.cnf, moto.*.
+# AWSS3_SERVERS=N (default 1) starts N servers on the one moto: server 1 as above, servers
+# 2..N in mysqld2/ ... mysqldN/ (the same files); with N > 1 a bucket (AWSS3_DEV_BUCKET,
+# default awss3-dev) is created and every server gets awss3_bucket=it and
+# awss3_discovery=ON (loose- until the engine has it). `down` stops all of them.
 # The plugin comes from $AWSS3_PLUGIN_DIR (default <repo>/build). Extra mariadbd options:
 # $AWSS3_MYSQLD_OPTS (word-split), e.g. AWSS3_MYSQLD_OPTS=--awss3-prefetch-window=4.
 set -euo pipefail
@@ -18,8 +22,31 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 export AWSS3_RUN_DIR=${AWSS3_RUN_DIR:-$repo/build/run}
 run=$AWSS3_RUN_DIR
 plugin_dir=${AWSS3_PLUGIN_DIR:-$repo/build}
-data=$run/data pid_file=$run/mariadbd.pid port_file=$run/mariadbd.port
-err_log=$run/mariadbd.err cnf=$run/client.cnf sock_file=$run/mariadbd.sockpath
+servers=${AWSS3_SERVERS:-1}
+[[ $servers =~ ^[1-9][0-9]*$ ]] || { echo "devserver: AWSS3_SERVERS must be a positive number" >&2; exit 2; }
+dev_bucket=${AWSS3_DEV_BUCKET:-awss3-dev}
+
+# Server J's files: server 1 directly in $run (as always), the others in $run/mysqldJ.
+use_server() {
+  local d=$run
+  [ "$1" = 1 ] || d=$run/mysqld$1
+  sdir=$d data=$d/data pid_file=$d/mariadbd.pid port_file=$d/mariadbd.port
+  err_log=$d/mariadbd.err cnf=$d/client.cnf sock_file=$d/mariadbd.sockpath
+}
+use_server 1
+
+# The servers to look at: 1, and every mysqldJ that runs or has a datadir.
+server_list() {
+  local d j
+  {
+    echo 1
+    for d in "$run"/mysqld*; do
+      [ -e "$d/mariadbd.pid" ] || [ -d "$d/data" ] || continue   # not a leftover log dir
+      j=${d##*/mysqld}
+      if [[ $j =~ ^[0-9]+$ ]] && [ "$j" -ge 2 ]; then echo "$j"; fi
+    done
+  } | sort -n | uniq
+}
 
 say() { echo "devserver: $*"; }
 
@@ -42,13 +69,26 @@ free_port() {
 
 # Unix socket paths are limited to ~107 bytes: fall back to /tmp for deep checkouts.
 pick_socket() {
-  local s=$run/mariadbd.sock
+  local s=$sdir/mariadbd.sock
   [ ${#s} -lt 100 ] || s=$(mktemp -u /tmp/awss3-mariadbd.XXXXXX.sock)
   echo "$s"
 }
 
 print_connect() {
-  local port sock
+  local port sock j n
+  n=$(server_list | wc -l)
+  if [ "$n" -gt 1 ]; then
+    echo "devserver: $n MariaDB servers are up with AWSS3, S3 (moto) at $(cat "$run/moto.url"), bucket $dev_bucket"
+    for j in $(server_list); do
+      use_server "$j"
+      live_pid >/dev/null || { echo "  server $j: not running"; continue; }
+      echo "  server $j: mariadb --defaults-file=$cnf   (or -h 127.0.0.1 -P $(cat "$port_file") -u root; log $err_log)"
+    done
+    use_server 1
+    echo "  objects:  AWSS3_ENDPOINT=$(cat "$run/moto.url") python3 $repo/scripts/s3tool.py ls $dev_bucket"
+    echo "  stop:     make down   (or scripts/devserver.sh down)"
+    return 0
+  fi
   port=$(cat "$port_file"); sock=$(cat "$sock_file")
   cat <<EOF
 devserver: MariaDB is up with AWSS3, S3 (moto) at $(cat "$run/moto.url")
@@ -79,8 +119,22 @@ stop_server() {
   rm -rf "$data"
 }
 
+# Every server there is, the extra ones first (their dirs go too; logs of server 1 stay).
+stop_servers() {
+  local j
+  for j in $(server_list | sort -rn); do
+    use_server "$j"
+    if [ "$j" = 1 ]; then
+      stop_server
+    else
+      stop_server | sed "s/^devserver: mariadbd/devserver: mariadbd $j/"
+    fi
+  done
+  use_server 1
+}
+
 down() {
-  stop_server
+  stop_servers
   "$repo/scripts/moto.sh" stop | sed 's/^moto.sh: /devserver: moto /'
 }
 
@@ -92,18 +146,37 @@ up() {
   fi
   command -v mariadbd >/dev/null || { say "mariadbd not found: run scripts/install-deps.sh" >&2; exit 1; }
   mkdir -p "$run"
-  stop_server                        # leftovers of a crashed run
+  stop_servers                       # leftovers of a crashed run
   # From here on, a failure stops whatever was started.
   trap 'rc=$?; if [ $rc != 0 ]; then say "FAILED; stopping what was started" >&2; down >&2; fi' EXIT
   trap 'exit 130' INT TERM
 
   url=$("$repo/scripts/moto.sh" start)
   say "moto S3 at $url"
+  multi_opts=()
+  if [ "$servers" -gt 1 ]; then
+    AWSS3_ENDPOINT=$url python3 "$repo/scripts/s3tool.py" mb "$dev_bucket" >/dev/null
+    say "bucket $dev_bucket for all $servers servers"
+    multi_opts=(--loose-awss3-bucket="$dev_bucket" --loose-awss3-discovery=ON)
+  fi
+  for j in $(seq 1 "$servers"); do
+    use_server "$j"
+    start_one "$j"
+  done
+  use_server 1
+  trap - EXIT INT TERM
+  [ -n "${DEVSERVER_QUIET:-}" ] || print_connect    # demo.sh prints its own summary
+}
 
+# Start server J (after use_server J); exits on failure (up's trap stops everything).
+start_one() {
+  local j=$1 port sock pid i out
+  [ "$j" = 1 ] || say "server $j:"
+  mkdir -p "$sdir"
   say "initialising a fresh datadir $data"
   mariadb-install-db --no-defaults --datadir="$data" --auth-root-authentication-method=normal \
-    >"$run/install-db.log" 2>&1 \
-    || { say "mariadb-install-db failed; see $run/install-db.log" >&2; tail -n 20 "$run/install-db.log" >&2; exit 1; }
+    >"$sdir/install-db.log" 2>&1 \
+    || { say "mariadb-install-db failed; see $sdir/install-db.log" >&2; tail -n 20 "$sdir/install-db.log" >&2; exit 1; }
 
   port=$(free_port); sock=$(pick_socket)
   echo "$port" >"$port_file"; echo "$sock" >"$sock_file"
@@ -120,11 +193,11 @@ EOF
   # shellcheck disable=SC2086
   nohup mariadbd --no-defaults --datadir="$data" --socket="$sock" --port="$port" \
     --bind-address=127.0.0.1 --plugin-dir="$plugin_dir" --user=root \
-    --pid-file="$run/mariadbd.server.pid" --log-error="$err_log" \
+    --pid-file="$sdir/mariadbd.server.pid" --log-error="$err_log" \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --loose-awss3-endpoint="$url" --loose-awss3-region=us-east-1 \
     --loose-awss3-access-key-id=testing --loose-awss3-secret-access-key=testing \
-    ${AWSS3_MYSQLD_OPTS:-} </dev/null >>"$err_log" 2>&1 &
+    ${multi_opts[@]+"${multi_opts[@]}"} ${AWSS3_MYSQLD_OPTS:-} </dev/null >>"$err_log" 2>&1 &
   pid=$!
   echo "$pid" >"$pid_file"
   say "mariadbd starting (pid $pid, port $port)"
@@ -153,8 +226,6 @@ EOF
     } >&2
     exit 1
   fi
-  trap - EXIT INT TERM
-  [ -n "${DEVSERVER_QUIET:-}" ] || print_connect    # demo.sh prints its own summary
 }
 
 status() {

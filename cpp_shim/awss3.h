@@ -367,9 +367,11 @@ typedef struct Awss3TableName {
 } Awss3TableName;
 
 /**
- * Called once per table name the catalogue has in a database.
+ * Called once per name `awss3_catalog_names` finds: `shared_here` false
+ * for a table the catalogue has (its name), true for a table of this server
+ * that was in the catalogue (its file name in the database directory).
  */
-typedef void (*Awss3NameSink)(void *arg, const char *name, size_t len);
+typedef void (*Awss3NameSink)(void *arg, bool shared_here, const char *name, size_t len);
 
 /**
  * Progress of a long operation (TRUNCATE, a count): called on the
@@ -535,13 +537,16 @@ int32_t awss3_catalog_exists(const struct Awss3TableName *name,
                              bool *out);
 
 /**
- * The tables the catalogue has in database `db`, each handed to `each`.
+ * The tables the catalogue has in database `db`, and this server's tables
+ * in `db_dir` that were in it, each handed to `each`.
  *
  * # Safety
  * Buffers valid for their lengths.
  */
 int32_t awss3_catalog_names(const char *db,
                             size_t db_len,
+                            const char *db_dir,
+                            size_t db_dir_len,
                             Awss3KilledProbe killed,
                             const void *killed_arg,
                             Awss3NameSink each,

@@ -40,6 +40,7 @@
 #include "sql_acl.h"
 #include "discover.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -786,8 +787,9 @@ struct Table_name
       *t= 0;
     char *d= strrchr(buf, FN_LIBCHAR);
     const char *dbf= d ? d + 1 : buf;
-    name.db_len= filename_to_tablename(dbf, db, sizeof(db));
-    name.table_len= filename_to_tablename(tbl, table, sizeof(table));
+    /* Quietly: ALTER's internal names (#sql-...) are no table names. */
+    name.db_len= filename_to_tablename(dbf, db, sizeof(db), true);
+    name.table_len= filename_to_tablename(tbl, table, sizeof(table), true);
     name.db= db;
     name.table= table;
   }
@@ -866,9 +868,18 @@ static int awss3_discover_table(handlerton *, THD *thd, TABLE_SHARE *share)
   return share->init_from_binary_frm_image(thd, true, frm, len);
 }
 
-static void add_discovered(void *result, const char *name, size_t len)
+/* What the catalogue listing of one database brings: its tables, and this
+   server's tables that were shared (by file name). */
+struct Catalogue_names
 {
-  static_cast<handlerton::discovered_list *>(result)->add_table(name, len);
+  std::vector<std::string> shared, here;
+};
+
+static void add_catalogue_name(void *arg, bool shared_here, const char *name,
+                               size_t len)
+{
+  auto *n= static_cast<Catalogue_names *>(arg);
+  (shared_here ? n->here : n->shared).emplace_back(name, len);
 }
 
 static int awss3_discover_table_names(handlerton *, LEX_CSTRING *db, MY_DIR *,
@@ -877,8 +888,11 @@ static int awss3_discover_table_names(handlerton *, LEX_CSTRING *db, MY_DIR *,
   if (system_schema(db->str))
     return 0;
   THD *thd= current_thd;
-  if (awss3_catalog_names(db->str, db->length, statement_killed, thd,
-                          add_discovered, result))
+  char dir[FN_REFLEN];
+  size_t dir_len= build_table_filename(dir, sizeof(dir) - 1, db->str, "", "", 0);
+  Catalogue_names n;
+  if (awss3_catalog_names(db->str, db->length, dir, dir_len, statement_killed, thd,
+                          add_catalogue_name, &n))
   {
     /* SHOW TABLES still lists this server's own tables: say what is missing. */
     String msg;
@@ -887,6 +901,52 @@ static int awss3_discover_table_names(handlerton *, LEX_CSTRING *db, MY_DIR *,
       push_warning_printf(thd, Sql_condition::WARN_LEVEL_WARN, ER_GET_ERRMSG,
                           "AWSS3: tables of other servers are not listed: %s",
                           msg.c_ptr_safe());
+    return 0;
+  }
+  /* The server's list holds the names its .frm files gave
+     (ha_discover_table_names): add the catalogue's other names. */
+  Dynamic_array<LEX_CSTRING *> *tables=
+    static_cast<Discovered_table_list *>(result)->tables;
+  auto listed= [tables](const char *name, size_t len) {
+    for (size_t i= 0; i < tables->elements(); i++)
+    {
+      LEX_CSTRING *t= tables->at(i);
+      if (t->length == len && !memcmp(t->str, name, len))
+        return (ssize_t) i;
+    }
+    return (ssize_t) -1;
+  };
+  size_t before= tables->elements();
+  for (const std::string &t : n.shared)
+    if (listed(t.data(), t.size()) < 0)
+      result->add_table(t.data(), t.size());
+  /* A table this server shared that the catalogue no longer has was dropped
+     or renamed by another server: its .frm here is stale (the next
+     statement on it would say so), so it is not listed. */
+  std::vector<size_t> stale;
+  for (const std::string &file : n.here)
+  {
+    char name[NAME_LEN + 1];
+    size_t len= filename_to_tablename(file.c_str(), name, sizeof(name), true);
+    bool still= false;
+    for (const std::string &t : n.shared)
+      still|= t.size() == len && !memcmp(t.data(), name, len);
+    ssize_t at= still ? -1 : listed(name, len);
+    if (at >= 0)
+      stale.push_back((size_t) at);
+  }
+  /* The server de-duplicates the list when it shrank or grew
+     (discover_names), and its de-duplication of an empty list leaves one
+     element: so names are removed only while one remains, and the list is
+     made to have grown (a duplicate of its first name, which that pass
+     removes). When every name is stale, the list stays as it is. */
+  if (!stale.empty() && stale.size() < tables->elements())
+  {
+    std::sort(stale.begin(), stale.end());
+    for (size_t i= stale.size(); i-- > 0;)
+      tables->del(stale[i]);
+    while (tables->elements() <= before)
+      tables->append(tables->at(0));
   }
   return 0;
 }
@@ -1120,7 +1180,17 @@ int ha_awss3::delete_table(const char *name)
   Table_name n(name);
   int rc= awss3_table_drop(name, strlen(name), &n.name, frm_present,
                            statement_killed, ha_thd());
-  return rc == HA_ERR_KEY_NOT_FOUND ? ENOENT : fail(rc);
+  return rc == HA_ERR_KEY_NOT_FOUND ? ENOENT : raise_ddl_error(rc);
+}
+
+/* DROP and RENAME errors are printed by the server through another handler
+   object (or as its own ER_ERROR_ON_RENAME): the core's message is raised
+   here, first, so that it is the statement's error. */
+int ha_awss3::raise_ddl_error(int rc)
+{
+  if (fail(rc) == AWSS3_ERROR_ENGINE && !ha_thd()->is_error())
+    my_printf_error(ER_GET_ERRMSG, "AWSS3: %s", MYF(0), last_error.c_ptr_safe());
+  return rc;
 }
 
 int ha_awss3::rename_table(const char *from, const char *to)
@@ -1141,9 +1211,10 @@ int ha_awss3::rename_table(const char *from, const char *to)
     }
     version= frm_version(frm, len);
   }
-  int rc= fail(awss3_table_rename(from, strlen(from), to, strlen(to), &a.name,
-                                  &b.name, frm, len, version.str, version.length,
-                                  statement_killed, ha_thd()));
+  int rc= raise_ddl_error(awss3_table_rename(from, strlen(from), to, strlen(to),
+                                             &a.name, &b.name, frm, len, version.str,
+                                             version.length, statement_killed,
+                                             ha_thd()));
   my_free(const_cast<uchar *>(frm));
   return rc;
 }

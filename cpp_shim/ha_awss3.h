@@ -96,6 +96,7 @@ class ha_awss3 final : public handler
   /* With awss3_discovery: the definition against the catalogue (0, or
      HA_ERR_TABLE_DEF_CHANGED to have the server discover it again). */
   int check_definition();
+  int raise_ddl_error(int rc);
   void compute_needed();
   void record_to_cells(const uchar *rec, std::vector<Awss3Cell> &out,
                        std::vector<String> &bufs);

@@ -217,7 +217,7 @@ awss3-bucket=$(cat "$dir/bucket")
 awss3-region=garage
 awss3-access-key-id=$(cat "$dir/key_id")
 awss3-secret-access-key=$(cat "$dir/secret")
-loose-awss3-discovery=ON
+awss3-discovery=ON
 EOF
 )
   : >"$sd/mariadbd.err"

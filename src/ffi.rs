@@ -925,10 +925,14 @@ pub unsafe extern "C" fn awss3_catalog_exists(
     })
 }
 
-/// Called once per table name the catalogue has in a database.
-pub type Awss3NameSink = Option<extern "C" fn(arg: *mut c_void, name: *const c_char, len: usize)>;
+/// Called once per name `awss3_catalog_names` finds: `shared_here` false
+/// for a table the catalogue has (its name), true for a table of this server
+/// that was in the catalogue (its file name in the database directory).
+pub type Awss3NameSink =
+    Option<extern "C" fn(arg: *mut c_void, shared_here: bool, name: *const c_char, len: usize)>;
 
-/// The tables the catalogue has in database `db`, each handed to `each`.
+/// The tables the catalogue has in database `db`, and this server's tables
+/// in `db_dir` that were in it, each handed to `each`.
 ///
 /// # Safety
 /// Buffers valid for their lengths.
@@ -936,6 +940,8 @@ pub type Awss3NameSink = Option<extern "C" fn(arg: *mut c_void, name: *const c_c
 pub unsafe extern "C" fn awss3_catalog_names(
     db: *const c_char,
     db_len: usize,
+    db_dir: *const c_char,
+    db_dir_len: usize,
     killed: Awss3KilledProbe,
     killed_arg: *const c_void,
     each: Awss3NameSink,
@@ -943,10 +949,14 @@ pub unsafe extern "C" fn awss3_catalog_names(
 ) -> i32 {
     guard(|| {
         let stop = runtime::Interrupt::new(killed, killed_arg);
-        let names = table::catalog_names(&text(db, db_len)?, stop)?;
+        let (names, here) =
+            table::catalog_names(&text(db, db_len)?, &text(db_dir, db_dir_len)?, stop)?;
         if let Some(f) = each {
             for n in &names {
-                f(each_arg, n.as_ptr() as *const c_char, n.len());
+                f(each_arg, false, n.as_ptr() as *const c_char, n.len());
+            }
+            for n in &here {
+                f(each_arg, true, n.as_ptr() as *const c_char, n.len());
             }
         }
         Ok(0)

@@ -626,10 +626,18 @@ pub fn catalog_exists(name: &Name, stop: Interrupt) -> Result<bool> {
     Ok(c.wait(c.s3.head(&b, &name.key()))?.is_some())
 }
 
-/// The tables the catalogue has in a database (LIST of its entries).
-pub fn catalog_names(db: &str, stop: Interrupt) -> Result<Vec<String>> {
+/// The tables the catalogue has in a database (LIST of its entries), and
+/// the tables of this server in `db_dir` that were in the catalogue
+/// (published or discovered here: their location file says so), by file
+/// name: those of them the catalogue no longer has were dropped or renamed
+/// by another server.
+pub fn catalog_names(
+    db: &str,
+    db_dir: &str,
+    stop: Interrupt,
+) -> Result<(Vec<String>, Vec<String>)> {
     if !settings::current().0.discovery {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let c = ctx(stop)?;
     let loc = Location {
@@ -647,7 +655,25 @@ pub fn catalog_names(db: &str, stop: Interrupt) -> Result<Vec<String>> {
         );
         async { Ok(()) }
     }))?;
-    Ok(names)
+    let mut shared_here = Vec::new();
+    if let Ok(files) = std::fs::read_dir(db_dir) {
+        for f in files.flatten() {
+            let p = f.path();
+            if p.extension().and_then(|e| e.to_str()) != Some("awss3") {
+                continue;
+            }
+            let (Some(stem), Some(table_path)) = (
+                p.file_stem().and_then(|s| s.to_str()),
+                p.with_extension("").to_str().map(str::to_string),
+            ) else {
+                continue;
+            };
+            if matches!(location::read_sidecar(&table_path), Ok(Some(sc)) if sc.published) {
+                shared_here.push(stem.to_string());
+            }
+        }
+    }
+    Ok((names, shared_here))
 }
 
 /// The check at the start of a statement: whether this server's definition

@@ -964,7 +964,7 @@ mod tests {
     use crate::runtime::test_runtime as rt;
 
     async fn key_id(s: &Settings) -> String {
-        let sdk = sdk_config(s, Some("http://127.0.0.1:1")).await;
+        let sdk = sdk_config(s).await;
         let provider = sdk.credentials_provider().expect("a provider");
         provider
             .provide_credentials()
@@ -1090,6 +1090,33 @@ mod tests {
         assert_eq!(url_decode("bad%2"), None);
         assert_eq!(url_decode("bad%zz"), None);
         assert_eq!(url_decode("%FF"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn only_failures_of_the_way_to_a_node_move_to_the_next_endpoint() {
+        let f = |code: &str, status: Option<u16>| Failure {
+            status,
+            code: code.into(),
+            message: String::new(),
+            transient: true,
+        };
+        for code in [
+            "ConnectionFailed",
+            "Timeout",
+            "BodyReadFailed",
+            "BadResponse",
+        ] {
+            assert!(fails_over(&f(code, None)), "{code}");
+        }
+        // The store answered: another node of it would answer the same.
+        for (code, status) in [
+            ("SlowDown", Some(503)),
+            ("InternalError", Some(500)),
+            ("AccessDenied", Some(403)),
+            ("NoSuchBucket", Some(404)),
+        ] {
+            assert!(!fails_over(&f(code, status)), "{code}");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@
 # (BENCH_ROWS, BENCH_RTT_MS, BENCH_WINDOW, BENCH_BODY, BENCH_BACKENDS, BENCH_BIG_ROWS, ...).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib.sh
+. "$repo/scripts/lib.sh"
 export AWSS3_RUN_DIR=$repo/build/run/bench
 backends=${BENCH_BACKENDS:-garage moto}
 mkdir -p "$AWSS3_RUN_DIR"
@@ -18,19 +20,7 @@ trap cleanup EXIT
 
 # The peers (DuckDB, chDB): pinned versions, installed once. Without them the bench
 # still runs and says why the peers were skipped.
-if [ -n "${BENCH_PEERS-duckdb chdb}" ] && ! python3 - "$repo/scripts/requirements-bench.txt" <<'PY'
-import sys
-from importlib.metadata import version, PackageNotFoundError
-for line in open(sys.argv[1]):
-    line = line.split("#")[0].strip()
-    if line:
-        name, want = line.split("==")
-        try:
-            if version(name) != want:
-                sys.exit(1)
-        except PackageNotFoundError:
-            sys.exit(1)
-PY
+if [ -n "${BENCH_PEERS-duckdb chdb}" ] && ! requirements_met "$repo/scripts/requirements-bench.txt"
 then
   echo "bench: installing the peers' packages (scripts/requirements-bench.txt)"
   python3 -m pip install -q -r "$repo/scripts/requirements-bench.txt" \

@@ -36,8 +36,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 run=${AWSS3_RUN_DIR:-$repo/build/run}
 dir=$run/cluster
 tools=$repo/build/tools
-GARAGE=${GARAGE_BIN:-$tools/bin/garage}
-GARAGE_VERSION=2.5.0
+# shellcheck source=lib.sh
+. "$repo/scripts/lib.sh"
 plugin_src=${AWSS3_PLUGIN_DIR:-$repo/build}
 NODES=3
 
@@ -45,51 +45,13 @@ die() { echo "cluster.sh: $*" >&2; exit 1; }
 say() { echo "cluster: $*"; }
 g() { local i=$1; shift; "$GARAGE" -c "$dir/node$i/config.toml" "$@"; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # Live pid of node I, if its process really runs on its config.
-node_pid() {
-  local f=$dir/node$1/garage.pid pid
-  [ -f "$f" ] || return 1
-  pid=$(cat "$f")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir/node$1/config.toml" || return 1
-  echo "$pid"
-}
+node_pid() { live_pid_of "$dir/node$1/garage.pid" "$dir/node$1/config.toml"; }
 
 # Live pid of mariadbd J, if it really runs on its datadir.
-server_pid() {
-  local f=$dir/mysqld$1/mariadbd.pid pid
-  [ -f "$f" ] || return 1
-  pid=$(cat "$f")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir/mysqld$1/my.cnf" || return 1
-  echo "$pid"
-}
+server_pid() { live_pid_of "$dir/mysqld$1/mariadbd.pid" "$dir/mysqld$1/my.cnf"; }
 
-install() {
-  [ -x "$GARAGE" ] && return 0
-  command -v cargo >/dev/null || die "cargo not found: needed to build garage"
-  echo "cluster.sh: building garage $GARAGE_VERSION from crates.io into $tools (takes ~15-20 min, once)" >&2
-  mkdir -p "$tools"
-  cargo install garage --version "$GARAGE_VERSION" --locked --root "$tools" \
-    --no-default-features --features bundled-libs,lmdb,sqlite >"$tools/garage-install.log" 2>&1 \
-    || { tail -n 30 "$tools/garage-install.log" >&2; die "cargo install garage failed; see $tools/garage-install.log"; }
-  [ -x "$GARAGE" ] || die "cargo install finished but $GARAGE is missing"
-}
-
-# True once an unsigned S3 request gets an HTTP answer (403 is fine: it is up).
-s3_answers() {
-  python3 - "$1" <<'PY' >/dev/null 2>&1
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(sys.argv[1] + "/", timeout=2)
-except urllib.error.HTTPError:
-    pass
-PY
-}
+install() { install_garage || die "no garage binary"; }
 
 # Start node I's garage server on its existing config; wait until it answers RPC.
 launch_node() {

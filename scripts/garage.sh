@@ -21,47 +21,16 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 run=${AWSS3_RUN_DIR:-$repo/build/run}
 dir=$run/garage
 tools=$repo/build/tools
-GARAGE=${GARAGE_BIN:-$tools/bin/garage}
-GARAGE_VERSION=2.5.0
+# shellcheck source=lib.sh
+. "$repo/scripts/lib.sh"
 cfg=$dir/config.toml pid_file=$dir/garage.pid log=$dir/garage.log
 
 die() { echo "garage.sh: $*" >&2; exit 1; }
 g() { "$GARAGE" -c "$cfg" "$@"; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+live_pid() { live_pid_of "$pid_file" "$cfg"; }
 
-live_pid() {
-  local pid
-  [ -f "$pid_file" ] || return 1
-  pid=$(cat "$pid_file")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$cfg" || return 1
-  echo "$pid"
-}
-
-install() {
-  [ -x "$GARAGE" ] && return 0
-  command -v cargo >/dev/null || die "cargo not found: needed to build garage"
-  echo "garage.sh: building garage $GARAGE_VERSION from crates.io into $tools (takes ~15-20 min, once)" >&2
-  mkdir -p "$tools"
-  cargo install garage --version "$GARAGE_VERSION" --locked --root "$tools" \
-    --no-default-features --features bundled-libs,lmdb,sqlite >"$tools/garage-install.log" 2>&1 \
-    || { tail -n 30 "$tools/garage-install.log" >&2; die "cargo install garage failed; see $tools/garage-install.log"; }
-  [ -x "$GARAGE" ] || die "cargo install finished but $GARAGE is missing"
-}
-
-# True once an unsigned S3 request gets an HTTP answer (403 is fine: it is up).
-s3_answers() {
-  python3 - "$1" <<'PY' >/dev/null 2>&1
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(sys.argv[1] + "/", timeout=2)
-except urllib.error.HTTPError:
-    pass
-PY
-}
+install() { install_garage || die "no garage binary"; }
 
 start() {
   local pid s3_port rpc_port url node key_id secret bucket i

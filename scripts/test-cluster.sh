@@ -15,21 +15,11 @@
 # The result is also in build/run/cluster/result.json (under $AWSS3_RUN_DIR).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib.sh
+. "$repo/scripts/lib.sh"
 export AWSS3_RUN_DIR=${AWSS3_RUN_DIR:-$repo/build/run}
 
-if ! python3 - "$repo/scripts/requirements-cluster.txt" <<'PY'
-import sys
-from importlib.metadata import version, PackageNotFoundError
-for line in open(sys.argv[1]):
-    line = line.split("#")[0].strip()
-    if line:
-        name, want = line.split("==")
-        try:
-            if version(name) != want:
-                sys.exit(1)
-        except PackageNotFoundError:
-            sys.exit(1)
-PY
+if ! requirements_met "$repo/scripts/requirements-cluster.txt"
 then
   echo "test-cluster: installing scripts/requirements-cluster.txt (PyMySQL)"
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \

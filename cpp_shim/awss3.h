@@ -487,10 +487,11 @@ int32_t awss3_table_drop(const char *path,
 /**
  * RENAME TABLE from `from` to `to` (paths; `names`: the same as the server
  * names them): moves the location file, sending no object request. With
- * discovery the catalogue entry moves too; `frm`/`version` (null: none) is
- * the definition to publish under the new name — given when the rename puts
+ * discovery the catalogue entry moves too: `in_place` says the rename puts
  * a table in its place (RENAME TABLE, ALTER ... RENAME, ALTER's copy), not
- * for ALTER's internal renames.
+ * one of ALTER's internal renames; `frm`/`version` is this server's
+ * definition (null: it has none, the table is known from the catalogue).
+ * `HA_ERR_KEY_NOT_FOUND`: no such table here or in the catalogue.
  *
  * # Safety
  * Buffers must be valid for their lengths; names valid.
@@ -501,6 +502,7 @@ int32_t awss3_table_rename(const char *from,
                            size_t to_len,
                            const struct Awss3TableName *from_name,
                            const struct Awss3TableName *to_name,
+                           bool in_place,
                            const uint8_t *frm,
                            size_t frm_len,
                            const uint8_t *version,

@@ -183,10 +183,33 @@ static MYSQL_SYSVAR_STR(endpoint, awss3_endpoint,
 static MYSQL_SYSVAR_STR(region, awss3_region,
   PLUGIN_VAR_RQCMDARG | PLUGIN_VAR_MEMALLOC,
   "S3 region used for signing", NULL, update_str, "us-east-1");
+/* With awss3_discovery the default bucket also holds the catalogue: moved
+   while the server runs, every shared table would look dropped. Otherwise
+   as the server's own check of a string (sql_plugin.cc check_func_str). */
+static int check_bucket(MYSQL_THD thd, struct st_mysql_sys_var *, void *save,
+                        struct st_mysql_value *value)
+{
+  if (awss3_discovery)
+  {
+    my_printf_error(ER_WRONG_ARGUMENTS, "AWSS3: awss3_bucket holds the catalogue "
+                    "of shared tables while awss3_discovery=ON: change it in the "
+                    "configuration of every server and restart them", MYF(0));
+    return 1;
+  }
+  char buff[STRING_BUFFER_USUAL_SIZE];
+  int length= sizeof(buff);
+  const char *str= value->val_str(value, buff, &length);
+  if (str)
+    str= thd_strmake(thd, str, length);
+  *static_cast<const char **>(save)= str;
+  return 0;
+}
+
 static MYSQL_SYSVAR_STR(bucket, awss3_bucket,
   PLUGIN_VAR_RQCMDARG | PLUGIN_VAR_MEMALLOC,
-  "Default bucket: tables without CONNECTION live at s3://<bucket>/<db>/<table>/",
-  NULL, update_str, "");
+  "Default bucket: tables without CONNECTION live at s3://<bucket>/<db>/<table>/ "
+  "(with awss3_discovery, also the catalogue of shared tables: fixed at start)",
+  check_bucket, update_str, "");
 static MYSQL_SYSVAR_STR(access_key_id, awss3_access_key_id,
   PLUGIN_VAR_RQCMDARG | PLUGIN_VAR_MEMALLOC,
   "S3 access key id; empty: the AWS default credential chain",
@@ -757,7 +780,7 @@ static void statement_progress(const void *thd, uint64_t done, uint64_t total)
 /* The core's way to learn that the statement it waits for was killed. */
 static bool statement_killed(const void *thd)
 {
-  return thd_killed(static_cast<const THD *>(thd));
+  return thd && thd_killed(static_cast<const THD *>(thd));
 }
 
 
@@ -940,13 +963,18 @@ static int awss3_discover_table_names(handlerton *, LEX_CSTRING *db, MY_DIR *,
      element: so names are removed only while one remains, and the list is
      made to have grown (a duplicate of its first name, which that pass
      removes). When every name is stale, the list stays as it is. */
-  if (!stale.empty() && stale.size() < tables->elements())
+  /* Not for DROP DATABASE: it drops what it lists, and the rest of the
+     directory must be files it knows (a stale table is dropped here). */
+  bool dropping_db= thd && thd->lex && thd->lex->sql_command == SQLCOM_DROP_DB;
+  if (!dropping_db && !stale.empty() && stale.size() < tables->elements())
   {
     std::sort(stale.begin(), stale.end());
     for (size_t i= stale.size(); i-- > 0;)
       tables->del(stale[i]);
+    /* By value: append() may move the array it would read from. */
+    LEX_CSTRING *first= tables->at(0);
     while (tables->elements() <= before)
-      tables->append(tables->at(0));
+      tables->append(first);
   }
   return 0;
 }
@@ -990,14 +1018,16 @@ int ha_awss3::check_definition()
     return HA_ERR_TABLE_DEF_CHANGED;
   case AWSS3_DEFINITION_UNPUBLISHED:
   {
+    /* From the file: the share's own image (share->frm_image) belongs to an
+       ALTER that may be running on it. */
     const uchar *frm; size_t len;
-    if (s->read_frm_image(&frm, &len))
+    if (readfrm(s->normalized_path.str, &frm, &len))
       return 0;
     int rc= awss3_catalog_publish(&n.name, s->normalized_path.str,
                                   s->normalized_path.length, s->tabledef_version.str,
                                   s->tabledef_version.length, frm, len, NULL, 0,
                                   statement_killed, ha_thd());
-    s->free_frm_image(frm);
+    my_free(const_cast<uchar *>(frm));
     if (rc)
     {
       String msg;
@@ -1035,9 +1065,9 @@ static bool rename_is_final(THD *thd, const Table_name &to)
   const LEX_CSTRING &db= lex->first_select_lex() && lex->first_select_lex()->db.str
                            ? lex->first_select_lex()->db : t->db;
   const LEX_CSTRING &name= lex->name.str ? lex->name : t->table_name;
-  return db.length == to.name.db_len && !memcmp(db.str, to.name.db, db.length) &&
-         name.length == to.name.table_len &&
-         !memcmp(name.str, to.name.table, name.length);
+  /* As the server compares names (lower_case_table_names). */
+  return !my_strcasecmp(table_alias_charset, db.str, to.name.db) &&
+         !my_strcasecmp(table_alias_charset, name.str, to.name.table);
 }
 
 /* What a create is for, from the server's flags: ALTER TABLE's copy
@@ -1175,12 +1205,26 @@ int ha_awss3::delete_table(const char *name)
   char frm[FN_REFLEN];
   fn_format(frm, name, "", reg_ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
   bool frm_present= !access(frm, F_OK);
-  if (!frm_present && !awss3_discovery)
-    return ENOENT;
   Table_name n(name);
+  if (!frm_present && (!awss3_discovery || system_schema(n.db)))
+    return ENOENT;
   int rc= awss3_table_drop(name, strlen(name), &n.name, frm_present,
                            statement_killed, ha_thd());
-  return rc == HA_ERR_KEY_NOT_FOUND ? ENOENT : raise_ddl_error(rc);
+  if (rc == HA_ERR_KEY_NOT_FOUND)
+    return ENOENT;
+  if (rc && !frm_present)
+  {
+    /* A name this server does not know, and the catalogue cannot be asked
+       (DROP TABLE IF EXISTS of any engine's table comes here): "not mine",
+       with a warning saying why the catalogue was not asked. */
+    fail(rc);
+    push_warning_printf(ha_thd(), Sql_condition::WARN_LEVEL_WARN, ER_GET_ERRMSG,
+                        "AWSS3: the catalogue of shared tables could not be "
+                        "asked about `%s`.`%s`: %s", n.db, n.table,
+                        last_error.c_ptr_safe());
+    return ENOENT;
+  }
+  return raise_ddl_error(rc);
 }
 
 /* DROP and RENAME errors are printed by the server through another handler
@@ -1197,13 +1241,15 @@ int ha_awss3::rename_table(const char *from, const char *to)
 {
   Table_name a(from), b(to);
   /* The server renames the .frm after the engine: the definition to
-     publish under the new name is still at `from`. */
+     publish under the new name is still at `from` (when this server has
+     one: a table known only from the catalogue has none). */
   const uchar *frm= NULL; size_t len= 0;
   LEX_CUSTRING version= {NULL, 0};
-  if (awss3_discovery && rename_is_final(ha_thd(), b))
+  bool final= awss3_discovery && rename_is_final(ha_thd(), b);
+  char path[FN_REFLEN];
+  fn_format(path, from, "", reg_ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
+  if (final && !access(path, F_OK))
   {
-    char path[FN_REFLEN];
-    fn_format(path, from, "", reg_ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
     if (readfrm(from, &frm, &len))
     {
       my_printf_error(ER_ERROR_ON_RENAME, "AWSS3: cannot read %s", MYF(0), path);
@@ -1211,12 +1257,11 @@ int ha_awss3::rename_table(const char *from, const char *to)
     }
     version= frm_version(frm, len);
   }
-  int rc= raise_ddl_error(awss3_table_rename(from, strlen(from), to, strlen(to),
-                                             &a.name, &b.name, frm, len, version.str,
-                                             version.length, statement_killed,
-                                             ha_thd()));
+  int rc= awss3_table_rename(from, strlen(from), to, strlen(to), &a.name, &b.name,
+                             final, frm, len, version.str, version.length,
+                             statement_killed, ha_thd());
   my_free(const_cast<uchar *>(frm));
-  return rc;
+  return rc == HA_ERR_KEY_NOT_FOUND ? ENOENT : raise_ddl_error(rc);
 }
 
 /* Fills out[] from a record (any of the table's record buffers); bufs back

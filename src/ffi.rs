@@ -827,10 +827,11 @@ pub unsafe extern "C" fn awss3_table_drop(
 
 /// RENAME TABLE from `from` to `to` (paths; `names`: the same as the server
 /// names them): moves the location file, sending no object request. With
-/// discovery the catalogue entry moves too; `frm`/`version` (null: none) is
-/// the definition to publish under the new name — given when the rename puts
+/// discovery the catalogue entry moves too: `in_place` says the rename puts
 /// a table in its place (RENAME TABLE, ALTER ... RENAME, ALTER's copy), not
-/// for ALTER's internal renames.
+/// one of ALTER's internal renames; `frm`/`version` is this server's
+/// definition (null: it has none, the table is known from the catalogue).
+/// `HA_ERR_KEY_NOT_FOUND`: no such table here or in the catalogue.
 ///
 /// # Safety
 /// Buffers must be valid for their lengths; names valid.
@@ -842,6 +843,7 @@ pub unsafe extern "C" fn awss3_table_rename(
     to_len: usize,
     from_name: *const Awss3TableName,
     to_name: *const Awss3TableName,
+    in_place: bool,
     frm: *const u8,
     frm_len: usize,
     version: *const u8,
@@ -852,12 +854,13 @@ pub unsafe extern "C" fn awss3_table_rename(
     guard(|| {
         let stop = runtime::Interrupt::new(killed, killed_arg);
         let names = (table_name(from_name)?, table_name(to_name)?);
-        let publish = (!frm.is_null()).then(|| (bytes(version, version_len), bytes(frm, frm_len)));
+        let local = (!frm.is_null()).then(|| (bytes(version, version_len), bytes(frm, frm_len)));
         table::rename_table(
             &text(from, from_len)?,
             &text(to, to_len)?,
             &names,
-            publish,
+            in_place,
+            local,
             stop,
         )?;
         Ok(0)

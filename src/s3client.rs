@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -290,8 +290,59 @@ struct Endpoints {
     /// One SDK client per endpoint (the credentials provider is shared).
     clients: Vec<(aws_sdk_s3::Client, String)>,
     active: AtomicUsize,
+    /// Per endpoint: until when (ms on `clock_ms`) it counts as down after a
+    /// failed connection or a timeout, so that requests do not go back to it
+    /// while another answers.
+    down_until: Vec<AtomicU64>,
     /// As configured (the list, or "AWS S3 (region)"): what identifies the store.
     configured: String,
+}
+
+/// How long an endpoint that failed a connection or timed out is passed over.
+const DOWN_FOR_MS: u64 = 10_000;
+
+/// Milliseconds since the first call (a monotonic clock for `down_until`).
+fn clock_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+        + 1
+}
+
+impl Endpoints {
+    fn is_down(&self, i: usize, now: u64) -> bool {
+        self.down_until[i].load(Ordering::Relaxed) > now
+    }
+
+    /// The endpoint a request starts at: the one in use, unless it is down
+    /// and another is not.
+    fn pick(&self) -> usize {
+        let n = self.clients.len();
+        let at = self.active.load(Ordering::Relaxed) % n;
+        let now = clock_ms();
+        (0..n)
+            .map(|k| (at + k) % n)
+            .find(|&i| !self.is_down(i, now))
+            .unwrap_or(at)
+    }
+
+    /// `at` failed: mark it down and move requests to the next endpoint that
+    /// is not (or simply the next one, when all are).
+    fn move_from(&self, at: usize) -> usize {
+        let n = self.clients.len();
+        let now = clock_ms();
+        self.down_until[at].store(now + DOWN_FOR_MS, Ordering::Relaxed);
+        let next = (1..n)
+            .map(|k| (at + k) % n)
+            .find(|&i| !self.is_down(i, now))
+            .unwrap_or((at + 1) % n);
+        let _ = self
+            .active
+            .compare_exchange(at, next, Ordering::Relaxed, Ordering::Relaxed);
+        next
+    }
 }
 
 /// An S3 client bound to one set of settings (endpoints, region, credentials).
@@ -330,6 +381,7 @@ impl S3 {
         };
         S3 {
             endpoints: Arc::new(Endpoints {
+                down_until: clients.iter().map(|_| AtomicU64::new(0)).collect(),
                 clients,
                 active: AtomicUsize::new(0),
                 configured,
@@ -362,6 +414,22 @@ impl S3 {
         &e.clients[e.active.load(Ordering::Relaxed) % e.clients.len()].1
     }
 
+    /// The error of a request whose last attempt went to endpoint `at`.
+    fn error_at(
+        &self,
+        at: usize,
+        request: &'static str,
+        bucket: &str,
+        key: Option<&str>,
+        f: Failure,
+    ) -> S3Error {
+        let mut e = self.error(request, bucket, key, f);
+        if let Some((_, url)) = self.endpoints.clients.get(at) {
+            e.endpoint = url.clone();
+        }
+        e
+    }
+
     fn error(&self, request: &'static str, bucket: &str, key: Option<&str>, f: Failure) -> S3Error {
         metrics::error();
         S3Error {
@@ -375,62 +443,55 @@ impl S3 {
         }
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or retries run out.
+    /// Runs `attempt` until it succeeds, fails for good, or retries run out;
+    /// a failure comes with the endpoint its last attempt went to.
     /// `attempt` is given the client of the endpoint to use. With several
-    /// endpoints, a connection failure or a timeout moves to the next one at
-    /// once (it counts as a retry; a dead node needs no backoff), and the
-    /// move is kept for later requests; backoff applies again once every
-    /// endpoint has been tried.
-    async fn retrying<T, F, Fut>(&self, op: Op, mut attempt: F) -> Result<T, Failure>
+    /// endpoints, a connection failure or a timeout marks that endpoint down
+    /// for a while and moves to the next one at once: each endpoint gets one
+    /// attempt before `awss3_max_retries` is spent (each move counts in
+    /// `Awss3_retries` and `Awss3_endpoint_failovers`), and later requests
+    /// stay on the endpoint that answered.
+    async fn retrying<T, F, Fut>(&self, op: Op, mut attempt: F) -> Result<T, (Failure, usize)>
     where
         F: FnMut(aws_sdk_s3::Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
     {
         let eps = &self.endpoints;
         let n = eps.clients.len();
-        let mut at = eps.active.load(Ordering::Relaxed) % n;
+        let mut at = eps.pick();
         let mut moves = 0usize;
         let mut tries = 0u32;
         loop {
             if let Some(b) = &self.budget {
                 if !b.charge() {
-                    return Err(Failure {
+                    let f = Failure {
                         status: None,
                         code: "MaxRequestsPerStatement".into(),
                         message: b.exceeded(),
                         transient: false,
-                    });
+                    };
+                    return Err((f, at));
                 }
             }
             metrics::request(op);
             match attempt(eps.clients[at].0.clone()).await {
                 Ok(v) => return Ok(v),
+                Err(f) if f.transient && n > 1 && fails_over(&f) && moves + 1 < n => {
+                    at = eps.move_from(at);
+                    moves += 1;
+                    metrics::retry();
+                    metrics::failover();
+                }
                 Err(f) if f.transient && tries < self.max_retries => {
                     metrics::retry();
                     tries += 1;
                     if n > 1 && fails_over(&f) {
-                        let next = (at + 1) % n;
-                        // Another request may have moved already: keep its choice
-                        // unless it is the endpoint that just failed.
-                        at = match eps.active.compare_exchange(
-                            at,
-                            next,
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                        ) {
-                            Ok(_) => next,
-                            Err(cur) if cur % n != at => cur % n,
-                            Err(_) => next,
-                        };
+                        at = eps.move_from(at);
                         metrics::failover();
-                        moves += 1;
-                        if moves % n != 0 {
-                            continue;
-                        }
                     }
                     tokio::time::sleep(backoff(tries - 1)).await;
                 }
-                Err(f) => return Err(f),
+                Err(f) => return Err((f, at)),
             }
         }
     }
@@ -467,7 +528,7 @@ impl S3 {
                     .map_err(failure)
             })
             .await
-            .map_err(|f| self.error("ListObjectsV2", bucket, Some(prefix), f))?;
+            .map_err(|(f, at)| self.error_at(at, "ListObjectsV2", bucket, Some(prefix), f))?;
         let invalid = |message: String| {
             self.error(
                 "ListObjectsV2",
@@ -607,7 +668,7 @@ impl S3 {
                 }))
             })
             .await
-            .map_err(|f| self.error("GetObject", bucket, Some(key), f))?;
+            .map_err(|(f, at)| self.error_at(at, "GetObject", bucket, Some(key), f))?;
         if let Some(o) = &r {
             metrics::received(o.body.len());
         }
@@ -639,7 +700,7 @@ impl S3 {
             }
         })
         .await
-        .map_err(|f| self.error("HeadObject", bucket, Some(key), f))
+        .map_err(|(f, at)| self.error_at(at, "HeadObject", bucket, Some(key), f))
     }
 
     /// PUT, conditional or not, and the one place that decides its outcome.
@@ -693,7 +754,7 @@ impl S3 {
             })
             .await;
         let unanswered = unanswered.load(std::sync::atomic::Ordering::Relaxed);
-        let mut r = r.map_err(|mut f| {
+        let mut r = r.map_err(|(mut f, at)| {
             if unanswered {
                 f.message = format!(
                     "{} (an earlier attempt got no answer: whether the object now holds \
@@ -701,7 +762,7 @@ impl S3 {
                     f.message
                 );
             }
-            self.error("PutObject", bucket, Some(req.key), f)
+            self.error_at(at, "PutObject", bucket, Some(req.key), f)
         })?;
         if unanswered && !matches!(r, PutOutcome::Written(_)) {
             let stored = self.head(bucket, req.key).await?.map(|(e, _)| e.etag);
@@ -724,7 +785,7 @@ impl S3 {
                 .map_err(failure)
         })
         .await
-        .map_err(|f| self.error("DeleteObject", bucket, Some(key), f))?;
+        .map_err(|(f, at)| self.error_at(at, "DeleteObject", bucket, Some(key), f))?;
         Ok(())
     }
 
@@ -772,8 +833,14 @@ impl S3 {
                     .map_err(failure)
             })
             .await
-            .map_err(|f| {
-                self.error("DeleteObjects", bucket, keys.first().map(|k| k.as_str()), f)
+            .map_err(|(f, at)| {
+                self.error_at(
+                    at,
+                    "DeleteObjects",
+                    bucket,
+                    keys.first().map(|k| k.as_str()),
+                    f,
+                )
             })?;
         if let Some(e) = out.errors().first() {
             return Err(self.error(

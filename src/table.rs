@@ -372,47 +372,61 @@ fn create_location(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<
 /// an explicit CONNECTION leaves them in place.
 pub fn drop_table(path: &str, name: &Name, frm_present: bool, stop: Interrupt) -> Result<()> {
     let (settings, _) = settings::current();
-    let sc = location::read_sidecar(path).map_err(Error::Engine)?;
-    // A table this server knows only from the catalogue (never opened here):
-    // its entry says where its objects are.
-    let (owned, published) = if frm_present {
-        let sc = sc.unwrap_or_default();
-        (sc.owned.map(|(loc, _)| loc), sc.published)
-    } else if settings.discovery {
-        match fetch_entry(name, stop)? {
-            Some(e) => (e.owned, true),
-            None => return Err(Error::NotFound),
+    let sc = location::read_sidecar(path)
+        .map_err(Error::Engine)?
+        .unwrap_or_default();
+    let shared = settings.discovery && (sc.published || !frm_present);
+    if !shared {
+        if !frm_present {
+            return Err(Error::NotFound);
         }
-    } else {
-        return Err(Error::NotFound);
-    };
-    if owned.is_some() || (published && settings.discovery) {
-        let c = ctx(stop)?;
-        if let Some(loc) = &owned {
+        if let Some((loc, _)) = &sc.owned {
+            let c = ctx(stop)?;
             c.wait(delete_all(&c.s3, loc))?;
         }
-        // Withdrawn after the objects: a DROP that fails half-way leaves the
-        // table listed (and DROP can be repeated), never objects nobody lists.
-        if published && settings.discovery {
+        return location::remove_sidecar(path).map_err(Error::Engine);
+    }
+    // A shared table is what the catalogue says now, not what this server's
+    // .frm and location file said when it last looked: another server may
+    // have renamed it (its objects are the new name's), dropped it, or
+    // dropped and created it again elsewhere.
+    match fetch_entry(name, stop)? {
+        None if frm_present => {
+            // Gone already: only this server's copy of its definition is left.
+            location::remove_sidecar(path).map_err(Error::Engine)
+        }
+        None => Err(Error::NotFound),
+        Some(e) => {
+            let c = ctx(stop)?;
+            if let Some(loc) = &e.owned {
+                c.wait(delete_all(&c.s3, loc))?;
+            }
+            // Withdrawn after the objects: a DROP that fails half-way leaves
+            // the table listed (and DROP can be repeated), never objects
+            // nobody lists.
             let b = catalogue_bucket(&c)?;
             c.wait(withdraw(&c.s3, &b, name))?;
+            location::remove_sidecar(path).map_err(Error::Engine)
         }
     }
-    location::remove_sidecar(path).map_err(Error::Engine)
 }
 
 /// RENAME TABLE moves the location file only: the objects stay where they
 /// are (S3 has no rename, and a copy of every object could be interrupted
 /// half-way); no object request is sent. ALTER's copy of a table over a
 /// CONNECTION, renamed into place, becomes an ordinary CONNECTION table.
-/// With discovery, the catalogue follows: the new name is published (when
-/// `publish` gives its definition: the server's rename of a table into its
-/// place, not ALTER's internal renames) before the old entry is withdrawn.
+/// With discovery the catalogue follows. A shared table (or one this server
+/// knows only from the catalogue: `local` is None) moves as the catalogue
+/// holds it now — its definition may be newer than this server's — when the
+/// rename puts it in its place (`in_place`), and is only withdrawn for
+/// ALTER's internal renames. A table not shared yet is published under the
+/// new name from `local` (ALTER ... ENGINE=AWSS3's copy).
 pub fn rename_table(
     from: &str,
     to: &str,
     names: &(Name, Name),
-    publish: Option<(&[u8], &[u8])>,
+    in_place: bool,
+    local: Option<(&[u8], &[u8])>,
     stop: Interrupt,
 ) -> Result<()> {
     let (settings, _) = settings::current();
@@ -421,24 +435,50 @@ pub fn rename_table(
     if matches!(sc.owned, Some((_, Ownership::UntilRenamed))) {
         sc.owned = None;
     }
-    if settings.discovery {
-        let was_published = sc.published;
-        sc.published = false;
-        if was_published || publish.is_some() {
-            let c = ctx(stop)?;
-            let b = catalogue_bucket(&c)?;
-            if let Some((version, frm)) = publish {
-                let e = Entry::new(catalog::version_hex(version), frm.to_vec(), &sc);
-                c.wait(put_entry(&c.s3, &b, &names.1, &e, Expect::Absent))?;
-                sc.published = true;
-            }
-            if was_published {
-                if let Err(e) = c.wait(withdraw(&c.s3, &b, &names.0)) {
-                    if sc.published {
-                        let _ = c.wait(withdraw(&c.s3, &b, &names.1));
-                    }
-                    return Err(e);
+    let shared = sc.published || (in_place && local.is_none());
+    if settings.discovery && (shared || in_place) {
+        let c = ctx(stop)?;
+        let b = catalogue_bucket(&c)?;
+        let (from_name, to_name) = names;
+        let current = if shared {
+            match fetch_entry(from_name, stop)? {
+                Some(e) => Some(e),
+                None if local.is_none() => return Err(Error::NotFound),
+                None => {
+                    return Err(Error::Engine(format!(
+                        "`{}`.`{}` was dropped or renamed by another server; nothing \
+                         was renamed (this server forgets the table at its next \
+                         statement on it)",
+                        from_name.db, from_name.table
+                    )))
                 }
+            }
+        } else {
+            None
+        };
+        let entry = match (&current, local) {
+            _ if !in_place => None,
+            (Some(e), _) => Some(e.clone()),
+            (None, Some((version, frm))) => {
+                Some(Entry::new(catalog::version_hex(version), frm.to_vec(), &sc))
+            }
+            (None, None) => None,
+        };
+        sc.published = false;
+        if let Some(e) = &entry {
+            c.wait(put_entry(&c.s3, &b, to_name, e, Expect::Absent))?;
+            if e.owned.is_some() {
+                sc.owned = e.owned.clone().map(|l| (l, Ownership::Owned));
+            }
+            sc.dropped = e.dropped.clone();
+            sc.published = true;
+        }
+        if current.is_some() {
+            if let Err(e) = c.wait(withdraw(&c.s3, &b, from_name)) {
+                if sc.published {
+                    let _ = c.wait(withdraw(&c.s3, &b, to_name));
+                }
+                return Err(e);
             }
         }
     }
@@ -726,9 +766,15 @@ pub fn catalog_publish(
     if !settings::current().0.discovery {
         return Ok(());
     }
+    let mut sc = sidecar_of(path)?;
+    if expect.is_some() && !sc.published {
+        // An ALTER of a table this server does not share (another of its
+        // name is in the catalogue, or publishing it failed): nothing there
+        // to replace; a table never published is published at its next check.
+        return Ok(());
+    }
     let c = ctx(stop)?;
     let b = catalogue_bucket(&c)?;
-    let mut sc = sidecar_of(path)?;
     let e = Entry::new(catalog::version_hex(version), frm.to_vec(), &sc);
     let before = expect.map(catalog::version_hex);
     let expect = match &before {

@@ -878,6 +878,11 @@ static int awss3_discover_table(handlerton *, THD *thd, TABLE_SHARE *share)
                                  statement_killed, thd, &frm, &len);
   if (rc == HA_ERR_KEY_NOT_FOUND)
     return HA_ERR_NO_SUCH_TABLE;
+  if (rc == HA_ERR_ABORTED_BY_USER)
+  {
+    thd->send_kill_message();
+    return HA_ERR_GENERIC;
+  }
   if (rc)
   {
     String msg;
@@ -1212,7 +1217,7 @@ int ha_awss3::delete_table(const char *name)
                            statement_killed, ha_thd());
   if (rc == HA_ERR_KEY_NOT_FOUND)
     return ENOENT;
-  if (rc && !frm_present)
+  if (rc && rc != HA_ERR_ABORTED_BY_USER && !frm_present)
   {
     /* A name this server does not know, and the catalogue cannot be asked
        (DROP TABLE IF EXISTS of any engine's table comes here): "not mine",
@@ -1232,8 +1237,11 @@ int ha_awss3::delete_table(const char *name)
    here, first, so that it is the statement's error. */
 int ha_awss3::raise_ddl_error(int rc)
 {
-  if (fail(rc) == AWSS3_ERROR_ENGINE && !ha_thd()->is_error())
+  THD *thd= ha_thd();
+  if (fail(rc) == AWSS3_ERROR_ENGINE && !thd->is_error())
     my_printf_error(ER_GET_ERRMSG, "AWSS3: %s", MYF(0), last_error.c_ptr_safe());
+  else if (rc == HA_ERR_ABORTED_BY_USER && !thd->is_error())
+    thd->send_kill_message();
   return rc;
 }
 
@@ -1246,8 +1254,14 @@ int ha_awss3::rename_table(const char *from, const char *to)
   const uchar *frm= NULL; size_t len= 0;
   LEX_CUSTRING version= {NULL, 0};
   bool final= awss3_discovery && rename_is_final(ha_thd(), b);
-  char path[FN_REFLEN];
+  char path[FN_REFLEN], sidecar[FN_REFLEN];
   fn_format(path, from, "", reg_ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
+  /* A killed RENAME is undone by the server (its DDL log renames back, still
+     killed): a name that has nothing here was never renamed. */
+  fn_format(sidecar, from, "", ".awss3", MY_UNPACK_FILENAME | MY_APPEND_EXT);
+  if (awss3_discovery && thd_killed(ha_thd()) && access(path, F_OK) &&
+      access(sidecar, F_OK))
+    return ENOENT;
   if (final && !access(path, F_OK))
   {
     if (readfrm(from, &frm, &len))

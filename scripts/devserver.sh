@@ -19,6 +19,8 @@
 # $AWSS3_MYSQLD_OPTS (word-split), e.g. AWSS3_MYSQLD_OPTS=--awss3-prefetch-window=4.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib.sh
+. "$repo/scripts/lib.sh"
 export AWSS3_RUN_DIR=${AWSS3_RUN_DIR:-$repo/build/run}
 run=$AWSS3_RUN_DIR
 plugin_dir=${AWSS3_PLUGIN_DIR:-$repo/build}
@@ -54,18 +56,7 @@ say() { echo "devserver: $*"; }
 sql() { mariadb --defaults-file="$cnf" "$@"; }
 
 # The pid of our mariadbd, if alive and really running on our datadir.
-live_pid() {
-  local pid
-  [ -f "$pid_file" ] || return 1
-  pid=$(cat "$pid_file")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--datadir=$data" || return 1
-  echo "$pid"
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+live_pid() { live_pid_of "$pid_file" "--datadir=$data"; }
 
 # Unix socket paths are limited to ~107 bytes: fall back to /tmp for deep checkouts.
 pick_socket() {

@@ -1100,6 +1100,18 @@ static bool connection_denied(THD *thd, const LEX_CSTRING &connection)
   return connection.length && check_global_access(thd, FILE_ACL, false);
 }
 
+/* A file beside a table's .frm: `table_path` as the handler is given it
+   (./db/t), `ext` its extension. */
+struct Table_file
+{
+  char path[FN_REFLEN];
+  Table_file(const char *table_path, const char *ext)
+  {
+    fn_format(path, table_path, "", ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
+  }
+  bool exists() const { return !access(path, F_OK); }
+};
+
 int ha_awss3::create(const char *name, TABLE *form, HA_CREATE_INFO *info)
 {
   if (check_schema(form->s))
@@ -1149,11 +1161,10 @@ int ha_awss3::create(const char *name, TABLE *form, HA_CREATE_INFO *info)
   }
   /* A discovering engine keeps the definition: the server writes no .frm
      (ha_create_table). This server keeps its own copy as before. */
-  char frm[FN_REFLEN];
-  fn_format(frm, name, "", reg_ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
-  if (awss3_discovery && access(frm, F_OK) && form->s->write_frm_image())
+  Table_file frm(name, reg_ext);
+  if (awss3_discovery && !frm.exists() && form->s->write_frm_image())
   {
-    my_printf_error(ER_CANT_CREATE_TABLE, "AWSS3: cannot write %s", MYF(0), frm);
+    my_printf_error(ER_CANT_CREATE_TABLE, "AWSS3: cannot write %s", MYF(0), frm.path);
     return HA_ERR_GENERIC;
   }
   return 0;
@@ -1207,9 +1218,7 @@ int ha_awss3::delete_table(const char *name)
   /* DROP of a table that does not exist asks every engine: say "not mine"
      unless the .frm is there (the server removes it after this call) or,
      with discovery, the catalogue has the table. */
-  char frm[FN_REFLEN];
-  fn_format(frm, name, "", reg_ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
-  bool frm_present= !access(frm, F_OK);
+  bool frm_present= Table_file(name, reg_ext).exists();
   Table_name n(name);
   if (!frm_present && (!awss3_discovery || system_schema(n.db)))
     return ENOENT;
@@ -1254,19 +1263,18 @@ int ha_awss3::rename_table(const char *from, const char *to)
   const uchar *frm= NULL; size_t len= 0;
   LEX_CUSTRING version= {NULL, 0};
   bool final= awss3_discovery && rename_is_final(ha_thd(), b);
-  char path[FN_REFLEN], sidecar[FN_REFLEN];
-  fn_format(path, from, "", reg_ext, MY_UNPACK_FILENAME | MY_APPEND_EXT);
+  Table_file from_frm(from, reg_ext);
   /* A killed RENAME is undone by the server (its DDL log renames back, still
      killed): a name that has nothing here was never renamed. */
-  fn_format(sidecar, from, "", ".awss3", MY_UNPACK_FILENAME | MY_APPEND_EXT);
-  if (awss3_discovery && thd_killed(ha_thd()) && access(path, F_OK) &&
-      access(sidecar, F_OK))
+  if (awss3_discovery && thd_killed(ha_thd()) && !from_frm.exists() &&
+      !Table_file(from, ".awss3").exists())
     return ENOENT;
-  if (final && !access(path, F_OK))
+  if (final && from_frm.exists())
   {
     if (readfrm(from, &frm, &len))
     {
-      my_printf_error(ER_ERROR_ON_RENAME, "AWSS3: cannot read %s", MYF(0), path);
+      my_printf_error(ER_ERROR_ON_RENAME, "AWSS3: cannot read %s", MYF(0),
+                      from_frm.path);
       return HA_ERR_GENERIC;
     }
     version= frm_version(frm, len);

@@ -72,27 +72,18 @@ launch_node() {
 }
 
 stop_node() {
-  local i=$1 pid k
+  local i=$1 pid
   pid=$(node_pid "$i") || { rm -f "$dir/node$i/garage.pid"; return 0; }
-  kill "$pid" 2>/dev/null || true
-  for k in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  terminate "$pid" 100
   rm -f "$dir/node$i/garage.pid"
   say "node $i stopped (pid $pid)"
 }
 
 stop_server() {
-  local j=$1 sd=$dir/mysqld$1 pid k
+  local j=$1 sd=$dir/mysqld$1 pid
   if pid=$(server_pid "$j"); then
     mariadb --defaults-file="$sd/client.cnf" -e SHUTDOWN >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
-    for k in $(seq 1 300); do        # up to 30 s for a clean shutdown
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
+    if ! wait_gone "$pid" 300; then    # up to 30 s for a clean shutdown
       say "mariadbd $j (pid $pid) did not shut down in 30 s: killing it"
       kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -337,7 +328,7 @@ case $cmd in
     node_arg "${1:-}"
     pid=$(node_pid "$1") || die "node $1 is not running"
     kill -KILL "$pid"
-    for k in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    wait_gone "$pid" 50 || true
     rm -f "$dir/node$1/garage.pid"
     say "node $1 killed (SIGKILL, pid $pid)" ;;
   start-node)

@@ -92,14 +92,10 @@ EOF
 }
 
 stop_server() {
-  local pid i
+  local pid
   if pid=$(live_pid); then
     sql -e 'SHUTDOWN' >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
-    for i in $(seq 1 300); do        # up to 30 s for a clean shutdown
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
+    if ! wait_gone "$pid" 300; then    # up to 30 s for a clean shutdown
       say "mariadbd (pid $pid) did not shut down in 30 s: killing it"
       kill -KILL "$pid" 2>/dev/null || true
     fi

@@ -89,18 +89,13 @@ EOF
 }
 
 stop() {
-  local pid i
+  local pid
   if ! pid=$(live_pid); then
     rm -f "$pid_file" "$dir/garage.url"
     echo "garage.sh: not running"
     return 0
   fi
-  kill "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  terminate "$pid" 100
   rm -f "$pid_file" "$dir/garage.url"
   rm -rf "$dir/meta" "$dir/data"
   echo "garage.sh: stopped (pid $pid)"

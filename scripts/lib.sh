@@ -19,6 +19,22 @@ live_pid_of() {
   echo "$pid"
 }
 
+# Waits up to TENTHS tenths of a second for process PID to end; false if it lives on.
+wait_gone() {
+  local pid=$1 tenths=$2 i
+  for i in $(seq 1 "$tenths"); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  ! kill -0 "$pid" 2>/dev/null
+}
+
+# Stops PID: TERM, up to TENTHS tenths of a second to end, then KILL.
+terminate() {
+  kill "$1" 2>/dev/null || true
+  wait_gone "$1" "$2" || kill -KILL "$1" 2>/dev/null || true
+}
+
 # Garage $GARAGE_VERSION from crates.io into build/tools, once per machine
 # (~15-20 min on 2 cores). Prints why and returns 1 if it cannot.
 install_garage() {

@@ -12,25 +12,15 @@
 # process only — nothing is exported into the caller's shell.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib.sh
+. "$repo/scripts/lib.sh"
 run=${AWSS3_RUN_DIR:-$repo/build/run}
 url_file=$run/moto.url pid_file=$run/moto.pid log=$run/moto.log
 
 die() { echo "moto.sh: $*" >&2; exit 1; }
 
 # The pid in moto.pid, if that process is alive and really is our moto server.
-live_pid() {
-  local pid
-  [ -f "$pid_file" ] || return 1
-  pid=$(cat "$pid_file")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'moto' || return 1
-  echo "$pid"
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+live_pid() { live_pid_of "$pid_file" moto; }
 
 # True once moto answers an S3 ListBuckets on $1.
 answers() {
@@ -78,18 +68,13 @@ start() {
 }
 
 stop() {
-  local pid i
+  local pid
   if ! pid=$(live_pid); then
     rm -f "$pid_file" "$url_file"
     echo "moto.sh: not running"
     return 0
   fi
-  kill "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  terminate "$pid" 50
   rm -f "$pid_file" "$url_file"
   echo "moto.sh: stopped (pid $pid)"
 }

@@ -232,12 +232,10 @@ pub fn create(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<Optio
     let (settings, _) = settings::current();
     // ALTER's copies are published when the server renames them into place.
     if settings.discovery && kind == CreateKind::Table {
-        let c = ctx(stop)?;
         let mut sc = sidecar_of(&def.path)?;
-        let name = Name::of(def);
         let entry = Entry::new(catalog::version_hex(&def.version), def.frm.clone(), &sc);
-        let published = catalogue_bucket(&c)
-            .and_then(|b| c.wait(put_entry(&c.s3, &b, &name, &entry, Expect::Absent)));
+        let published =
+            catalogue(stop).and_then(|cat| cat.put(&Name::of(def), &entry, Expect::Absent));
         if let Err(e) = published {
             // The server removes its .frm when create() fails: nothing of
             // the table may stay behind (an engine-chosen prefix is empty).
@@ -390,22 +388,21 @@ pub fn drop_table(path: &str, name: &Name, frm_present: bool, stop: Interrupt) -
     // .frm and location file said when it last looked: another server may
     // have renamed it (its objects are the new name's), dropped it, or
     // dropped and created it again elsewhere.
-    match fetch_entry(name, stop)? {
+    let cat = catalogue(stop)?;
+    match cat.fetch(name)? {
         None if frm_present => {
             // Gone already: only this server's copy of its definition is left.
             location::remove_sidecar(path).map_err(Error::Engine)
         }
         None => Err(Error::NotFound),
         Some(e) => {
-            let c = ctx(stop)?;
             if let Some(loc) = &e.owned {
-                c.wait(delete_all(&c.s3, loc))?;
+                cat.c.wait(delete_all(&cat.c.s3, loc))?;
             }
             // Withdrawn after the objects: a DROP that fails half-way leaves
             // the table listed (and DROP can be repeated), never objects
             // nobody lists.
-            let b = catalogue_bucket(&c)?;
-            c.wait(withdraw(&c.s3, &b, name))?;
+            cat.withdraw(name)?;
             location::remove_sidecar(path).map_err(Error::Engine)
         }
     }
@@ -437,11 +434,10 @@ pub fn rename_table(
     }
     let shared = sc.published || (in_place && local.is_none());
     if settings.discovery && (shared || in_place) {
-        let c = ctx(stop)?;
-        let b = catalogue_bucket(&c)?;
+        let cat = catalogue(stop)?;
         let (from_name, to_name) = names;
         let current = if shared {
-            match fetch_entry(from_name, stop)? {
+            match cat.fetch(from_name)? {
                 Some(e) => Some(e),
                 None if local.is_none() => return Err(Error::NotFound),
                 None => {
@@ -466,7 +462,7 @@ pub fn rename_table(
         };
         sc.published = false;
         if let Some(e) = &entry {
-            c.wait(put_entry(&c.s3, &b, to_name, e, Expect::Absent))?;
+            cat.put(to_name, e, Expect::Absent)?;
             if e.owned.is_some() {
                 sc.owned = e.owned.clone().map(|l| (l, Ownership::Owned));
             }
@@ -474,9 +470,9 @@ pub fn rename_table(
             sc.published = true;
         }
         if current.is_some() {
-            if let Err(e) = c.wait(withdraw(&c.s3, &b, from_name)) {
+            if let Err(e) = cat.withdraw(from_name) {
                 if sc.published {
-                    let _ = c.wait(withdraw(&c.s3, &b, to_name));
+                    let _ = cat.withdraw(to_name);
                 }
                 return Err(e);
             }
@@ -514,7 +510,15 @@ impl Name {
     }
 }
 
-fn catalogue_bucket(c: &Ctx) -> Result<String> {
+/// The catalogue's side of a call: the server-wide client, and the default
+/// bucket the catalogue lives in.
+struct Catalogue {
+    c: Ctx,
+    bucket: String,
+}
+
+fn catalogue(stop: Interrupt) -> Result<Catalogue> {
+    let c = ctx(stop)?;
     if c.settings.bucket.is_empty() {
         return Err(Error::Engine(
             "awss3_discovery=ON keeps the catalogue of shared tables in the default bucket, \
@@ -522,7 +526,49 @@ fn catalogue_bucket(c: &Ctx) -> Result<String> {
                 .into(),
         ));
     }
-    Ok(c.settings.bucket.clone())
+    let bucket = c.settings.bucket.clone();
+    Ok(Catalogue { c, bucket })
+}
+
+impl Catalogue {
+    fn put(&self, name: &Name, e: &Entry, expect: Expect<'_>) -> Result<()> {
+        self.c
+            .wait(put_entry(&self.c.s3, &self.bucket, name, e, expect))
+    }
+
+    fn withdraw(&self, name: &Name) -> Result<()> {
+        self.c.wait(self.c.s3.delete(&self.bucket, &name.key()))?;
+        catalog::saw(&name.db, &name.table, None);
+        Ok(())
+    }
+
+    /// A table's entry as the catalogue holds it now.
+    fn fetch(&self, name: &Name) -> Result<Option<Entry>> {
+        let (b, key) = (&self.bucket, name.key());
+        let Some(o) = self
+            .c
+            .wait(self.c.s3.get(b, &key, catalog::MAX_ENTRY_BYTES))?
+        else {
+            catalog::saw(&name.db, &name.table, None);
+            return Ok(None);
+        };
+        if o.oversize.is_some() {
+            return Err(Error::Engine(format!(
+                "s3://{b}/{key} is larger than any catalogue entry can be"
+            )));
+        }
+        let e =
+            catalog::decode(&o.body).map_err(|m| Error::Engine(format!("s3://{b}/{key}: {m}")))?;
+        catalog::saw(&name.db, &name.table, Some(&e.version));
+        Ok(Some(e))
+    }
+
+    /// The version the catalogue holds for a table (one HEAD): `None` when
+    /// it has no entry.
+    fn version(&self, name: &Name) -> Result<Option<String>> {
+        let head = self.c.wait(self.c.s3.head(&self.bucket, &name.key()))?;
+        Ok(head.map(|(_, h)| entry_version(&h).unwrap_or("").to_string()))
+    }
 }
 
 /// What a catalogue write expects to replace.
@@ -610,30 +656,6 @@ async fn put_entry(
     }
 }
 
-async fn withdraw(s3: &S3, bucket: &str, name: &Name) -> Result<()> {
-    s3.delete(bucket, &name.key()).await?;
-    catalog::saw(&name.db, &name.table, None);
-    Ok(())
-}
-
-fn fetch_entry(name: &Name, stop: Interrupt) -> Result<Option<Entry>> {
-    let c = ctx(stop)?;
-    let b = catalogue_bucket(&c)?;
-    let key = name.key();
-    let Some(o) = c.wait(c.s3.get(&b, &key, catalog::MAX_ENTRY_BYTES))? else {
-        catalog::saw(&name.db, &name.table, None);
-        return Ok(None);
-    };
-    if o.oversize.is_some() {
-        return Err(Error::Engine(format!(
-            "s3://{b}/{key} is larger than any catalogue entry can be"
-        )));
-    }
-    let e = catalog::decode(&o.body).map_err(|m| Error::Engine(format!("s3://{b}/{key}: {m}")))?;
-    catalog::saw(&name.db, &name.table, Some(&e.version));
-    Ok(Some(e))
-}
-
 /// Table discovery: the definition image of a table this server has no
 /// .frm for, from the catalogue, and its location file written at `path`
 /// (`None`: no such table; a location file left by a table another server
@@ -642,7 +664,7 @@ pub fn catalog_discover(name: &Name, path: &str, stop: Interrupt) -> Result<Opti
     if !settings::current().0.discovery {
         return Ok(None);
     }
-    match fetch_entry(name, stop)? {
+    match catalogue(stop)?.fetch(name)? {
         None => {
             if sidecar_of(path)?.published {
                 location::remove_sidecar(path).map_err(Error::Engine)?;
@@ -661,9 +683,7 @@ pub fn catalog_exists(name: &Name, stop: Interrupt) -> Result<bool> {
     if !settings::current().0.discovery {
         return Ok(false);
     }
-    let c = ctx(stop)?;
-    let b = catalogue_bucket(&c)?;
-    Ok(c.wait(c.s3.head(&b, &name.key()))?.is_some())
+    Ok(catalogue(stop)?.version(name)?.is_some())
 }
 
 /// The tables the catalogue has in a database (LIST of its entries), and
@@ -679,9 +699,9 @@ pub fn catalog_names(
     if !settings::current().0.discovery {
         return Ok((Vec::new(), Vec::new()));
     }
-    let c = ctx(stop)?;
+    let Catalogue { c, bucket } = catalogue(stop)?;
     let loc = Location {
-        bucket: catalogue_bucket(&c)?,
+        bucket,
         prefix: catalog::db_prefix(db),
     };
     let mut names = Vec::new();
@@ -734,17 +754,14 @@ pub fn catalog_check(name: &Name, path: &str, version: &[u8], stop: Interrupt) -
     ) {
         return Ok(Check::Same);
     }
-    let c = ctx(stop)?;
-    let b = catalogue_bucket(&c)?;
-    let head = match c.wait(c.s3.head(&b, &name.key())) {
-        Ok(h) => h,
+    let theirs = match catalogue(stop)?.version(name) {
+        Ok(v) => v,
         Err(Error::Killed) => return Err(Error::Killed),
         _ => return Ok(Check::Same),
     };
-    let theirs = head.as_ref().map(|(_, h)| entry_version(h).unwrap_or(""));
-    catalog::saw(&name.db, &name.table, theirs);
+    catalog::saw(&name.db, &name.table, theirs.as_deref());
     let mut sc = sidecar_of(path)?;
-    let check = catalog::decide(theirs, &ours, sc.published);
+    let check = catalog::decide(theirs.as_deref(), &ours, sc.published);
     if check == Check::Same && !sc.published {
         sc.published = true;
         location::write_sidecar(path, &sc).map_err(Error::Engine)?;
@@ -773,15 +790,13 @@ pub fn catalog_publish(
         // to replace; a table never published is published at its next check.
         return Ok(());
     }
-    let c = ctx(stop)?;
-    let b = catalogue_bucket(&c)?;
     let e = Entry::new(catalog::version_hex(version), frm.to_vec(), &sc);
     let before = expect.map(catalog::version_hex);
     let expect = match &before {
         None => Expect::Absent,
         Some(v) => Expect::Version(v),
     };
-    c.wait(put_entry(&c.s3, &b, name, &e, expect))?;
+    catalogue(stop)?.put(name, &e, expect)?;
     if !sc.published {
         sc.published = true;
         location::write_sidecar(path, &sc).map_err(Error::Engine)?;

@@ -728,6 +728,21 @@ int32_t awss3_read_key(struct Awss3Table *t,
                        size_t *ncells);
 
 /**
+ * Reads the row at a position this statement's read returned (`rnd_pos`):
+ * 0 and cells, or `HA_ERR_KEY_NOT_FOUND`. Key-only reads send no request.
+ *
+ * # Safety
+ * Buffers valid for their lengths; out-params writable.
+ */
+int32_t awss3_read_position(struct Awss3Table *t,
+                            const uint8_t *key,
+                            size_t key_len,
+                            const bool *needed_cols,
+                            size_t n,
+                            const struct Awss3Cell **cells,
+                            size_t *ncells);
+
+/**
  * The row count the optimizer's estimates use (see `estimate.rs`): the
  * last one listed, or (`may_list`) one LIST page on first use since
  * start-up; `HA_ERR_KEY_NOT_FOUND` when none is known and none may be listed.

@@ -1426,7 +1426,15 @@ bool ha_awss3::cells_to_record(uchar *buf, const Awss3Cell *out, size_t n,
     {
     case AWSS3_CELL_NULL:
       if (f->real_maybe_null())
+      {
+        /* Under the NULL bit, the column default's bytes, as InnoDB leaves
+           them: ON DUPLICATE KEY UPDATE compares records byte by byte
+           (compare_record), and a previous row's bytes left there would
+           count an unchanged row as updated. */
         f->set_null();
+        memcpy(f->ptr, table->s->default_values + (f->ptr - buf),
+               f->pack_length());
+      }
       else
         f->reset();
       break;
@@ -1682,6 +1690,13 @@ ulong ha_awss3::index_flags(uint, uint, bool all_parts) const
 bool ha_awss3::key_of_key_image(const uchar *key, uint len, String *out)
 {
   std::vector<uchar> rec(table->s->reclength);
+  /* A bound can be longer than the column holds (LIKE 'b%' ends at 'b'
+     padded with the largest character to the key's byte length): it is
+     cut to the column, as SELECT does, never an error of the statement
+     (UPDATE and DELETE run with strict checks on). */
+  THD *thd= ha_thd();
+  Check_level_instant_set quiet(thd, CHECK_FIELD_IGNORE);
+  Abort_on_warning_instant_set no_abort(thd, false);
   key_restore(rec.data(), key, &table->key_info[0], len);
   return key_of_record(rec.data(), out);
 }
@@ -1754,12 +1769,13 @@ int ha_awss3::index_next(uchar *buf)
   return key_scan ? next_scanned_row(buf) : HA_ERR_END_OF_FILE;
 }
 
-int ha_awss3::read_by_key(uchar *buf, const uchar *key, size_t len)
+int ha_awss3::read_by_key(uchar *buf, const uchar *key, size_t len,
+                          bool position)
 {
   const Awss3Cell *out;
   size_t n;
-  int rc= fail(awss3_read_key(core, key, len, needed.get(), table->s->fields,
-                              &out, &n));
+  int rc= fail((position ? awss3_read_position : awss3_read_key)(
+    core, key, len, needed.get(), table->s->fields, &out, &n));
   push_core_warnings();
   String why;
   if (rc == 0 && !cells_to_record(buf, out, n, &why))
@@ -1916,7 +1932,7 @@ void ha_awss3::position(const uchar *record)
 int ha_awss3::rnd_pos(uchar *buf, uchar *pos)
 {
   compute_needed();
-  return read_by_key(buf, pos + 2, uint2korr(pos));
+  return read_by_key(buf, pos + 2, uint2korr(pos), true);
 }
 
 int ha_awss3::info(uint flag)
@@ -1943,12 +1959,14 @@ int ha_awss3::info(uint flag)
       n= 1000;
     stats.records= MY_MAX(n, 2ULL);
     stats.mean_rec_length= 1024;
-    /* DELETE without WHERE reports stats.records as its affected rows: count
-       exactly (one LIST pass, once per statement). */
+    /* DELETE without WHERE, or with a constant one (WHERE 1), reports
+       stats.records as its affected rows (mysql_delete: delete_all_rows):
+       count exactly (one LIST pass, once per statement). */
     THD *thd= ha_thd();
     SELECT_LEX *sl= thd && thd_sql_command(thd) == SQLCOM_DELETE
                     ? thd->lex->first_select_lex() : NULL;
-    if (sl && !sl->where && !sl->limit_params.explicit_limit && core)
+    if (sl && (!sl->where || sl->where->const_item()) &&
+        !sl->limit_params.explicit_limit && core)
     {
       if (counted_query != thd->query_id)
       {

@@ -104,7 +104,9 @@ class ha_awss3 final : public handler
   bool malformed(const Awss3Cell *out, const String &why);
   int wait_scanned(const Awss3Cell **out, size_t *n);
   bool key_of_record(const uchar *rec, String *out);
-  int read_by_key(uchar *buf, const uchar *key, size_t len);
+  /* position: a row this statement read (rnd_pos), else a lookup. */
+  int read_by_key(uchar *buf, const uchar *key, size_t len,
+                  bool position= false);
   int next_scanned_row(uchar *buf);
   int start_key_scan(const String *lower, int lower_kind);
   int read_last(uchar *buf, const String *upper, int upper_kind);

@@ -1344,6 +1344,34 @@ pub unsafe extern "C" fn awss3_read_key(
     })
 }
 
+/// Reads the row at a position this statement's read returned (`rnd_pos`):
+/// 0 and cells, or `HA_ERR_KEY_NOT_FOUND`. Key-only reads send no request.
+///
+/// # Safety
+/// Buffers valid for their lengths; out-params writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_read_position(
+    t: *mut Awss3Table,
+    key: *const u8,
+    key_len: usize,
+    needed_cols: *const bool,
+    n: usize,
+    cells: *mut *const Awss3Cell,
+    ncells: *mut usize,
+) -> i32 {
+    guard(|| {
+        let t = table_mut(t)?;
+        if t.table
+            .read_position(bytes(key, key_len), &needed(needed_cols, n))?
+        {
+            t.emit(cells, ncells);
+            Ok(0)
+        } else {
+            Ok(HA_ERR_KEY_NOT_FOUND)
+        }
+    })
+}
+
 /// The row count the optimizer's estimates use (see `estimate.rs`): the
 /// last one listed, or (`may_list`) one LIST page on first use since
 /// start-up; `HA_ERR_KEY_NOT_FOUND` when none is known and none may be listed.

@@ -2,6 +2,7 @@
 //! followed by the key value verbatim: no escaping, so objects written by other
 //! tools map to rows one to one.
 
+use std::cmp::Ordering;
 use std::fmt;
 
 /// S3's limit on the length of an object key, in UTF-8 bytes.
@@ -72,6 +73,60 @@ pub fn key_of<'a>(prefix: &str, object_key: &'a str) -> Option<&'a str> {
     object_key
         .strip_prefix(prefix)
         .filter(|key| !key.is_empty())
+}
+
+/// How a PAD SPACE collation (`utf8mb4_bin`) orders two keys given as
+/// UTF-8 bytes: as if the shorter were padded with spaces. UTF-8 byte order
+/// is code point order, and every byte of a multi-byte character is above
+/// space, so comparing bytes against padding spaces is the collation's rule.
+pub fn pad_cmp(a: &[u8], b: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    match a[..n].cmp(&b[..n]) {
+        Ordering::Equal => {}
+        o => return o,
+    }
+    // The longer one's rest against spaces.
+    let rest_vs_spaces = |rest: &[u8]| {
+        rest.iter()
+            .find(|&&c| c != b' ')
+            .map_or(Ordering::Equal, |&c| c.cmp(&b' '))
+    };
+    if a.len() > n {
+        rest_vs_spaces(&a[n..])
+    } else {
+        rest_vs_spaces(&b[n..]).reverse()
+    }
+}
+
+/// `key` without its trailing spaces: under PAD SPACE the same value.
+pub fn pad_trim(mut key: &[u8]) -> &[u8] {
+    while let [rest @ .., b' '] = key {
+        key = rest;
+    }
+    key
+}
+
+/// The first key, in byte order, that a PAD SPACE collation puts at or above
+/// `bound`: the shortest prefix of `bound` that compares >= it. A prefix
+/// compares as itself padded with spaces, so `'a'` >= `'a\t'` and
+/// `'a'` >= `'a \u{1}'`: those sort before their prefix, but S3 lists them after.
+pub fn pad_floor(bound: &[u8]) -> &[u8] {
+    (0..=bound.len())
+        .map(|i| &bound[..i])
+        .find(|p| pad_cmp(p, bound) != Ordering::Less)
+        .unwrap_or(bound)
+}
+
+/// Whether no key listed after `listed` (S3's byte order) can sort at or
+/// below `held` under PAD SPACE. Only keys extending `held` with spaces and
+/// then a byte below space (or nothing) do, and S3 lists every such key
+/// before the first key that extends it with spaces and then a byte above
+/// space, or that does not extend it at all.
+pub fn pad_settled(held: &[u8], listed: &[u8]) -> bool {
+    match listed.strip_prefix(held) {
+        None => true,
+        Some(rest) => rest.iter().find(|&&c| c != b' ').is_some_and(|&c| c > b' '),
+    }
 }
 
 #[cfg(test)]
@@ -179,5 +234,58 @@ mod tests {
             "the key ends with a space, which the key column's PAD SPACE collation ignores; \
              use VARBINARY or utf8mb4_nopad_bin for such keys"
         );
+    }
+
+    /// The collation's definition: both padded with spaces to one length.
+    fn padded(s: &str, n: usize) -> Vec<u8> {
+        let mut v = s.as_bytes().to_vec();
+        v.resize(n, b' ');
+        v
+    }
+
+    #[test]
+    fn pad_cmp_is_the_padded_comparison() {
+        let keys = [
+            "", "a", "a ", "a\t", "a \t", "a  \u{1}", "a b", "a!", "ab", "a\u{1}x", "b", "é", " ",
+            "\t",
+        ];
+        for a in keys {
+            for b in keys {
+                let n = a.len().max(b.len());
+                assert_eq!(
+                    pad_cmp(a.as_bytes(), b.as_bytes()),
+                    padded(a, n).cmp(&padded(b, n)),
+                    "{a:?} vs {b:?}"
+                );
+            }
+        }
+        assert_eq!(pad_cmp(b"a", b"a   "), Ordering::Equal);
+        assert_eq!(pad_cmp(b"a\t", b"a"), Ordering::Less);
+        assert_eq!(pad_cmp(b"a \t", b"a"), Ordering::Less);
+        assert_eq!(pad_cmp(b"a b", b"a"), Ordering::Greater);
+    }
+
+    #[test]
+    fn pad_floor_reaches_back_to_prefixes_that_sort_above() {
+        assert_eq!(pad_floor(b"abc"), b"abc");
+        assert_eq!(pad_floor(b"a\t"), b"a");
+        assert_eq!(pad_floor(b"a \t"), b"a");
+        assert_eq!(pad_floor(b"a \tb\x01"), b"a");
+        assert_eq!(pad_floor(b"ab\x01"), b"ab");
+        assert_eq!(pad_floor(b"\x01"), b"");
+        assert_eq!(pad_trim(b"a  "), b"a");
+        assert_eq!(pad_trim(b"  "), b"");
+    }
+
+    #[test]
+    fn pad_settled_only_after_every_lower_extension() {
+        assert!(!pad_settled(b"a", b"a"));
+        assert!(!pad_settled(b"a", b"a\t"));
+        assert!(!pad_settled(b"a", b"a  "));
+        assert!(!pad_settled(b"a", b"a \x01"));
+        assert!(pad_settled(b"a", b"a b"));
+        assert!(pad_settled(b"a", b"a!"));
+        assert!(pad_settled(b"a", b"b"));
+        assert!(pad_settled(b"ab", b"ac"));
     }
 }

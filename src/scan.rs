@@ -4,6 +4,7 @@
 //! is bounded by the window whatever the table size. Dropping the `Scan`
 //! stops everything it started.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::keycodec;
 use crate::listing::{self, ListSource, Listing};
 use crate::s3client::{Object, ObjectEntry, ObjectHead, S3Error};
 use crate::schema::Fetch;
@@ -75,63 +77,92 @@ pub struct Bound {
     pub inclusive: bool,
 }
 
-/// The object keys a scan returns (listed keys are in byte order).
+/// The object keys a scan returns (listed keys are in byte order). `pad`:
+/// the key column compares with PAD SPACE, so the bounds compare as its
+/// collation does (`keycodec::pad_cmp`), not byte by byte.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Bounds {
     pub lower: Option<Bound>,
     pub upper: Option<Bound>,
+    pub pad: bool,
 }
 
 impl Bounds {
+    fn cmp(&self, key: &[u8], bound: &[u8]) -> Ordering {
+        if self.pad {
+            keycodec::pad_cmp(key, bound)
+        } else {
+            key.cmp(bound)
+        }
+    }
+
+    /// `key` is below the range.
     pub fn below(&self, key: &[u8]) -> bool {
         self.lower
             .as_ref()
-            .is_some_and(|b| key < b.key.as_slice() || (key == b.key.as_slice() && !b.inclusive))
+            .is_some_and(|b| match self.cmp(key, &b.key) {
+                Ordering::Less => true,
+                Ordering::Equal => !b.inclusive,
+                Ordering::Greater => false,
+            })
     }
 
+    /// `key` is above the range.
     pub fn above(&self, key: &[u8]) -> bool {
         self.upper
             .as_ref()
-            .is_some_and(|b| key > b.key.as_slice() || (key == b.key.as_slice() && !b.inclusive))
+            .is_some_and(|b| match self.cmp(key, &b.key) {
+                Ordering::Greater => true,
+                Ordering::Equal => !b.inclusive,
+                Ordering::Less => false,
+            })
+    }
+
+    /// No key listed after `key` can be in the range: listing may stop.
+    /// Under PAD SPACE a key above the bound may still be followed by keys
+    /// that sort below it ('b' <= 'a' is false, but 'a\t' < 'a' is listed
+    /// after 'a'), so the listing stops only once those have passed.
+    pub fn past(&self, key: &[u8]) -> bool {
+        if !self.pad {
+            return self.above(key);
+        }
+        self.upper.as_ref().is_some_and(|b| {
+            key > b.key.as_slice() && keycodec::pad_cmp(key, &b.key) == Ordering::Greater
+        })
     }
 }
 
 /// Reorders listed keys (S3's byte order) into the order of a PAD SPACE
-/// collation, where a key sorts after its extensions by a character below
-/// space ('a\t' < 'a' < 'ab'): such an extension follows its prefix at once
-/// in byte order, so holding the prefix back until they have passed is
-/// enough. Memory: the chain of keys held, each a prefix of the next.
+/// collation, where a key sorts after its extensions by spaces and then a
+/// character below space ('a\t' < 'a \u{1}' < 'a' < 'a b' < 'ab'). Such
+/// extensions are listed right after the key, so each key is held until
+/// `keycodec::pad_settled` says none can follow; held keys leave in the
+/// collation's order. Memory: the keys held, each extending an earlier one.
 #[derive(Default)]
 pub struct PadOrder {
+    /// In the collation's order.
     held: Vec<ObjectEntry>,
 }
 
 impl PadOrder {
-    /// `key` extends `prefix` with a byte below space: it sorts first.
-    fn low_extension(prefix: &str, key: &str) -> bool {
-        key.len() > prefix.len() && key.starts_with(prefix) && key.as_bytes()[prefix.len()] < b' '
-    }
-
     /// Takes the next listed entry; returns those now in their place.
     pub fn push(&mut self, e: ObjectEntry) -> Vec<ObjectEntry> {
-        let mut out = Vec::new();
-        while let Some(top) = self.held.last() {
-            if Self::low_extension(&top.key, &e.key) {
-                break;
-            }
-            out.extend(self.held.pop());
-        }
-        self.held.push(e);
-        out
+        let at = self.held.partition_point(|h| {
+            keycodec::pad_cmp(h.key.as_bytes(), e.key.as_bytes()) != Ordering::Greater
+        });
+        let listed = e.key.clone();
+        self.held.insert(at, e);
+        let settled = self
+            .held
+            .iter()
+            .take_while(|h| keycodec::pad_settled(h.key.as_bytes(), listed.as_bytes()))
+            .count();
+        self.held.drain(..settled).collect()
     }
 
     /// The entries still held, in order (the listing ended).
     pub fn finish(&mut self) -> Vec<ObjectEntry> {
-        let mut out = Vec::new();
-        while let Some(e) = self.held.pop() {
-            out.push(e);
-        }
-        out
+        std::mem::take(&mut self.held)
     }
 }
 
@@ -161,7 +192,6 @@ impl Scan {
         fetch: Fetch,
         window: usize,
         bounds: Bounds,
-        pad_order: bool,
     ) -> Scan {
         let window = window.max(1);
         // Rows waiting for the consumer: small, the window does the prefetching.
@@ -172,7 +202,7 @@ impl Scan {
             let lister = {
                 let source = source.clone();
                 AbortOnDrop(tokio::spawn(async move {
-                    let mut order = pad_order.then(PadOrder::default);
+                    let mut order = bounds.pad.then(PadOrder::default);
                     let send_all = |es: Vec<ObjectEntry>| {
                         let etx = etx.clone();
                         async move {
@@ -188,13 +218,15 @@ impl Scan {
                         match listing.next_page(source.as_ref()).await {
                             Ok(Some(entries)) => {
                                 for e in entries {
-                                    if bounds.above(e.key.as_bytes()) {
+                                    if bounds.past(e.key.as_bytes()) {
                                         if let Some(o) = order.as_mut() {
                                             send_all(o.finish()).await;
                                         }
                                         return;
                                     }
-                                    if bounds.below(e.key.as_bytes()) {
+                                    if bounds.below(e.key.as_bytes())
+                                        || bounds.above(e.key.as_bytes())
+                                    {
                                         continue;
                                     }
                                     let ready = match order.as_mut() {
@@ -287,12 +319,33 @@ mod tests {
     #[test]
     fn pad_order_puts_low_extensions_before_their_prefix() {
         // Byte order, as S3 lists them.
-        let listed = ["X", "X\t", "X\t\u{1}", "X\tY", "Xa", "Y", "Y\u{1f}", "Z"];
+        let mut listed = vec![
+            "X",
+            "X\t",
+            "X\t\u{1}",
+            "X\tY",
+            "Xa",
+            "Y",
+            "Y\u{1f}",
+            "Z",
+            "X \t",
+            "X  \u{1}",
+            "X  ",
+            "X b",
+            "X !",
+            "X  \u{1}\u{1}",
+            "X\u{1} ",
+            "W\u{7f}",
+            "é",
+            "é\t",
+            "X \t b",
+        ];
+        listed.sort();
         let mut o = PadOrder::default();
         let mut out = Vec::new();
-        for k in listed {
+        for k in &listed {
             out.extend(keys(o.push(ObjectEntry {
-                key: k.into(),
+                key: k.to_string(),
                 size: 0,
                 last_modified: None,
                 etag: String::new(),
@@ -300,7 +353,7 @@ mod tests {
         }
         out.extend(keys(o.finish()));
         // What a PAD SPACE collation says: 'X\t\x01' < 'X\t' < 'X\tY' < 'X' < 'Xa'.
-        let mut sql = listed.map(String::from).to_vec();
+        let mut sql: Vec<String> = listed.iter().map(|s| s.to_string()).collect();
         sql.sort_by(|a, b| {
             let pad = |s: &str, n: usize| {
                 let mut v = s.as_bytes().to_vec();
@@ -311,7 +364,7 @@ mod tests {
             pad(a, n).cmp(&pad(b, n))
         });
         assert_eq!(out, sql);
-        assert_eq!(out[..4], ["X\t\u{1}", "X\t", "X\tY", "X"]);
+        assert_eq!(out[..4], ["W\u{7f}", "X\u{1} ", "X\t\u{1}", "X\t"]);
     }
 
     fn all() -> Listing {
@@ -438,7 +491,6 @@ mod tests {
             Fetch::Head,
             8,
             Bounds::default(),
-            false,
         );
         let (keys, e) = drain(&mut scan);
         assert!(e.is_none());
@@ -463,16 +515,9 @@ mod tests {
         let bounds = Bounds {
             lower: bound(10, false),
             upper: bound(20, true),
+            pad: false,
         };
-        let mut scan = Scan::start(
-            rt.handle(),
-            fake.clone(),
-            all(),
-            Fetch::Get,
-            8,
-            bounds,
-            false,
-        );
+        let mut scan = Scan::start(rt.handle(), fake.clone(), all(), Fetch::Get, 8, bounds);
         let (keys, e) = drain(&mut scan);
         assert!(e.is_none());
         assert_eq!(keys, (11..=20).map(|i| entry(i).key).collect::<Vec<_>>());
@@ -489,8 +534,9 @@ mod tests {
         let bounds = Bounds {
             lower: bound(10, true),
             upper: bound(20, false),
+            pad: false,
         };
-        let mut scan = Scan::start(rt.handle(), fake, all(), Fetch::ListOnly, 8, bounds, false);
+        let mut scan = Scan::start(rt.handle(), fake, all(), Fetch::ListOnly, 8, bounds);
         assert_eq!(
             drain(&mut scan).0,
             (10..20).map(|i| entry(i).key).collect::<Vec<_>>()
@@ -508,7 +554,6 @@ mod tests {
             Fetch::ListOnly,
             8,
             Bounds::default(),
-            false,
         );
         assert_eq!(drain(&mut scan).0.len(), 1500);
         assert_eq!(fake.lists.load(Ordering::SeqCst), 2);
@@ -522,15 +567,7 @@ mod tests {
         fake.gone = Some(3);
         fake.fail_at = Some(20);
         let fake = Arc::new(fake);
-        let mut scan = Scan::start(
-            rt.handle(),
-            fake,
-            all(),
-            Fetch::Get,
-            4,
-            Bounds::default(),
-            false,
-        );
+        let mut scan = Scan::start(rt.handle(), fake, all(), Fetch::Get, 4, Bounds::default());
         let (keys, e) = drain(&mut scan);
         assert_eq!(keys.len(), 19, "rows 0..20 less the vanished one");
         assert!(!keys.contains(&entry(3).key));
@@ -548,7 +585,6 @@ mod tests {
             Fetch::Head,
             4,
             Bounds::default(),
-            false,
         );
         for _ in 0..10 {
             assert!(matches!(scan.next(Duration::from_secs(5)), Next::Row(_)));

@@ -1105,7 +1105,7 @@ impl Table {
                 )));
             }
         }
-        let plan = ListPlan::new(&self.loc.prefix, range);
+        let plan = ListPlan::new(&self.loc.prefix, range, self.def.key_pad_space);
         let source = Arc::new(listing::Bucket {
             max_body: self.def.max_body,
             ..bucket(&c.s3, &self.loc)
@@ -1118,7 +1118,6 @@ impl Table {
             fetch,
             c.settings.prefetch_window,
             plan.bounds,
-            self.def.key_pad_space,
         );
         self.scan = Some((scan, malformed.unwrap_or(Malformed::setting(&c.settings))));
         self.scan_full = range.lower.is_none() && range.upper.is_none();
@@ -1133,22 +1132,36 @@ impl Table {
     /// up to the range's end, no GET). MAX(k) and reads "before" a key use it.
     pub fn last_in_range(&self, range: &KeyRange) -> Result<Option<Vec<u8>>> {
         let c = self.ctx()?;
-        let plan = ListPlan::new(&self.loc.prefix, range);
+        let plan = ListPlan::new(&self.loc.prefix, range, self.def.key_pad_space);
         let prefix = &self.loc.prefix;
         let src = bucket(&c.s3, &self.loc);
         let mut listing = Listing::new(&plan.prefix, plan.start_after.clone(), listing::PAGE);
         c.wait(async {
-            let mut last = None;
+            let mut last: Option<Vec<u8>> = None;
+            // The greatest in the key column's order (PAD SPACE puts 'a\t'
+            // below 'a', though S3 lists it after).
+            let greater = |k: &[u8], than: &Option<Vec<u8>>| {
+                than.as_deref().is_none_or(|l| {
+                    if plan.bounds.pad {
+                        keycodec::pad_cmp(k, l) != std::cmp::Ordering::Less
+                    } else {
+                        k >= l
+                    }
+                })
+            };
             while let Some(entries) = listing.next_page(&src).await? {
                 for e in entries {
-                    if plan.bounds.above(e.key.as_bytes()) {
+                    let key = e.key.as_bytes();
+                    if plan.bounds.past(key) {
                         return Ok(last);
                     }
-                    if plan.bounds.below(e.key.as_bytes()) {
+                    if plan.bounds.below(key) || plan.bounds.above(key) {
                         continue;
                     }
                     if let Some(k) = keycodec::key_of(prefix, &e.key) {
-                        last = Some(k.as_bytes().to_vec());
+                        if greater(k.as_bytes(), &last) {
+                            last = Some(k.as_bytes().to_vec());
+                        }
                     }
                 }
             }
@@ -1219,6 +1232,32 @@ impl Table {
                     None => Ok(false),
                 }
             }
+        }
+    }
+
+    /// The row at a position this statement's own read returned (filesort
+    /// sorts positions, then reads the rows again). When only the key is
+    /// needed, the position is the row: no request (InnoDB, too, reads the
+    /// row version its scan saw). Otherwise as `read_key`.
+    pub fn read_position(&mut self, key: &[u8], needed: &[bool]) -> Result<bool> {
+        let key_only = self
+            .def
+            .columns
+            .iter()
+            .zip(needed)
+            .all(|(c, &n)| !n || matches!(c.role, Role::Key | Role::Computed));
+        match std::str::from_utf8(key) {
+            Ok(k) if key_only && !k.is_empty() => {
+                let entry = ObjectEntry {
+                    key: format!("{}{k}", self.loc.prefix),
+                    size: 0,
+                    last_modified: None,
+                    etag: String::new(),
+                };
+                let skip = Malformed::setting(&self.ctx()?.settings);
+                self.fill_row(&entry, None, None, None, skip)
+            }
+            _ => self.read_key(key, needed),
         }
     }
 
@@ -1691,6 +1730,17 @@ struct ListPlan {
     bounds: scan::Bounds,
 }
 
+/// `s` up to its first control character. Some stores (moto) echo Prefix
+/// and StartAfter into the LIST answer without encoding them, even when
+/// asked for encoding-type=url, and a control character there makes the
+/// answer unreadable XML. Listing from a shorter key lists a superset, which
+/// the bounds filter, so plans never send one.
+fn xml_safe(s: &str) -> &str {
+    &s[..s
+        .find(|c: char| c < ' ' || c == '\u{7f}')
+        .unwrap_or(s.len())]
+}
+
 /// The longest prefix of `b` that is valid UTF-8.
 fn utf8_prefix(b: &[u8]) -> &str {
     match std::str::from_utf8(b) {
@@ -1700,20 +1750,46 @@ fn utf8_prefix(b: &[u8]) -> &str {
 }
 
 impl ListPlan {
-    fn new(table_prefix: &str, range: &KeyRange) -> ListPlan {
-        let shared = match (&range.lower, &range.upper) {
+    /// `pad`: the key column compares with PAD SPACE. Its bounds are taken
+    /// without trailing spaces (the same value), and the listing starts
+    /// early enough for keys that sort at or above the lower bound though
+    /// their bytes are below it (`keycodec::pad_floor`).
+    fn new(table_prefix: &str, range: &KeyRange, pad: bool) -> ListPlan {
+        let trim = |(k, inclusive): &(Vec<u8>, bool)| {
+            let k = if pad {
+                keycodec::pad_trim(k)
+            } else {
+                k.as_slice()
+            };
+            (k.to_vec(), *inclusive)
+        };
+        let lower = range.lower.as_ref().map(trim);
+        let upper = range.upper.as_ref().map(trim);
+        // Where listing starts: the bound, or under PAD SPACE its floor
+        // (then inclusive: the bounds filter the rest).
+        let from = lower.as_ref().map(|(k, inclusive)| {
+            let floor = if pad {
+                keycodec::pad_floor(k)
+            } else {
+                k.as_slice()
+            };
+            let inclusive = *inclusive || floor.len() < k.len();
+            (floor.to_vec(), inclusive)
+        });
+        let shared = match (&from, &upper) {
             (Some((l, _)), Some((u, _))) => {
                 let n = l.iter().zip(u.iter()).take_while(|(a, b)| a == b).count();
-                utf8_prefix(&l[..n])
+                xml_safe(utf8_prefix(&l[..n]))
             }
             _ => "",
         };
         let object = |k: &[u8]| [table_prefix.as_bytes(), k].concat();
         // S3's StartAfter is exclusive: for an inclusive lower bound start
         // after the key less its last character, and let the bound filter.
-        let start_after = range.lower.as_ref().and_then(|(k, inclusive)| {
-            let k = std::str::from_utf8(k).ok()?;
-            let from = if *inclusive {
+        let start_after = from.as_ref().and_then(|(k, inclusive)| {
+            let whole = std::str::from_utf8(k).ok()?;
+            let k = xml_safe(whole);
+            let from = if *inclusive || k.len() < whole.len() {
                 k.char_indices().last().map(|(i, _)| &k[..i]).unwrap_or("")
             } else {
                 k
@@ -1724,14 +1800,15 @@ impl ListPlan {
             prefix: format!("{table_prefix}{shared}"),
             start_after,
             bounds: scan::Bounds {
-                lower: range.lower.as_ref().map(|(k, inclusive)| scan::Bound {
-                    key: object(k),
-                    inclusive: *inclusive,
+                lower: lower.map(|(k, inclusive)| scan::Bound {
+                    key: object(&k),
+                    inclusive,
                 }),
-                upper: range.upper.as_ref().map(|(k, inclusive)| scan::Bound {
-                    key: object(k),
-                    inclusive: *inclusive,
+                upper: upper.map(|(k, inclusive)| scan::Bound {
+                    key: object(&k),
+                    inclusive,
                 }),
+                pad,
             },
         }
     }
@@ -1786,7 +1863,7 @@ mod tests {
 
     #[test]
     fn full_scan_lists_the_table_prefix() {
-        let p = ListPlan::new("t/", &KeyRange::default());
+        let p = ListPlan::new("t/", &KeyRange::default(), false);
         assert_eq!(p.prefix, "t/");
         assert_eq!(p.start_after, None);
         assert_eq!(p.bounds, scan::Bounds::default());
@@ -1798,6 +1875,7 @@ mod tests {
         let p = ListPlan::new(
             "t/",
             &range(Some(("k14", true)), Some(("k14\u{10FFFF}", true))),
+            false,
         );
         assert_eq!(p.prefix, "t/k14");
         assert_eq!(p.start_after.as_deref(), Some("t/k1"));
@@ -1806,7 +1884,7 @@ mod tests {
 
     #[test]
     fn exclusive_lower_bound_starts_after_it() {
-        let p = ListPlan::new("t/", &range(Some(("k1400", false)), None));
+        let p = ListPlan::new("t/", &range(Some(("k1400", false)), None), false);
         assert_eq!(p.prefix, "t/");
         assert_eq!(p.start_after.as_deref(), Some("t/k1400"));
         assert!(p.bounds.upper.is_none());
@@ -1815,12 +1893,58 @@ mod tests {
     #[test]
     fn shared_prefix_stops_at_a_character_boundary() {
         // 'é' is C3 A9, 'è' is C3 A8: they share a byte, not a character.
-        let p = ListPlan::new("", &range(Some(("aé", true)), Some(("aè", true))));
+        let p = ListPlan::new("", &range(Some(("aé", true)), Some(("aè", true))), false);
         assert_eq!(p.prefix, "a");
-        let p = ListPlan::new("", &range(Some(("é", true)), None));
+        let p = ListPlan::new("", &range(Some(("é", true)), None), false);
         assert_eq!(
             p.start_after, None,
             "one-character key: list from the start"
         );
+    }
+
+    #[test]
+    fn pad_space_bounds_reach_keys_that_sort_within_them() {
+        // k >= 'a ' is k >= 'a': 'a' itself is in the range.
+        let p = ListPlan::new("t/", &range(Some(("a ", true)), None), true);
+        assert_eq!(p.start_after, None);
+        assert!(!p.bounds.below(b"t/a"));
+        // k > 'a\t': 'a' sorts above 'a\t' (padded: 'a ' > 'a\t').
+        let p = ListPlan::new("t/", &range(Some(("ab\t", false)), None), true);
+        assert_eq!(p.start_after.as_deref(), Some("t/a"));
+        assert!(!p.bounds.below(b"t/ab"));
+        assert!(p.bounds.below(b"t/ab\x01"));
+        // k <= 'a': 'a\t' and 'a \t' are in, listed after 'a'; 'a b' is not.
+        let p = ListPlan::new("t/", &range(None, Some(("a", true))), true);
+        for k in ["t/a\t", "t/a \t", "t/a"] {
+            assert!(
+                !p.bounds.above(k.as_bytes()) && !p.bounds.past(k.as_bytes()),
+                "{k}"
+            );
+        }
+        assert!(p.bounds.above(b"t/a b"));
+        assert!(p.bounds.past(b"t/a b"));
+        // k < 'a' keeps 'a\t' but not 'a'; listing goes on past 'a'.
+        let p = ListPlan::new("t/", &range(None, Some(("a", false))), true);
+        assert!(p.bounds.above(b"t/a") && !p.bounds.past(b"t/a"));
+        assert!(!p.bounds.above(b"t/a\x01"));
+        // Without PAD SPACE the bytes decide.
+        let p = ListPlan::new("t/", &range(Some(("a ", true)), None), false);
+        assert!(p.bounds.below(b"t/a"));
+    }
+
+    #[test]
+    fn control_characters_never_reach_prefix_or_start_after() {
+        let p = ListPlan::new(
+            "t/",
+            &range(Some(("ab\u{1}c", false)), Some(("ab\u{1}d", true))),
+            false,
+        );
+        assert_eq!(p.prefix, "t/ab");
+        // From 'ab' inclusive: after 'a'; the bound drops 'ab\x01c' and below.
+        assert_eq!(p.start_after.as_deref(), Some("t/a"));
+        assert!(p.bounds.below(b"t/ab\x01c"));
+        assert!(!p.bounds.below(b"t/ab\x01ca"));
+        let p = ListPlan::new("t/", &range(Some(("x\ty", true)), None), false);
+        assert_eq!(p.start_after.as_deref(), None);
     }
 }

@@ -16,7 +16,7 @@ CXXFLAGS := -std=c++17 -O2 -g0 -fPIC -Wall -Wextra $(CXXWARN) \
 RUSTLIB := target/release/libawss3.a
 PLUGIN  := build/ha_awss3.so
 
-.PHONY: help deps plugin header test test-rust test-mtr test-cluster demo up down bench lint clean deb deb-test
+.PHONY: help deps plugin header test test-rust test-mtr test-cluster difftest demo up down bench lint clean deb deb-test
 
 help:
 	@echo "make deps    - install the pinned MariaDB packages, server headers and moto (Debian 12)"
@@ -24,6 +24,7 @@ help:
 	@echo "make test    - Rust tests + the mysql-test-run suite against moto"
 	@echo "make demo    - build, start moto + a throwaway mariadbd, run a short SQL session, stop"
 	@echo "make up/down - keep a dev server (mariadbd + moto) running / stop it (AWSS3_SERVERS=N: N servers)"
+	@echo "make difftest - AWSS3 vs InnoDB twins, random seeds, MINUTES=30 (make test runs seed 1 for 3 min)"
 	@echo "make test-cluster - 2 servers on a 3-node Garage cluster, a node crash, a check (not in make test)"
 	@echo "make install - copy the plugin into the running server's plugin_dir"
 	@echo "make lint    - cargo fmt --check, clippy -D warnings"
@@ -61,6 +62,10 @@ install: $(PLUGIN)
 
 test: $(PLUGIN)
 	bash scripts/test.sh
+
+# Random seeds for longer than `make test` (MINUTES=30, SEED=N to replay one).
+difftest: $(PLUGIN)
+	bash scripts/difftest.sh
 
 demo: $(PLUGIN)
 	bash scripts/demo.sh

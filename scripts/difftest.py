@@ -611,7 +611,23 @@ def main():
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--no-shrink", action="store_true")
     ap.add_argument("--shrink-minutes", type=float, default=4.0)
+    ap.add_argument("--quiet", action="store_true",
+                    help="print only the report of a difference, or one fixed line when none")
+    ap.add_argument("--log", help="also write everything to this file")
     args = ap.parse_args()
+    global print
+    logf = open(args.log, "w", encoding="utf-8") if args.log else None
+
+    def print(*a, **_kw):  # noqa: A001 - every line goes through here
+        line = " ".join(str(x) for x in a)
+        if logf:
+            logf.write(line + "\n")
+            logf.flush()
+        progress = line.startswith("difftest: seed ") or line.startswith("difftest: shrinking")
+        if not args.quiet or not (progress or line.endswith(" 0 failed") or " rounds in " in line):
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
     if not args.endpoint:
         ap.error("--endpoint or AWSS3_ENDPOINT is needed (the bucket is made there)")
     s3 = boto3.client("s3", endpoint_url=args.endpoint, aws_access_key_id="testing",
@@ -668,6 +684,9 @@ def main():
         seed = random.SystemRandom().randrange(1 << 31) if args.random else seed + 1
     print(f"difftest: {rounds} rounds in {time.time() - start:.0f} s")
     print(f"difftest: {passed} passed, 0 failed")
+    if args.quiet:
+        sys.stdout.write("difftest: no difference\n")
+    runner.sql(f"DROP DATABASE IF EXISTS `{args.database}`")
     return 0
 
 

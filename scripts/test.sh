@@ -17,6 +17,9 @@ vardir=${MTR_VARDIR:-$repo/build/mtr-var}
 
 export AWSS3_PLUGIN_DIR=${AWSS3_PLUGIN_DIR:-$repo/build}
 export AWSS3_S3TOOL=$repo/scripts/s3tool.py
+# differential.test: scripts/difftest.py with a fixed seed and a time budget.
+export AWSS3_DIFFTEST=$repo/scripts/difftest.py
+export AWSS3_DIFFTEST_SEED=${AWSS3_DIFFTEST_SEED:-1} AWSS3_DIFFTEST_MINUTES=${AWSS3_DIFFTEST_MINUTES:-3}
 
 say() { echo "test.sh: $*"; }
 die() { echo "test.sh: $*" >&2; echo "awss3: 0 passed, 1 failed"; exit 1; }
@@ -35,8 +38,8 @@ fi
   || die "no $mtr_dir/mariadb-test-run.pl: install mariadb-test (scripts/install-deps.sh)"
 [ -f "$AWSS3_PLUGIN_DIR/ha_awss3.so" ] \
   || die "no ha_awss3.so in $AWSS3_PLUGIN_DIR: build the plugin first (make)"
-python3 -c 'import boto3, moto' 2>/dev/null \
-  || die "python3 cannot import boto3/moto: run scripts/install-deps.sh"
+python3 -c 'import boto3, moto, pymysql' 2>/dev/null \
+  || die "python3 cannot import boto3/moto/pymysql: run scripts/install-deps.sh"
 
 # --- 2. S3 server ----------------------------------------------------------------------
 mkdir -p "$run"

@@ -1434,8 +1434,8 @@ impl Table {
 
     /// A multi-row INSERT starts: its rows are written concurrently, up to
     /// the window at a time. Where the store ignores conditional writes, each
-    /// write task does HEAD then PUT, and a key repeated within the window is
-    /// refused here (the two HEADs would both find nothing).
+    /// write task does HEAD then PUT. A key repeated within the window is
+    /// refused at once (see `insert_concurrent`).
     pub fn bulk_begin(&mut self) -> Result<()> {
         self.check_writable()?;
         let c = self.ctx()?;
@@ -1496,10 +1496,14 @@ impl Table {
                 task_result(c.rt.block_on(task))?;
             }
         }
-        // HEAD-then-PUT cannot see a row of this statement still in flight;
-        // once its task is done, a later HEAD does.
+        // A key repeated while this statement's earlier write of it is in
+        // flight is a duplicate whatever that write's outcome (it stores the
+        // key, or fails because the key exists): refused here, so the later
+        // row can never win the race and replace the earlier one's value
+        // (conditional PUTs), and two HEADs cannot both find nothing (HEAD
+        // then PUT). Once the earlier task is done, the store itself says.
         let conditional = bulk.conditional;
-        if !conditional && bulk.keys.contains(&object_key) {
+        if bulk.keys.contains(&object_key) {
             return Err(Error::DupKey);
         }
         let permit = match runtime::wait(&c.rt, bulk.permits.clone().acquire_owned(), c.stop) {

@@ -61,6 +61,7 @@ KINDS = {
             "y": "YEAR", "e": "ENUM('x','y','z')", "st": "SET('p','q','r')",
             "bt": "BIT(8)", "tx": "TEXT CHARACTER SET utf8mb4", "bl": "BLOB",
             "ti": "TINYINT", "ch": "CHAR(5) CHARACTER SET utf8mb4", "js": "JSON",
+            "sm": "SMALLINT UNSIGNED", "mi": "MEDIUMINT", "bn": "BINARY(4)",
         },
         True,
     ),
@@ -156,6 +157,12 @@ class Gen:
             return str(r.choice([r.randint(-1000, 1000), r.randint(-2**31, 2**31 - 1), 0, 1, 2]))
         if t == "TINYINT":
             return str(r.choice([r.randint(-128, 127), 0, 1, 2]))
+        if t == "SMALLINT UNSIGNED":
+            return str(r.choice([r.randint(0, 65535), 0, 65535]))
+        if t == "MEDIUMINT":
+            return str(r.choice([r.randint(-8388608, 8388607), -1]))
+        if t == "BINARY(4)":
+            return self.lit(bytes(r.choice([0, 1, 32, 65, 0xFF]) for _ in range(r.randint(0, 4))))
         if t == "BIGINT UNSIGNED":
             return str(r.choice([r.randint(0, 1000), r.randint(0, 2**64 - 1), 2**64 - 1]))
         if t.startswith("DECIMAL"):
@@ -289,9 +296,7 @@ class Gen:
             return f"INSERT INTO {{t}} VALUES {vals} ON DUPLICATE KEY UPDATE {upd}", "write"
         if x < 0.72:
             w, _ = self.where()
-            order = " ORDER BY k" if r.random() < 0.7 else ""
-            limit = f" LIMIT {r.randint(1, 5)}" if order and r.random() < 0.3 else ""
-            return f"UPDATE {{t}} SET {self.set_clause()} WHERE {w}{order}{limit}", "write"
+            return f"UPDATE {{t}} SET {self.set_clause()} WHERE {w}{self.order_limit(0.7, 5, 0.3)}", "write"
         if x < 0.78:
             # Key-changing UPDATE: to a new key, a key that may exist, or k + suffix.
             w, one = self.where()
@@ -307,9 +312,7 @@ class Gen:
             return f"UPDATE {{t}} SET {s} WHERE {w} ORDER BY k", "write"
         if x < 0.86:
             w, _ = self.where()
-            order = " ORDER BY k" if r.random() < 0.5 else ""
-            limit = f" LIMIT {r.randint(1, 4)}" if order and r.random() < 0.4 else ""
-            return f"DELETE FROM {{t}} WHERE {w}{order}{limit}", "write"
+            return f"DELETE FROM {{t}} WHERE {w}{self.order_limit(0.5, 4, 0.4)}", "write"
         if x < 0.91:
             verb = r.choice(["INSERT IGNORE", "REPLACE", "INSERT"])
             w = r.choice(["1", "d.n > 5", f"d.k LIKE {L(self.enc(r.choice(FIRST)[0] + '%'))}"])
@@ -322,6 +325,14 @@ class Gen:
         if x < 0.97:
             return self.refused()
         return f"SELECT {cols} FROM {{t}} WHERE k = {L(self.key())}", "read"
+
+    def order_limit(self, p_order, most, p_limit):
+        """' ORDER BY k' (chance p_order), then maybe ' LIMIT n': never a LIMIT
+        without an order, whose rows no two engines need agree on."""
+        r = self.r
+        if r.random() >= p_order:
+            return ""
+        return " ORDER BY k" + (f" LIMIT {r.randint(1, most)}" if r.random() < p_limit else "")
 
     def select(self):
         r = self.r

@@ -1332,15 +1332,9 @@ pub unsafe extern "C" fn awss3_read_key(
     ncells: *mut usize,
 ) -> i32 {
     guard(|| {
-        let t = table_mut(t)?;
-        if t.table
-            .read_key(bytes(key, key_len), &needed(needed_cols, n))?
-        {
-            t.emit(cells, ncells);
-            Ok(0)
-        } else {
-            Ok(HA_ERR_KEY_NOT_FOUND)
-        }
+        read_one(t, cells, ncells, |table| {
+            table.read_key(bytes(key, key_len), &needed(needed_cols, n))
+        })
     })
 }
 
@@ -1360,16 +1354,26 @@ pub unsafe extern "C" fn awss3_read_position(
     ncells: *mut usize,
 ) -> i32 {
     guard(|| {
-        let t = table_mut(t)?;
-        if t.table
-            .read_position(bytes(key, key_len), &needed(needed_cols, n))?
-        {
-            t.emit(cells, ncells);
-            Ok(0)
-        } else {
-            Ok(HA_ERR_KEY_NOT_FOUND)
-        }
+        read_one(t, cells, ncells, |table| {
+            table.read_position(bytes(key, key_len), &needed(needed_cols, n))
+        })
     })
+}
+
+/// One row by `read`: emitted as cells (0), or `HA_ERR_KEY_NOT_FOUND`.
+unsafe fn read_one(
+    t: *mut Awss3Table,
+    cells: *mut *const Awss3Cell,
+    ncells: *mut usize,
+    read: impl FnOnce(&mut table::Table) -> Result<bool, Error>,
+) -> Result<i32, Error> {
+    let t = table_mut(t)?;
+    if read(&mut t.table)? {
+        t.emit(cells, ncells);
+        Ok(0)
+    } else {
+        Ok(HA_ERR_KEY_NOT_FOUND)
+    }
 }
 
 /// The row count the optimizer's estimates use (see `estimate.rs`): the

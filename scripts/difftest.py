@@ -320,8 +320,20 @@ class Gen:
                                        for c in self.cols])
             return (f"{verb} INTO {{t}} SELECT {sel} FROM {{d}} d WHERE {w} ORDER BY d.k",
                     "insert-multi" if verb == "INSERT" else "write")
-        if x < 0.93:
+        if x < 0.925:
             return "DELETE FROM {t}" + (" WHERE 1" if r.random() < 0.5 else ""), "write"
+        if x < 0.94:
+            # Multi-table statements with the driver table, and the table read
+            # while written (the server buffers the rows first).
+            v = "i" if "i" in self.cols else list(self.cols)[0]
+            val = "d.n" if v == "i" else "CONCAT('n', d.n)"
+            sel = ", ".join(("CONCAT('n', k)" if c == "v" else c) for c in self.cols)
+            return r.choice([
+                f"UPDATE {{t}} t JOIN {{d}} d ON t.k = d.k SET t.{v} = {val}",
+                "DELETE t FROM {t} t JOIN {d} d ON t.k = d.k WHERE d.n % 3 = 0",
+                f"INSERT IGNORE INTO {{t}} SELECT CONCAT(k, {L(self.enc('+'))}), {sel} FROM {{t}} "
+                f"WHERE k LIKE {L(self.enc(r.choice(FIRST)[0] + '%'))}",
+            ]), "write"
         if x < 0.97:
             return self.refused()
         return f"SELECT {cols} FROM {{t}} WHERE k = {L(self.key())}", "read"

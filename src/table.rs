@@ -1141,7 +1141,7 @@ impl Table {
             // The greatest in the key column's order (PAD SPACE puts 'a\t'
             // below 'a', though S3 lists it after).
             let greater = |k: &[u8], than: &Option<Vec<u8>>| {
-                than.as_deref().is_none_or(|l| {
+                than.as_deref().map_or(true, |l| {
                     if plan.bounds.pad {
                         keycodec::pad_cmp(k, l) != std::cmp::Ordering::Less
                     } else {

@@ -24,7 +24,7 @@ help:
 	@echo "make test    - Rust tests + the mysql-test-run suite against moto"
 	@echo "make demo    - build, start moto + a throwaway mariadbd, run a short SQL session, stop"
 	@echo "make up/down - keep a dev server (mariadbd + moto) running / stop it (AWSS3_SERVERS=N: N servers)"
-	@echo "make difftest - AWSS3 vs InnoDB twins, random seeds, MINUTES=30 (make test runs seed 1 for 3 min)"
+	@echo "make difftest - AWSS3 vs InnoDB twins, random seeds, MINUTES=30 (make test: seeds 1-3)"
 	@echo "make test-cluster - 2 servers on a 3-node Garage cluster, a node crash, a check (not in make test)"
 	@echo "make install - copy the plugin into the running server's plugin_dir"
 	@echo "make lint    - cargo fmt --check, clippy -D warnings"

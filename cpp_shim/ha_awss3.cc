@@ -1432,8 +1432,9 @@ bool ha_awss3::cells_to_record(uchar *buf, const Awss3Cell *out, size_t n,
            (compare_record), and a previous row's bytes left there would
            count an unchanged row as updated. */
         f->set_null();
+        f->reset();           /* BIT: also the bits kept among the NULL bits */
         memcpy(f->ptr, table->s->default_values + (f->ptr - buf),
-               f->pack_length());
+               f->pack_length_in_rec());
       }
       else
         f->reset();
@@ -1932,7 +1933,28 @@ void ha_awss3::position(const uchar *record)
 int ha_awss3::rnd_pos(uchar *buf, uchar *pos)
 {
   compute_needed();
-  return read_by_key(buf, pos + 2, uint2korr(pos), true);
+  /* A statement that writes needs the row's ETag (UPDATE's If-Match): it
+     reads the object; a read may take the row from its position. */
+  return read_by_key(buf, pos + 2, uint2korr(pos),
+                     bitmap_is_clear_all(table->write_set));
+}
+
+/* Whether this statement is a DELETE that the server runs as
+   delete_all_rows() on `table`, reporting stats.records as its affected
+   rows: as mysql_delete() decides (no WHERE or a constant one, no LIMIT
+   or RETURNING, no delete triggers, no row-based binlog), and not
+   for EXPLAIN. A constant WHERE that is false only costs the count. */
+static bool deletes_all_rows(THD *thd, TABLE *table)
+{
+  if (!thd || thd_sql_command(thd) != SQLCOM_DELETE || thd->lex->describe)
+    return false;
+  SELECT_LEX *sl= thd->lex->first_select_lex();
+  TABLE_LIST *target= sl ? sl->table_list.first : NULL;
+  return target && target->table == table &&
+         (!sl->where || sl->where->const_item()) &&
+         !sl->limit_params.explicit_limit &&
+         !thd->lex->has_returning() && !thd->is_current_stmt_binlog_format_row() &&
+         !(table->triggers && table->triggers->has_delete_triggers());
 }
 
 int ha_awss3::info(uint flag)
@@ -1942,7 +1964,8 @@ int ha_awss3::info(uint flag)
      the first statement to use the table since start-up lists one page for
      it (not at open: no statement's KILL or deadline covers that). A guess
      of 1000 if even that fails. Never below 2, which would make the
-     optimizer treat the table as constant. */
+     optimizer treat the table as constant (but a DELETE of every row
+     reports the exact count, below). */
   if (flag & HA_STATUS_VARIABLE)
   {
     uint64_t n= 1000;
@@ -1963,10 +1986,7 @@ int ha_awss3::info(uint flag)
        stats.records as its affected rows (mysql_delete: delete_all_rows):
        count exactly (one LIST pass, once per statement). */
     THD *thd= ha_thd();
-    SELECT_LEX *sl= thd && thd_sql_command(thd) == SQLCOM_DELETE
-                    ? thd->lex->first_select_lex() : NULL;
-    if (sl && (!sl->where || sl->where->const_item()) &&
-        !sl->limit_params.explicit_limit && core)
+    if (core && deletes_all_rows(thd, table))
     {
       if (counted_query != thd->query_id)
       {

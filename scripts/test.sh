@@ -19,7 +19,8 @@ export AWSS3_PLUGIN_DIR=${AWSS3_PLUGIN_DIR:-$repo/build}
 export AWSS3_S3TOOL=$repo/scripts/s3tool.py
 # differential.test: scripts/difftest.py with a fixed seed and a time budget.
 export AWSS3_DIFFTEST=$repo/scripts/difftest.py
-export AWSS3_DIFFTEST_SEED=${AWSS3_DIFFTEST_SEED:-1} AWSS3_DIFFTEST_MINUTES=${AWSS3_DIFFTEST_MINUTES:-3}
+export AWSS3_DIFFTEST_SEED=${AWSS3_DIFFTEST_SEED:-1} AWSS3_DIFFTEST_ROUNDS=${AWSS3_DIFFTEST_ROUNDS:-3}
+export AWSS3_DIFFTEST_MINUTES=${AWSS3_DIFFTEST_MINUTES:-6}
 
 say() { echo "test.sh: $*"; }
 die() { echo "test.sh: $*" >&2; echo "awss3: 0 passed, 1 failed"; exit 1; }

@@ -1503,8 +1503,18 @@ impl Table {
         // (conditional PUTs), and two HEADs cannot both find nothing (HEAD
         // then PUT). Once the earlier task is done, the store itself says.
         let conditional = bulk.conditional;
-        if bulk.keys.contains(&object_key) {
-            return Err(Error::DupKey);
+        if let Some(at) = bulk.keys.iter().position(|k| *k == object_key) {
+            // Its outcome first: a failure other than the duplicate is the
+            // statement's error (that row came first), not this duplicate.
+            bulk.keys.remove(at);
+            let earlier = match bulk.tasks.remove(at) {
+                Some(task) => task_result(runtime::wait(&c.rt, task, c.stop)?),
+                None => Ok(()),
+            };
+            return match earlier {
+                Ok(()) | Err(Error::DupKey) | Err(Error::DupKeyDeferred(_)) => Err(Error::DupKey),
+                Err(e) => Err(e),
+            };
         }
         let permit = match runtime::wait(&c.rt, bulk.permits.clone().acquire_owned(), c.stop) {
             Ok(p) => p.map_err(|_| Error::Engine("the write window was closed".into()))?,
@@ -1740,9 +1750,8 @@ struct ListPlan {
 /// answer unreadable XML. Listing from a shorter key lists a superset, which
 /// the bounds filter, so plans never send one.
 fn xml_safe(s: &str) -> &str {
-    &s[..s
-        .find(|c: char| c < ' ' || c == '\u{7f}')
-        .unwrap_or(s.len())]
+    let unsafe_in_xml = |c: char| c < ' ' || c == '\u{7f}' || c == '\u{fffe}' || c == '\u{ffff}';
+    &s[..s.find(unsafe_in_xml).unwrap_or(s.len())]
 }
 
 /// The longest prefix of `b` that is valid UTF-8.

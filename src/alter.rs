@@ -11,8 +11,7 @@
 //! back unchanged as the new one (`values_kept`): only the server knows types.
 
 use crate::error::{Error, Result};
-use crate::schema::{Column, Format, Role};
-use crate::table::TableDef;
+use crate::schema::{Column, Format, Role, TableDef};
 
 /// Where a column of the new definition comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,12 +12,10 @@ use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::error::{
-    Error, AWSS3_ERR_ENGINE, AWSS3_PENDING, HA_ERR_END_OF_FILE, HA_ERR_KEY_NOT_FOUND,
-};
+use crate::error::Error;
 use crate::location::Server;
-use crate::schema::{Attr, CellKind, Column, Format, Role, Value};
-use crate::table::{self, Table, TableDef};
+use crate::schema::{Attr, CellKind, Column, Format, Role, TableDef, Value};
+use crate::table::{self, Table};
 use crate::{alter, catalog, metrics, runtime, settings};
 
 // The boundary's enumerations are C enums in the header (cbindgen), but the
@@ -296,6 +294,29 @@ fn boundary<T: PanicValue, F: FnOnce() -> T>(f: F) -> T {
     }
 }
 
+const HA_ERR_KEY_NOT_FOUND: i32 = AWSS3_HA_ERR_KEY_NOT_FOUND;
+const HA_ERR_END_OF_FILE: i32 = AWSS3_HA_ERR_END_OF_FILE;
+/// Engine failure described by `awss3_last_error` (outside the HA_ERR range).
+const AWSS3_ERR_ENGINE: i32 = AWSS3_ERROR_ENGINE;
+/// Not an error: the call did not finish within its wait; call again (the
+/// shim checks for KILL in between).
+const AWSS3_PENDING: i32 = AWSS3_ERROR_PENDING;
+
+/// The code the shim returns for an error of the core: the server's
+/// `HA_ERR_*` where it has one, else one of the engine's own codes.
+fn code(e: &Error) -> i32 {
+    match e {
+        Error::DupKey => AWSS3_HA_ERR_FOUND_DUPP_KEY,
+        // The message is the key value (its row was handed over earlier).
+        Error::DupKeyDeferred(_) => AWSS3_ERROR_DUP_KEY_DEFERRED,
+        Error::RecordChanged => AWSS3_HA_ERR_RECORD_CHANGED,
+        Error::NotFound => AWSS3_HA_ERR_KEY_NOT_FOUND,
+        Error::ReadOnly => AWSS3_HA_ERR_TABLE_READONLY,
+        Error::Killed => AWSS3_HA_ERR_ABORTED_BY_USER,
+        Error::Engine(_) => AWSS3_ERROR_ENGINE,
+    }
+}
+
 /// `boundary` for the functions that return a code: an error becomes its
 /// `HA_ERR_*` / engine code, its message kept for `awss3_last_error`.
 fn guard<F: FnOnce() -> Result<i32, Error>>(f: F) -> i32 {
@@ -303,7 +324,7 @@ fn guard<F: FnOnce() -> Result<i32, Error>>(f: F) -> i32 {
         Ok(code) => code,
         Err(e) => {
             set_error(e.to_string());
-            e.code()
+            code(&e)
         }
     })
 }
@@ -1612,6 +1633,24 @@ pub unsafe extern "C" fn awss3_take_warning(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_codes_are_distinct_and_engine_errors_carry_text() {
+        let all = [
+            Error::DupKey,
+            Error::DupKeyDeferred("k".into()),
+            Error::RecordChanged,
+            Error::NotFound,
+            Error::ReadOnly,
+            Error::Killed,
+            Error::Engine("x".into()),
+        ];
+        let mut codes: Vec<i32> = all.iter().map(code).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        assert_eq!(Error::Engine("boom".into()).to_string(), "boom");
+    }
 
     #[test]
     fn header_literals_match_the_core() {

@@ -1,7 +1,10 @@
-//! What the engine knows about a table's columns: their roles (key, value,
-//! S3 attribute, user metadata) and the neutral kind of value each one holds.
-//! The C++ shim maps MariaDB field types onto these kinds; nothing here knows
-//! about MariaDB types.
+//! What the engine knows about a table: its definition as the shim gives it
+//! (`TableDef`), its columns' roles (key, value, S3 attribute, user
+//! metadata) and the neutral kind of value each one holds. The C++ shim maps
+//! MariaDB field types onto these kinds; nothing here knows about MariaDB
+//! types.
+
+use crate::location::Server;
 
 /// The neutral kind of a column's values, chosen by the shim from the field type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +134,31 @@ pub fn fetch_for(columns: &[Column], needed: &[bool]) -> Fetch {
         fetch = fetch.max(f);
     }
     fetch
+}
+
+/// What the shim knows of a table at CREATE and open.
+#[derive(Clone, Debug)]
+pub struct TableDef {
+    /// The server's path of the table (`./db/t`), where the location file lives.
+    pub path: String,
+    pub db: String,
+    pub name: String,
+    pub connection: String,
+    /// `None`: chosen from the columns.
+    pub format: Option<Format>,
+    pub read_only: bool,
+    /// The key column's collation ignores trailing spaces.
+    pub key_pad_space: bool,
+    pub columns: Vec<Column>,
+    /// The CREATE SERVER that CONNECTION names, if it names one that exists.
+    pub server: Option<Server>,
+    /// The most bytes an object's body may have to be a row (from the value
+    /// columns' types and max_allowed_packet); a longer one is not read.
+    pub max_body: u64,
+    /// At CREATE: the server's definition image and version id, for the
+    /// shared catalogue (empty otherwise).
+    pub frm: Vec<u8>,
+    pub version: Vec<u8>,
 }
 
 #[cfg(test)]

@@ -24,33 +24,8 @@ use crate::rowcodec::Codec;
 use crate::runtime::{self, Interrupt};
 use crate::s3client::{Cond, ObjectEntry, ObjectHead, PutOutcome, PutRequest, S3};
 use crate::scan::{self, Next, Scan, ScanItem};
-use crate::schema::{fetch_for, Attr, CellKind, Column, Fetch, Format, Role, Value};
+use crate::schema::{fetch_for, Attr, CellKind, Column, Fetch, Format, Role, TableDef, Value};
 use crate::settings::{self, Settings};
-
-/// What the shim knows of a table at CREATE and open.
-#[derive(Clone, Debug)]
-pub struct TableDef {
-    /// The server's path of the table (`./db/t`), where the location file lives.
-    pub path: String,
-    pub db: String,
-    pub name: String,
-    pub connection: String,
-    /// `None`: chosen from the columns.
-    pub format: Option<Format>,
-    pub read_only: bool,
-    /// The key column's collation ignores trailing spaces.
-    pub key_pad_space: bool,
-    pub columns: Vec<Column>,
-    /// The CREATE SERVER that CONNECTION names, if it names one that exists.
-    pub server: Option<Server>,
-    /// The most bytes an object's body may have to be a row (from the value
-    /// columns' types and max_allowed_packet); a longer one is not read.
-    pub max_body: u64,
-    /// At CREATE: the server's definition image and version id, for the
-    /// shared catalogue (empty otherwise).
-    pub frm: Vec<u8>,
-    pub version: Vec<u8>,
-}
 
 /// The S3 side of one call: runtime, client and settings in force now, and
 /// how to learn that the statement was killed.
@@ -1596,18 +1571,23 @@ impl Table {
             // The old object goes only if it is still what this statement
             // read; if another writer changed it meanwhile, its change must
             // not vanish: undo the new object and report the conflict.
-            let unchanged = matches!(
-                c.wait(c.s3.head(&self.loc.bucket, &old))?,
-                Some((e, _)) if e.etag == etag
-            );
-            if !unchanged {
-                c.wait(c.s3.delete(&self.loc.bucket, &new))?;
-                self.current = None;
-                return Err(Error::RecordChanged);
-            }
-            c.wait(c.s3.delete(&self.loc.bucket, &old))?;
-            self.current = Some((new, new_etag));
-            return Ok(());
+            let unchanged = c
+                .wait(c.s3.head(&self.loc.bucket, &old))
+                .map(|head| matches!(head, Some((e, _)) if e.etag == etag));
+            self.current = None;
+            return match unchanged {
+                Ok(true) => match c.wait(c.s3.delete(&self.loc.bucket, &old)) {
+                    Ok(()) => {
+                        self.current = Some((new, new_etag));
+                        Ok(())
+                    }
+                    // Killed, over budget or failed: the DELETE may or may
+                    // not have been applied.
+                    Err(e) => self.undo_key_change(&old, &new, e, true),
+                },
+                Ok(false) => self.undo_key_change(&old, &new, Error::RecordChanged, false),
+                Err(e) => self.undo_key_change(&old, &new, e, false),
+            };
         }
         let (honoured, _) = c.wait(conditional::honoured(&c.s3, &self.loc.bucket))?;
         if !honoured {
@@ -1628,6 +1608,40 @@ impl Table {
                 Ok(())
             }
             PutOutcome::PreconditionFailed | PutOutcome::Missing => Err(Error::RecordChanged),
+        }
+    }
+
+    /// A key-changing UPDATE stopped after writing the new object `new`
+    /// (`why`): the row operation is undone, so that the row is at one key.
+    /// The undo is not stopped by the KILL or budget that may have caused it
+    /// (no budget, no interrupt: bounded by the request timeout and retries).
+    /// `delete_sent`: this statement's DELETE of `old` may have been applied
+    /// (its answer lost); if `old` is gone the row moved, and `new` stays.
+    fn undo_key_change(&self, old: &str, new: &str, why: Error, delete_sent: bool) -> Result<()> {
+        let undo = ctx_for(self.def.server.as_ref(), Interrupt::NONE).and_then(|u| {
+            let old_gone = delete_sent && u.wait(u.s3.head(&self.loc.bucket, old))?.is_none();
+            if old_gone {
+                Ok(())
+            } else {
+                u.wait(u.s3.delete(&self.loc.bucket, new))
+            }
+        });
+        match undo {
+            Ok(()) => Err(match why {
+                Error::Engine(m) => Error::Engine(format!(
+                    "{m}; the UPDATE of this row was undone (the new object {} was removed again)",
+                    self.url(new)
+                )),
+                other => other,
+            }),
+            Err(e) => Err(Error::Engine(format!(
+                "{}; the new object {} could not be removed again ({e}): the row may be at both keys",
+                match why {
+                    Error::Engine(m) => m,
+                    other => other.to_string(),
+                },
+                self.url(new)
+            ))),
         }
     }
 

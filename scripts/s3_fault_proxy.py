@@ -27,6 +27,9 @@ PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
   --lose-put-response   forward the first If-None-Match PUT and the first If-Match PUT
                         of each key, then drop the connection without answering (the
                         write happened, the client cannot know)
+  --lose-probe-refusal  drop the connection instead of passing on the first refusal
+                        (412) of a PUT to a conditional-write probe object
+                        (.awss3-probe-*): the probe's second PUT loses its answer
 """
 import time
 import http.client
@@ -49,6 +52,7 @@ REQUIRE_KEY = ARGS[ARGS.index("--require-key") + 1] if "--require-key" in ARGS e
 DELAY = float(ARGS[ARGS.index("--delay") + 1]) if "--delay" in ARGS else 0.0
 STALL_BODY = "--stall-body" in ARGS
 LOSE_PUT = "--lose-put-response" in ARGS
+LOSE_PROBE_REFUSAL = "--lose-probe-refusal" in ARGS
 GARBLE_LIST = "--garble-list" in ARGS
 PASS = "--pass" in ARGS
 FLOOD = int(ARGS[ARGS.index("--flood-list") + 1]) if "--flood-list" in ARGS else 0
@@ -137,6 +141,16 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
+        if (LOSE_PROBE_REFUSAL and self.command == "PUT" and resp.status == 412
+                and "/.awss3-probe-" in url.path):
+            with LOST_LOCK:
+                first = (url.path, "probe") not in LOST
+                LOST.add((url.path, "probe"))
+            if first:
+                conn.close()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
         if listing and resp.status == 200 and FLOOD:
             end = data.rindex(b"</ListBucketResult>")
             extra = b"".join(
@@ -180,7 +194,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 if __name__ == "__main__":
     if not (PASS or IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY or DELAY
-            or STALL_BODY or LOSE_PUT or GARBLE_LIST or FLOOD):
+            or STALL_BODY or LOSE_PUT or GARBLE_LIST or FLOOD or LOSE_PROBE_REFUSAL):
         sys.exit(__doc__)
     srv = Server(("127.0.0.1", 0), Proxy)
     with open(sys.argv[2] + ".pid", "w") as f:

@@ -43,15 +43,20 @@ pub async fn honoured(s3: &S3, bucket: &str) -> Result<(bool, bool), S3Error> {
         return Ok((h, false));
     }
     let key = probe_key();
-    let put = |cond| PutRequest {
+    // Two different bodies: when the second PUT's answer is lost and its
+    // retry is refused, the lost-answer check (`S3::put`) compares the stored
+    // object with this body, and must not take the first PUT's object for
+    // the second's (one transient error would otherwise turn atomic writes
+    // off until restart).
+    let put = |body: &[u8]| PutRequest {
         key: &key,
-        body: Vec::new(),
+        body: body.to_vec(),
         content_type: None,
         meta: Vec::new(),
-        cond,
+        cond: Cond::IfNoneMatch,
     };
-    s3.put(bucket, put(Cond::IfNoneMatch)).await?;
-    let second = s3.put(bucket, put(Cond::IfNoneMatch)).await;
+    s3.put(bucket, put(b"1")).await?;
+    let second = s3.put(bucket, put(b"2")).await;
     let cleanup = s3.delete(bucket, &key).await;
     let honoured = matches!(second?, PutOutcome::PreconditionFailed);
     cleanup?;

@@ -27,6 +27,9 @@ PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
   --lose-put-response   forward the first If-None-Match PUT and the first If-Match PUT
                         of each key, then drop the connection without answering (the
                         write happened, the client cannot know)
+  --drop-first-put      drop the connection, without forwarding, on the first
+                        If-None-Match PUT of each key (an attempt that never reached
+                        the store, and got no answer)
   --lose-probe-refusal  drop the connection instead of passing on the first refusal
                         (412) of a PUT to a conditional-write probe object
                         (.awss3-probe-*): the probe's second PUT loses its answer
@@ -53,6 +56,7 @@ DELAY = float(ARGS[ARGS.index("--delay") + 1]) if "--delay" in ARGS else 0.0
 STALL_BODY = "--stall-body" in ARGS
 LOSE_PUT = "--lose-put-response" in ARGS
 LOSE_PROBE_REFUSAL = "--lose-probe-refusal" in ARGS
+DROP_FIRST_PUT = "--drop-first-put" in ARGS
 GARBLE_LIST = "--garble-list" in ARGS
 PASS = "--pass" in ARGS
 FLOOD = int(ARGS[ARGS.index("--flood-list") + 1]) if "--flood-list" in ARGS else 0
@@ -126,6 +130,15 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             query.pop("continuation-token")
             path = url.path + "?" + urllib.parse.urlencode(query, doseq=True)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in DROPPED}
+        if (DROP_FIRST_PUT and self.command == "PUT"
+                and any(k.lower() == "if-none-match" for k in self.headers.keys())):
+            with LOST_LOCK:
+                first = (url.path, "drop") not in LOST
+                LOST.add((url.path, "drop"))
+            if first:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
         conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=30)
         conn.request(self.command, path, body=body, headers=headers)
         resp = conn.getresponse()
@@ -194,7 +207,8 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 if __name__ == "__main__":
     if not (PASS or IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY or DELAY
-            or STALL_BODY or LOSE_PUT or GARBLE_LIST or FLOOD or LOSE_PROBE_REFUSAL):
+            or STALL_BODY or LOSE_PUT or GARBLE_LIST or FLOOD or LOSE_PROBE_REFUSAL
+            or DROP_FIRST_PUT):
         sys.exit(__doc__)
     srv = Server(("127.0.0.1", 0), Proxy)
     with open(sys.argv[2] + ".pid", "w") as f:

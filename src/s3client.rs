@@ -704,15 +704,20 @@ impl S3 {
     }
 
     /// PUT, conditional or not, and the one place that decides its outcome.
-    /// When an attempt got no answer (timeout, reset connection, 5xx) the PUT
-    /// may have been written all the same; a retry then meets its own earlier
-    /// attempt as a failed precondition. So a failed precondition after such
-    /// an attempt is checked with a HEAD: if the stored ETag is the MD5 of
-    /// this body, the write is ours and done. If retries run out after such an
-    /// attempt, the error says the outcome is unknown.
+    /// Every PUT carries an identity of its own (user metadata
+    /// `awss3-write-id`). When an attempt got no answer (timeout, reset
+    /// connection, 5xx) the PUT may have been written all the same; a retry
+    /// then meets its own earlier attempt as a failed precondition. So a
+    /// failed precondition after such an attempt is checked with a HEAD: if
+    /// the stored object carries this write's identity, the write is ours and
+    /// done; any other object (another writer's, even with the same body) is
+    /// the conflict. If retries run out after such an attempt, the error says
+    /// the outcome is unknown.
     pub async fn put(&self, bucket: &str, req: PutRequest<'_>) -> Result<PutOutcome, S3Error> {
         let body = Bytes::from(req.body);
-        let meta: HashMap<String, String> = req.meta.iter().cloned().collect();
+        let write_id = new_write_id();
+        let mut meta: HashMap<String, String> = req.meta.iter().cloned().collect();
+        meta.insert(WRITE_ID_META.to_string(), write_id.clone());
         let unanswered = std::sync::atomic::AtomicBool::new(false);
         let (key, content_type, cond) = (req.key, &req.content_type, &req.cond);
         let (body_ref, meta, unanswered_ref) = (&body, &meta, &unanswered);
@@ -765,8 +770,11 @@ impl S3 {
             self.error_at(at, "PutObject", bucket, Some(req.key), f)
         })?;
         if unanswered && !matches!(r, PutOutcome::Written(_)) {
-            let stored = self.head(bucket, req.key).await?.map(|(e, _)| e.etag);
-            r = own_earlier_write(r, stored, &body);
+            let stored = self
+                .head(bucket, req.key)
+                .await?
+                .map(|(e, h)| (e.etag, h.meta));
+            r = own_earlier_write(r, stored, &write_id);
         }
         if matches!(r, PutOutcome::Written(_)) {
             metrics::sent(body.len());
@@ -940,26 +948,41 @@ fn may_have_been_applied(f: &Failure) -> bool {
     f.transient && !never_connected
 }
 
+/// The user metadata that names the write which stored an object.
+pub const WRITE_ID_META: &str = "awss3-write-id";
+
+/// An identity for one PUT: this process, this moment, a sequence number
+/// (unique among the servers sharing a bucket unless two share a pid and a
+/// nanosecond and a sequence number).
+fn new_write_id() -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{nanos:x}-{seq:x}", std::process::id())
+}
+
 /// A PUT whose precondition failed after an attempt that got no answer: if
-/// the object now stored (its ETag, from a HEAD) is this very body, the
-/// earlier attempt was written and the PUT is done; otherwise the outcome
-/// stands.
-fn own_earlier_write(outcome: PutOutcome, stored_etag: Option<String>, body: &[u8]) -> PutOutcome {
-    match stored_etag {
-        Some(etag) if etag.trim_matches('"').eq_ignore_ascii_case(&md5_hex(body)) => {
+/// the object now stored (ETag and user metadata, from a HEAD) carries this
+/// write's identity, the earlier attempt was written and the PUT is done;
+/// otherwise the outcome stands.
+fn own_earlier_write(
+    outcome: PutOutcome,
+    stored: Option<(String, Vec<(String, String)>)>,
+    write_id: &str,
+) -> PutOutcome {
+    match stored {
+        Some((etag, meta))
+            if meta
+                .iter()
+                .any(|(k, v)| k == WRITE_ID_META && v == write_id) =>
+        {
             PutOutcome::Written(etag)
         }
         _ => outcome,
     }
-}
-
-/// The MD5 of a body in lowercase hex: the ETag S3 gives a single-part PUT.
-fn md5_hex(body: &[u8]) -> String {
-    use md5::{Digest, Md5};
-    Md5::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// A key from a LIST with `encoding-type=url`: `%XX` escapes (and `+` for a
@@ -1108,42 +1131,50 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_precondition_after_a_lost_answer_is_our_own_write_only_if_the_body_matches() {
-        let mine = b"{\"v\":1}";
-        let my_etag = format!("\"{}\"", md5_hex(mine));
-        // Our earlier attempt landed: the retry's 412 is our own write.
+    fn a_failed_precondition_after_a_lost_answer_is_our_own_write_only_by_identity() {
+        let mine = new_write_id();
+        let ours = |etag: &str| {
+            Some((
+                etag.to_string(),
+                vec![(WRITE_ID_META.to_string(), mine.clone())],
+            ))
+        };
+        // Our earlier attempt landed: the retry's 412 is our own write,
+        // whatever its ETag looks like (SSE-KMS, multipart: not an MD5).
         assert_eq!(
-            own_earlier_write(PutOutcome::PreconditionFailed, Some(my_etag.clone()), mine),
-            PutOutcome::Written(my_etag.clone())
+            own_earlier_write(PutOutcome::PreconditionFailed, ours("\"abc-2\""), &mine),
+            PutOutcome::Written("\"abc-2\"".into())
         );
-        // An If-Match retry that meets our own new version (404 cannot, 412 can).
+        // An If-Match retry that meets our own new version.
         assert_eq!(
-            own_earlier_write(PutOutcome::Missing, Some(my_etag.clone()), mine),
-            PutOutcome::Written(my_etag)
+            own_earlier_write(PutOutcome::Missing, ours("\"e\""), &mine),
+            PutOutcome::Written("\"e\"".into())
         );
-        // Someone else's object: a real conflict.
+        // Another writer's object, even with the very same body (same ETag):
+        // a real conflict.
+        let theirs = Some((
+            "\"e\"".to_string(),
+            vec![(WRITE_ID_META.to_string(), new_write_id())],
+        ));
         assert_eq!(
-            own_earlier_write(PutOutcome::PreconditionFailed, Some("\"abc\"".into()), mine),
+            own_earlier_write(PutOutcome::PreconditionFailed, theirs, &mine),
+            PutOutcome::PreconditionFailed
+        );
+        // Written by a tool that sets no identity.
+        assert_eq!(
+            own_earlier_write(
+                PutOutcome::PreconditionFailed,
+                Some(("\"e\"".into(), vec![])),
+                &mine
+            ),
             PutOutcome::PreconditionFailed
         );
         // Gone meanwhile.
         assert_eq!(
-            own_earlier_write(PutOutcome::Missing, None, mine),
+            own_earlier_write(PutOutcome::Missing, None, &mine),
             PutOutcome::Missing
         );
-        // A multipart-style ETag never matches an MD5.
-        let multi = format!("\"{}-2\"", md5_hex(mine));
-        assert_eq!(
-            own_earlier_write(PutOutcome::PreconditionFailed, Some(multi), mine),
-            PutOutcome::PreconditionFailed
-        );
-    }
-
-    #[test]
-    fn md5_is_the_etag_of_a_single_part_put() {
-        // moto's and S3's ETag of b"1" (seen in a listing).
-        assert_eq!(md5_hex(b"1"), "c4ca4238a0b923820dcc509a6f75849b");
-        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_ne!(new_write_id(), new_write_id());
     }
 
     #[test]

@@ -30,6 +30,7 @@ fn main() {
                 "Awss3Attr",
                 "Awss3Format",
                 "Awss3Bound",
+                "Awss3ReadBy",
             ]
             .map(String::from)
             .to_vec(),

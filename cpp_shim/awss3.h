@@ -177,6 +177,15 @@ typedef enum Awss3Bound {
 } Awss3Bound;
 
 /**
+ * What `awss3_read_key` reads by: a key of the statement's (a lookup), or a
+ * position this statement's own read returned (`rnd_pos`).
+ */
+typedef enum Awss3ReadBy {
+  AWSS3_READ_LOOKUP = 0,
+  AWSS3_READ_POSITION = 1,
+} Awss3ReadBy;
+
+/**
  * The request budget of one statement (awss3_max_requests_per_statement),
  * shared by the tables it uses (opaque).
  */
@@ -715,6 +724,8 @@ void awss3_scan_end(struct Awss3Table *t);
 
 /**
  * Reads the row with this key: 0 and cells, or `HA_ERR_KEY_NOT_FOUND`.
+ * `by` (`Awss3ReadBy`): a lookup, or a position this statement's read
+ * returned, whose key-only reads send no request.
  *
  * # Safety
  * Buffers valid for their lengths; out-params writable.
@@ -722,25 +733,11 @@ void awss3_scan_end(struct Awss3Table *t);
 int32_t awss3_read_key(struct Awss3Table *t,
                        const uint8_t *key,
                        size_t key_len,
+                       int32_t by,
                        const bool *needed_cols,
                        size_t n,
                        const struct Awss3Cell **cells,
                        size_t *ncells);
-
-/**
- * Reads the row at a position this statement's read returned (`rnd_pos`):
- * 0 and cells, or `HA_ERR_KEY_NOT_FOUND`. Key-only reads send no request.
- *
- * # Safety
- * Buffers valid for their lengths; out-params writable.
- */
-int32_t awss3_read_position(struct Awss3Table *t,
-                            const uint8_t *key,
-                            size_t key_len,
-                            const bool *needed_cols,
-                            size_t n,
-                            const struct Awss3Cell **cells,
-                            size_t *ncells);
 
 /**
  * The row count the optimizer's estimates use (see `estimate.rs`): the

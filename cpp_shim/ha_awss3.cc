@@ -1775,8 +1775,9 @@ int ha_awss3::read_by_key(uchar *buf, const uchar *key, size_t len,
 {
   const Awss3Cell *out;
   size_t n;
-  int rc= fail((position ? awss3_read_position : awss3_read_key)(
-    core, key, len, needed.get(), table->s->fields, &out, &n));
+  int rc= fail(awss3_read_key(core, key, len,
+                              position ? AWSS3_READ_POSITION : AWSS3_READ_LOOKUP,
+                              needed.get(), table->s->fields, &out, &n));
   push_core_warnings();
   String why;
   if (rc == 0 && !cells_to_record(buf, out, n, &why))

@@ -88,6 +88,16 @@ pub enum Awss3Bound {
     AWSS3_BOUND_EXCLUSIVE = 2,
 }
 
+/// What `awss3_read_key` reads by: a key of the statement's (a lookup), or a
+/// position this statement's own read returned (`rnd_pos`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum Awss3ReadBy {
+    AWSS3_READ_LOOKUP = 0,
+    AWSS3_READ_POSITION = 1,
+}
+
 /// `TryFrom<i32>` for a boundary enum: the value, or the unknown number.
 macro_rules! checked_from_i32 {
     ($name:ident: $($v:ident),+) => {
@@ -111,6 +121,7 @@ checked_from_i32!(Awss3Attr: AWSS3_ATTR_SIZE, AWSS3_ATTR_LAST_MODIFIED, AWSS3_AT
     AWSS3_ATTR_CONTENT_TYPE);
 checked_from_i32!(Awss3Format: AWSS3_FORMAT_AUTO, AWSS3_FORMAT_RAW, AWSS3_FORMAT_JSON);
 checked_from_i32!(Awss3Bound: AWSS3_BOUND_NONE, AWSS3_BOUND_INCLUSIVE, AWSS3_BOUND_EXCLUSIVE);
+checked_from_i32!(Awss3ReadBy: AWSS3_READ_LOOKUP, AWSS3_READ_POSITION);
 
 use Awss3Attr::*;
 use Awss3Bound::*;
@@ -1339,6 +1350,8 @@ pub unsafe extern "C" fn awss3_scan_end(t: *mut Awss3Table) {
 }
 
 /// Reads the row with this key: 0 and cells, or `HA_ERR_KEY_NOT_FOUND`.
+/// `by` (`Awss3ReadBy`): a lookup, or a position this statement's read
+/// returned, whose key-only reads send no request.
 ///
 /// # Safety
 /// Buffers valid for their lengths; out-params writable.
@@ -1347,36 +1360,21 @@ pub unsafe extern "C" fn awss3_read_key(
     t: *mut Awss3Table,
     key: *const u8,
     key_len: usize,
+    by: i32,
     needed_cols: *const bool,
     n: usize,
     cells: *mut *const Awss3Cell,
     ncells: *mut usize,
 ) -> i32 {
     guard(|| {
+        let by = Awss3ReadBy::try_from(by)
+            .map_err(|b| Error::Engine(format!("unknown read kind {b}")))?;
         read_one(t, cells, ncells, |table| {
-            table.read_key(bytes(key, key_len), &needed(needed_cols, n))
-        })
-    })
-}
-
-/// Reads the row at a position this statement's read returned (`rnd_pos`):
-/// 0 and cells, or `HA_ERR_KEY_NOT_FOUND`. Key-only reads send no request.
-///
-/// # Safety
-/// Buffers valid for their lengths; out-params writable.
-#[no_mangle]
-pub unsafe extern "C" fn awss3_read_position(
-    t: *mut Awss3Table,
-    key: *const u8,
-    key_len: usize,
-    needed_cols: *const bool,
-    n: usize,
-    cells: *mut *const Awss3Cell,
-    ncells: *mut usize,
-) -> i32 {
-    guard(|| {
-        read_one(t, cells, ncells, |table| {
-            table.read_position(bytes(key, key_len), &needed(needed_cols, n))
+            let (key, needed) = (bytes(key, key_len), needed(needed_cols, n));
+            match by {
+                Awss3ReadBy::AWSS3_READ_LOOKUP => table.read_key(key, &needed),
+                Awss3ReadBy::AWSS3_READ_POSITION => table.read_position(key, &needed),
+            }
         })
     })
 }
@@ -1660,6 +1658,8 @@ mod tests {
 
     #[test]
     fn unknown_kinds_roles_attributes_and_formats_are_refused() {
+        assert_eq!(Awss3ReadBy::try_from(1), Ok(Awss3ReadBy::AWSS3_READ_POSITION));
+        assert_eq!(Awss3ReadBy::try_from(2), Err(2));
         let name = "c";
         let col = |role, attr, kind| Awss3Column {
             name: name.as_ptr() as *const c_char,

@@ -1658,7 +1658,10 @@ mod tests {
 
     #[test]
     fn unknown_kinds_roles_attributes_and_formats_are_refused() {
-        assert_eq!(Awss3ReadBy::try_from(1), Ok(Awss3ReadBy::AWSS3_READ_POSITION));
+        assert_eq!(
+            Awss3ReadBy::try_from(1),
+            Ok(Awss3ReadBy::AWSS3_READ_POSITION)
+        );
         assert_eq!(Awss3ReadBy::try_from(2), Err(2));
         let name = "c";
         let col = |role, attr, kind| Awss3Column {

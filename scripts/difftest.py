@@ -449,9 +449,8 @@ def sort_key(row):
 
 
 class Runner:
-    def __init__(self, args, log):
+    def __init__(self, args):
         self.args = args
-        self.log = log
         self.conn = pymysql.connect(host=args.host, port=args.port, user=args.user,
                                     password=args.password, unix_socket=args.socket,
                                     charset="utf8mb4", autocommit=True, binary_prefix=True)
@@ -590,7 +589,7 @@ class Runner:
                     + ("rows AWSS3 vs MyISAM:\n" + diff_rows(cm, ca) if ca != cm else ""))
         return f"AWSS3: {a!r}\nInnoDB: {i!r}"
 
-    def play(self, kind, rows, drv, stmts, stop_early=True):
+    def play(self, kind, rows, drv, stmts):
         """Runs a case; (index, statement, difference) of the first difference, or None."""
         names = self.setup(kind, rows, drv)
         for n, (q, k) in enumerate(stmts):
@@ -692,8 +691,7 @@ def main():
         s3.create_bucket(Bucket=args.bucket)
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
-    log = print
-    runner = Runner(args, log)
+    runner = Runner(args)
     kinds = [k for k in args.kinds.split(",") if k]
     start = time.time()
     deadline = start + args.minutes * 60

@@ -16,7 +16,7 @@ CXXFLAGS := -std=c++17 -O2 -g0 -fPIC -Wall -Wextra $(CXXWARN) \
 RUSTLIB := target/release/libawss3.a
 PLUGIN  := build/ha_awss3.so
 
-.PHONY: help deps plugin header test test-rust test-mtr test-cluster difftest demo up down bench lint clean deb deb-test
+.PHONY: help deps plugin header test test-rust test-mtr test-cluster difftest conformance demo up down bench lint clean deb deb-test
 
 help:
 	@echo "make deps    - install the pinned MariaDB packages, server headers and moto (Debian 12)"
@@ -25,6 +25,7 @@ help:
 	@echo "make demo    - build, start moto + a throwaway mariadbd, run a short SQL session, stop"
 	@echo "make up/down - keep a dev server (mariadbd + moto) running / stop it (AWSS3_SERVERS=N: N servers)"
 	@echo "make difftest - AWSS3 vs InnoDB twins, random seeds, MINUTES=30 (make test: seeds 1-3)"
+	@echo "make conformance - the store conformance suite against moto and Garage (in-memory: make test)"
 	@echo "make test-cluster - 2 servers on a 3-node Garage cluster, a node crash, a check (not in make test)"
 	@echo "make install - copy the plugin into the running server's plugin_dir"
 	@echo "make lint    - cargo fmt --check, clippy -D warnings"
@@ -66,6 +67,10 @@ test: $(PLUGIN)
 # Random seeds for longer than `make test` (MINUTES=30, SEED=N to replay one).
 difftest: $(PLUGIN)
 	bash scripts/difftest.sh
+
+# src/conformance.rs against real servers (BACKENDS="moto garage").
+conformance: deps
+	bash scripts/conformance.sh $(BACKENDS)
 
 demo: $(PLUGIN)
 	bash scripts/demo.sh

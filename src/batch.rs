@@ -11,9 +11,9 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
-use crate::s3client::{ObjectEntry, S3Error};
 use crate::scan::{ScanItem, Source};
 use crate::schema::Fetch;
+use crate::store::{ObjectEntry, S3Error};
 
 type Fetched = Result<Option<ScanItem>, S3Error>;
 
@@ -135,8 +135,9 @@ impl Drop for Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::listing::{ListRequest, ListSource, Page};
+    use crate::listing::ListSource;
     use crate::runtime::test_runtime;
+    use crate::store::{ListRequest, Page};
     use futures_util::future::BoxFuture;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;

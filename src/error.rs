@@ -38,8 +38,8 @@ impl fmt::Display for Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-impl From<crate::s3client::S3Error> for Error {
-    fn from(e: crate::s3client::S3Error) -> Self {
+impl From<crate::store::S3Error> for Error {
+    fn from(e: crate::store::S3Error) -> Self {
         Error::Engine(e.to_string())
     }
 }

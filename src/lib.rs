@@ -6,13 +6,16 @@ pub mod alter;
 pub mod batch;
 pub mod budget;
 pub mod catalog;
-pub mod conditional;
+#[cfg(test)]
+mod conformance;
 pub mod error;
 pub mod estimate;
 pub mod ffi;
 pub mod keycodec;
 pub mod listing;
 pub mod location;
+#[cfg(test)]
+mod memstore;
 pub mod metrics;
 pub mod rowcodec;
 pub mod runtime;
@@ -20,4 +23,6 @@ pub mod s3client;
 pub mod scan;
 pub mod schema;
 pub mod settings;
+pub mod store;
 pub mod table;
+pub mod write;

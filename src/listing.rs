@@ -13,28 +13,13 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use crate::s3client::{ObjectEntry, S3Error, S3};
-
-/// LIST page size (S3's maximum).
-pub const PAGE: i32 = 1000;
+pub use crate::store::PAGE;
+use crate::store::{ListRequest, ObjectEntry, Page, S3Error, Store};
 
 /// Pages in a row that may bring no new key before the listing is declared
 /// stuck. S3 itself never sends an empty truncated page without a delimiter;
 /// a few are tolerated for stores that do.
 const MAX_PAGES_WITHOUT_PROGRESS: u32 = 16;
-
-/// One page's entries and the next page's continuation token.
-pub type Page = (Vec<ObjectEntry>, Option<String>);
-
-/// One LIST request.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ListRequest {
-    pub prefix: String,
-    pub token: Option<String>,
-    /// Only on the first request (the token carries the position after it).
-    pub start_after: Option<String>,
-    pub max_keys: i32,
-}
 
 /// Where pages come from: a bucket of an S3 store, or a fake in tests.
 pub trait ListSource: Send + Sync + 'static {
@@ -43,31 +28,21 @@ pub trait ListSource: Send + Sync + 'static {
     fn place(&self) -> (String, String);
 }
 
-/// A bucket of an S3 store (and, for the scans that GET from it, the most
-/// bytes one object's body may have).
+/// A bucket of a store (and, for the scans that GET from it, the most bytes
+/// one object's body may have).
 pub struct Bucket {
-    pub s3: Arc<S3>,
+    pub store: Arc<dyn Store>,
     pub bucket: String,
     pub max_body: u64,
 }
 
 impl ListSource for Bucket {
     fn list(&self, req: ListRequest) -> BoxFuture<'_, Result<Page, S3Error>> {
-        Box::pin(async move {
-            self.s3
-                .list_page(
-                    &self.bucket,
-                    &req.prefix,
-                    req.token,
-                    req.start_after,
-                    Some(req.max_keys),
-                )
-                .await
-        })
+        self.store.list_page(&self.bucket, req)
     }
 
     fn place(&self) -> (String, String) {
-        (self.bucket.clone(), self.s3.endpoint().to_string())
+        (self.bucket.clone(), self.store.endpoint().to_string())
     }
 }
 

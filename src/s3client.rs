@@ -22,42 +22,15 @@ use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 
 use crate::budget::Budget;
 use crate::metrics::{self, Op};
 use crate::settings::Settings;
-
-/// A failed S3 request, after retries.
-#[derive(Debug, Clone, PartialEq)]
-pub struct S3Error {
-    pub request: &'static str,
-    pub bucket: String,
-    pub key: Option<String>,
-    /// HTTP status, when a response arrived.
-    pub status: Option<u16>,
-    /// S3 error code (`NoSuchBucket`, `AccessDenied`, ...) or a transport class.
-    pub code: String,
-    pub message: String,
-    pub endpoint: String,
-}
-
-impl fmt::Display for S3Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "S3 {} s3://{}/", self.request, self.bucket)?;
-        if let Some(k) = &self.key {
-            write!(f, "{k}")?;
-        }
-        write!(f, " failed: {}", self.code)?;
-        if let Some(s) = self.status {
-            write!(f, " (HTTP {s})")?;
-        }
-        write!(f, " at {}", self.endpoint)?;
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
-        }
-        Ok(())
-    }
-}
+use crate::store::{
+    Cond, ListRequest, Object, ObjectEntry, ObjectHead, Page, PutAnswer, PutOutcome, PutRequest,
+    S3Error, Store,
+};
 
 /// One attempt's failure, before context is added.
 #[derive(Debug)]
@@ -209,63 +182,6 @@ impl HasStatus for aws_smithy_runtime_api::http::Response {
     }
 }
 
-/// One entry of a LIST page: everything a key-only scan shows.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ObjectEntry {
-    pub key: String,
-    pub size: u64,
-    /// `YYYY-MM-DD HH:MM:SS[.ffffff]`, UTC.
-    pub last_modified: Option<String>,
-    /// As S3 sends it, quotes included (what If-Match wants).
-    pub etag: String,
-}
-
-/// What HEAD (and GET) add to a LIST entry.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct ObjectHead {
-    pub content_type: Option<String>,
-    /// User metadata, lowercase names, sorted.
-    pub meta: Vec<(String, String)>,
-}
-
-#[derive(Clone, Debug)]
-pub struct Object {
-    pub entry: ObjectEntry,
-    pub head: ObjectHead,
-    pub body: Bytes,
-    /// The body was longer than a row can hold: this many bytes or more
-    /// (and `body` is empty: it was not read).
-    pub oversize: Option<u64>,
-}
-
-/// Precondition of a PUT.
-#[derive(Clone, Debug)]
-pub enum Cond {
-    None,
-    /// Only if no object has the key (INSERT).
-    IfNoneMatch,
-    /// Only if the object still has this ETag (UPDATE).
-    IfMatch(String),
-}
-
-#[derive(Debug, PartialEq)]
-pub enum PutOutcome {
-    /// Written; the new ETag.
-    Written(String),
-    /// The precondition did not hold (412, or 409 for a concurrent conditional write).
-    PreconditionFailed,
-    /// If-Match on an object that no longer exists.
-    Missing,
-}
-
-pub struct PutRequest<'a> {
-    pub key: &'a str,
-    pub body: Vec<u8>,
-    pub content_type: Option<String>,
-    pub meta: Vec<(String, String)>,
-    pub cond: Cond,
-}
-
 fn format_time(t: &aws_smithy_types::DateTime) -> Option<String> {
     let s = t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()?;
     Some(s.trim_end_matches('Z').replacen('T', " ", 1))
@@ -402,12 +318,6 @@ impl S3 {
         }
     }
 
-    /// The endpoints as configured: what identifies the store (the
-    /// conditional-write probe is kept per store).
-    pub fn endpoint(&self) -> &str {
-        &self.endpoints.configured
-    }
-
     /// The endpoint requests go to now (errors name it).
     pub fn active_endpoint(&self) -> &str {
         let e = &self.endpoints;
@@ -499,14 +409,14 @@ impl S3 {
     /// One LIST page of up to `max_keys` keys under `prefix`: the first page
     /// after `start_after`, the next ones from `token`. Returns the entries and
     /// the next page's token.
-    pub async fn list_page(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        token: Option<String>,
-        start_after: Option<String>,
-        max_keys: Option<i32>,
-    ) -> Result<(Vec<ObjectEntry>, Option<String>), S3Error> {
+    async fn list(&self, bucket: &str, req: ListRequest) -> Result<Page, S3Error> {
+        let ListRequest {
+            prefix,
+            token,
+            start_after,
+            max_keys,
+        } = req;
+        let (prefix, max_keys) = (prefix.as_str(), Some(max_keys));
         // The token carries the position after the first page.
         let start_after = if token.is_some() { None } else { start_after };
         let (token, start_after) = (&token, &start_after);
@@ -585,7 +495,7 @@ impl S3 {
     /// `max_body` bytes is not read further as soon as that is known (its
     /// announced length, or what has arrived): the object comes back with
     /// `oversize` set, so that memory never holds more than a row can.
-    pub async fn get(
+    async fn get_object(
         &self,
         bucket: &str,
         key: &str,
@@ -676,7 +586,7 @@ impl S3 {
     }
 
     /// HEAD; `None` when there is no such object.
-    pub async fn head(
+    async fn head_object(
         &self,
         bucket: &str,
         key: &str,
@@ -703,21 +613,12 @@ impl S3 {
         .map_err(|(f, at)| self.error_at(at, "HeadObject", bucket, Some(key), f))
     }
 
-    /// PUT, conditional or not, and the one place that decides its outcome.
-    /// Every PUT carries an identity of its own (user metadata
-    /// `awss3-write-id`). When an attempt got no answer (timeout, reset
-    /// connection, 5xx) the PUT may have been written all the same; a retry
-    /// then meets its own earlier attempt as a failed precondition. So a
-    /// failed precondition after such an attempt is checked with a HEAD: if
-    /// the stored object carries this write's identity, the write is ours and
-    /// done; any other object (another writer's, even with the same body) is
-    /// the conflict. If retries run out after such an attempt, the error says
-    /// the outcome is unknown.
-    pub async fn put(&self, bucket: &str, req: PutRequest<'_>) -> Result<PutOutcome, S3Error> {
+    /// PUT, conditional or not. A failed precondition is an answer, not an
+    /// error; whether an attempt went unanswered is noted for `write`, which
+    /// decides what the answers mean.
+    async fn put_object(&self, bucket: &str, req: PutRequest<'_>) -> PutAnswer {
         let body = Bytes::from(req.body);
-        let write_id = new_write_id();
-        let mut meta: HashMap<String, String> = req.meta.iter().cloned().collect();
-        meta.insert(WRITE_ID_META.to_string(), write_id.clone());
+        let meta: HashMap<String, String> = req.meta.iter().cloned().collect();
         let unanswered = std::sync::atomic::AtomicBool::new(false);
         let (key, content_type, cond) = (req.key, &req.content_type, &req.cond);
         let (body_ref, meta, unanswered_ref) = (&body, &meta, &unanswered);
@@ -758,32 +659,18 @@ impl S3 {
                 }
             })
             .await;
-        let unanswered = unanswered.load(std::sync::atomic::Ordering::Relaxed);
-        let mut r = r.map_err(|(mut f, at)| {
-            if unanswered {
-                f.message = format!(
-                    "{} (an earlier attempt got no answer: whether the object now holds \
-                     this statement's value is unknown)",
-                    f.message
-                );
-            }
-            self.error_at(at, "PutObject", bucket, Some(req.key), f)
-        })?;
-        if unanswered && !matches!(r, PutOutcome::Written(_)) {
-            let stored = self
-                .head(bucket, req.key)
-                .await?
-                .map(|(e, h)| (e.etag, h.meta));
-            r = own_earlier_write(r, stored, &write_id);
-        }
-        if matches!(r, PutOutcome::Written(_)) {
+        let result = r.map_err(|(f, at)| self.error_at(at, "PutObject", bucket, Some(key), f));
+        if matches!(result, Ok(PutOutcome::Written(_))) {
             metrics::sent(body.len());
         }
-        Ok(r)
+        PutAnswer {
+            result,
+            unanswered: unanswered.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// DELETE of one object (S3 answers 204 also when it did not exist).
-    pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), S3Error> {
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), S3Error> {
         self.retrying(Op::Delete, |c| async move {
             c.delete_object()
                 .bucket(bucket)
@@ -800,11 +687,11 @@ impl S3 {
     /// DeleteObjects of up to 1000 keys. Keys with control characters, which
     /// the request's XML cannot carry, are deleted one by one (their key
     /// travels in the URL).
-    pub async fn delete_batch(&self, bucket: &str, keys: &[String]) -> Result<(), S3Error> {
+    async fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<(), S3Error> {
         let (keys, odd): (Vec<&String>, Vec<&String>) =
             keys.iter().partition(|k| !k.bytes().any(|b| b < 0x20));
         for k in odd {
-            self.delete(bucket, k).await?;
+            self.delete_object(bucket, k).await?;
         }
         if keys.is_empty() {
             return Ok(());
@@ -864,6 +751,53 @@ impl S3 {
             ));
         }
         Ok(())
+    }
+}
+
+impl Store for S3 {
+    fn endpoint(&self) -> &str {
+        &self.endpoints.configured
+    }
+
+    fn list_page<'a>(
+        &'a self,
+        bucket: &'a str,
+        req: ListRequest,
+    ) -> BoxFuture<'a, Result<Page, S3Error>> {
+        Box::pin(self.list(bucket, req))
+    }
+
+    fn get<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+        max_body: u64,
+    ) -> BoxFuture<'a, Result<Option<Object>, S3Error>> {
+        Box::pin(self.get_object(bucket, key, max_body))
+    }
+
+    fn head<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(ObjectEntry, ObjectHead)>, S3Error>> {
+        Box::pin(self.head_object(bucket, key))
+    }
+
+    fn put<'a>(&'a self, bucket: &'a str, req: PutRequest<'a>) -> BoxFuture<'a, PutAnswer> {
+        Box::pin(self.put_object(bucket, req))
+    }
+
+    fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), S3Error>> {
+        Box::pin(self.delete_object(bucket, key))
+    }
+
+    fn delete_batch<'a>(
+        &'a self,
+        bucket: &'a str,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<(), S3Error>> {
+        Box::pin(self.delete_objects(bucket, keys))
     }
 }
 
@@ -946,43 +880,6 @@ fn may_have_been_applied(f: &Failure) -> bool {
             .iter()
             .any(|w| f.message.to_ascii_lowercase().contains(w));
     f.transient && !never_connected
-}
-
-/// The user metadata that names the write which stored an object.
-pub const WRITE_ID_META: &str = "awss3-write-id";
-
-/// An identity for one PUT: this process, this moment, a sequence number
-/// (unique among the servers sharing a bucket unless two share a pid and a
-/// nanosecond and a sequence number).
-fn new_write_id() -> String {
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{:x}-{nanos:x}-{seq:x}", std::process::id())
-}
-
-/// A PUT whose precondition failed after an attempt that got no answer: if
-/// the object now stored (ETag and user metadata, from a HEAD) carries this
-/// write's identity, the earlier attempt was written and the PUT is done;
-/// otherwise the outcome stands.
-fn own_earlier_write(
-    outcome: PutOutcome,
-    stored: Option<(String, Vec<(String, String)>)>,
-    write_id: &str,
-) -> PutOutcome {
-    match stored {
-        Some((etag, meta))
-            if meta
-                .iter()
-                .any(|(k, v)| k == WRITE_ID_META && v == write_id) =>
-        {
-            PutOutcome::Written(etag)
-        }
-        _ => outcome,
-    }
 }
 
 /// A key from a LIST with `encoding-type=url`: `%XX` escapes (and `+` for a
@@ -1128,53 +1025,6 @@ mod tests {
             true
         )));
         assert!(!may_have_been_applied(&f("AccessDenied", "", false)));
-    }
-
-    #[test]
-    fn a_failed_precondition_after_a_lost_answer_is_our_own_write_only_by_identity() {
-        let mine = new_write_id();
-        let ours = |etag: &str| {
-            Some((
-                etag.to_string(),
-                vec![(WRITE_ID_META.to_string(), mine.clone())],
-            ))
-        };
-        // Our earlier attempt landed: the retry's 412 is our own write,
-        // whatever its ETag looks like (SSE-KMS, multipart: not an MD5).
-        assert_eq!(
-            own_earlier_write(PutOutcome::PreconditionFailed, ours("\"abc-2\""), &mine),
-            PutOutcome::Written("\"abc-2\"".into())
-        );
-        // An If-Match retry that meets our own new version.
-        assert_eq!(
-            own_earlier_write(PutOutcome::Missing, ours("\"e\""), &mine),
-            PutOutcome::Written("\"e\"".into())
-        );
-        // Another writer's object, even with the very same body (same ETag):
-        // a real conflict.
-        let theirs = Some((
-            "\"e\"".to_string(),
-            vec![(WRITE_ID_META.to_string(), new_write_id())],
-        ));
-        assert_eq!(
-            own_earlier_write(PutOutcome::PreconditionFailed, theirs, &mine),
-            PutOutcome::PreconditionFailed
-        );
-        // Written by a tool that sets no identity.
-        assert_eq!(
-            own_earlier_write(
-                PutOutcome::PreconditionFailed,
-                Some(("\"e\"".into(), vec![])),
-                &mine
-            ),
-            PutOutcome::PreconditionFailed
-        );
-        // Gone meanwhile.
-        assert_eq!(
-            own_earlier_write(PutOutcome::Missing, None, &mine),
-            PutOutcome::Missing
-        );
-        assert_ne!(new_write_id(), new_write_id());
     }
 
     #[test]

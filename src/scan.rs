@@ -16,8 +16,8 @@ use tokio::task::JoinHandle;
 
 use crate::keycodec;
 use crate::listing::{self, ListSource, Listing};
-use crate::s3client::{Object, ObjectEntry, ObjectHead, S3Error};
 use crate::schema::Fetch;
+use crate::store::{Object, ObjectEntry, ObjectHead, S3Error};
 
 /// One listed object with what was fetched for it.
 #[derive(Debug)]
@@ -56,12 +56,12 @@ impl Source for listing::Bucket {
             Ok(match fetch {
                 Fetch::ListOnly => Some(ScanItem::Listed(entry)),
                 Fetch::Head => self
-                    .s3
+                    .store
                     .head(&self.bucket, &entry.key)
                     .await?
                     .map(|(e, h)| ScanItem::Headed(e, h)),
                 Fetch::Get => self
-                    .s3
+                    .store
                     .get(&self.bucket, &entry.key, self.max_body)
                     .await?
                     .map(ScanItem::Got),
@@ -309,7 +309,7 @@ impl Drop for Scan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::listing::{ListRequest, Page};
+    use crate::store::{ListRequest, Page};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn keys(es: Vec<ObjectEntry>) -> Vec<String> {

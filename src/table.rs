@@ -14,7 +14,6 @@ use crate::alter;
 use crate::batch::Batch;
 use crate::budget::Budget;
 use crate::catalog::{self, Check, Entry};
-use crate::conditional;
 use crate::error::{Error, Result};
 use crate::estimate;
 use crate::keycodec::{self, KeyError};
@@ -22,10 +21,12 @@ use crate::listing::{self, Listing};
 use crate::location::{self, Location, Ownership, Server, Sidecar};
 use crate::rowcodec::Codec;
 use crate::runtime::{self, Interrupt};
-use crate::s3client::{Cond, ObjectEntry, ObjectHead, PutOutcome, PutRequest, S3};
+use crate::s3client::S3;
 use crate::scan::{self, Next, Scan, ScanItem};
 use crate::schema::{fetch_for, Attr, CellKind, Column, Fetch, Format, Role, TableDef, Value};
 use crate::settings::{self, Settings};
+use crate::store::{ObjectEntry, ObjectHead, Store};
+use crate::write::{self, Expect, NewObject, Outcome};
 
 /// The S3 side of one call: runtime, client and settings in force now, and
 /// how to learn that the statement was killed.
@@ -128,7 +129,7 @@ where
 
 fn bucket(s3: &Arc<S3>, loc: &Location) -> listing::Bucket {
     listing::Bucket {
-        s3: s3.clone(),
+        store: s3.clone(),
         bucket: loc.bucket.clone(),
         max_body: u64::MAX,
     }
@@ -210,7 +211,7 @@ pub fn create(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<Optio
         let mut sc = sidecar_of(&def.path)?;
         let entry = Entry::new(catalog::version_hex(&def.version), def.frm.clone(), &sc);
         let published =
-            catalogue(stop).and_then(|cat| cat.put(&Name::of(def), &entry, Expect::Absent));
+            catalogue(stop).and_then(|cat| cat.put(&Name::of(def), &entry, CatalogExpect::Absent));
         if let Err(e) = published {
             // The server removes its .frm when create() fails: nothing of
             // the table may stay behind (an engine-chosen prefix is empty).
@@ -437,7 +438,7 @@ pub fn rename_table(
         };
         sc.published = false;
         if let Some(e) = &entry {
-            cat.put(to_name, e, Expect::Absent)?;
+            cat.put(to_name, e, CatalogExpect::Absent)?;
             if e.owned.is_some() {
                 sc.owned = e.owned.clone().map(|l| (l, Ownership::Owned));
             }
@@ -506,7 +507,7 @@ fn catalogue(stop: Interrupt) -> Result<Catalogue> {
 }
 
 impl Catalogue {
-    fn put(&self, name: &Name, e: &Entry, expect: Expect<'_>) -> Result<()> {
+    fn put(&self, name: &Name, e: &Entry, expect: CatalogExpect<'_>) -> Result<()> {
         self.c
             .wait(put_entry(&self.c.s3, &self.bucket, name, e, expect))
     }
@@ -548,7 +549,7 @@ impl Catalogue {
 
 /// What a catalogue write expects to replace.
 #[derive(Clone, Copy)]
-enum Expect<'a> {
+enum CatalogExpect<'a> {
     /// No entry: a new table (CREATE, RENAME's new name).
     Absent,
     /// The entry of this definition version (ALTER).
@@ -562,18 +563,16 @@ fn entry_version(head: &ObjectHead) -> Option<&str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Writes a table's entry: the one place that decides a catalogue write. On
-/// a store that ignores conditional writes a HEAD stands in for the
-/// condition (the same one-round-trip race as for rows).
+/// Writes a table's entry (through `write`, as rows are: on a store that
+/// ignores conditional writes a HEAD stands in for the condition).
 async fn put_entry(
     s3: &S3,
     bucket: &str,
     name: &Name,
     e: &Entry,
-    expect: Expect<'_>,
+    expect: CatalogExpect<'_>,
 ) -> Result<()> {
     let key = name.key();
-    let (honoured, _) = conditional::honoured(s3, bucket).await?;
     let exists = || {
         Error::Engine(format!(
             "`{}`.`{}` is already in the catalogue of shared tables (s3://{bucket}/{key}): \
@@ -588,45 +587,26 @@ async fn put_entry(
             name.db, name.table
         ))
     };
-    let cond = match expect {
-        Expect::Absent if honoured => Cond::IfNoneMatch,
-        Expect::Absent => {
-            if s3.head(bucket, &key).await?.is_some() {
-                return Err(exists());
-            }
-            Cond::None
-        }
-        Expect::Version(v) => match s3.head(bucket, &key).await? {
-            Some((entry, head)) if entry_version(&head) == Some(v) => {
-                if honoured {
-                    Cond::IfMatch(entry.etag)
-                } else {
-                    Cond::None
-                }
-            }
-            _ => return Err(changed()),
+    let obj = NewObject {
+        body: catalog::encode(&name.db, &name.table, e),
+        content_type: Some("application/json".into()),
+        meta: vec![(catalog::VERSION_META.into(), e.version.clone())],
+    };
+    let expected = match expect {
+        CatalogExpect::Absent => Expect::Absent,
+        CatalogExpect::Version(v) => Expect::Meta {
+            name: catalog::VERSION_META,
+            value: v,
         },
     };
-    let out = s3
-        .put(
-            bucket,
-            PutRequest {
-                key: &key,
-                body: catalog::encode(&name.db, &name.table, e),
-                content_type: Some("application/json".into()),
-                meta: vec![(catalog::VERSION_META.into(), e.version.clone())],
-                cond,
-            },
-        )
-        .await?;
-    match out {
-        PutOutcome::Written(_) => {
+    match write::write(s3, bucket, &key, obj, expected).await? {
+        Outcome::Written(_) => {
             catalog::saw(&name.db, &name.table, Some(&e.version));
             Ok(())
         }
-        _ => Err(match expect {
-            Expect::Absent => exists(),
-            Expect::Version(_) => changed(),
+        Outcome::Conflict => Err(match expect {
+            CatalogExpect::Absent => exists(),
+            CatalogExpect::Version(_) => changed(),
         }),
     }
 }
@@ -768,8 +748,8 @@ pub fn catalog_publish(
     let e = Entry::new(catalog::version_hex(version), frm.to_vec(), &sc);
     let before = expect.map(catalog::version_hex);
     let expect = match &before {
-        None => Expect::Absent,
-        Some(v) => Expect::Version(v),
+        None => CatalogExpect::Absent,
+        Some(v) => CatalogExpect::Version(v),
     };
     catalogue(stop)?.put(name, &e, expect)?;
     if !sc.published {
@@ -1140,7 +1120,7 @@ impl Table {
                     }
                 }
             }
-            Ok::<_, crate::s3client::S3Error>(last)
+            Ok::<_, crate::store::S3Error>(last)
         })
     }
 
@@ -1322,12 +1302,7 @@ impl Table {
     }
 
     /// Body, content type and metadata of a row to write.
-    fn put_request<'a>(
-        &self,
-        object_key: &'a str,
-        values: &[Value],
-        cond: Cond,
-    ) -> Result<PutRequest<'a>> {
+    fn new_object(&self, values: &[Value]) -> Result<NewObject> {
         let enc = self
             .codec
             .encode(values)
@@ -1356,12 +1331,10 @@ impl Table {
                 _ => {}
             }
         }
-        Ok(PutRequest {
-            key: object_key,
+        Ok(NewObject {
             body: enc.body,
             content_type,
             meta,
-            cond,
         })
     }
 
@@ -1376,34 +1349,20 @@ impl Table {
     fn note_ignored_conditions(&mut self, c: &Ctx) {
         self.warnings.push_back((
             true,
-            format!(
-                "AWSS3: {} ignores conditional writes on bucket '{}'; INSERT checks for \
-                 duplicate keys with HEAD before PUT, which is not atomic against other writers",
-                c.s3.endpoint(),
-                self.loc.bucket
-            ),
+            write::ignored_conditions_note(c.s3.endpoint(), &self.loc.bucket),
         ));
     }
 
-    /// PUT with If-None-Match (or HEAD-then-PUT where the server ignores it).
+    /// Writes a new row's object (INSERT; the new key of an UPDATE).
     async fn put_new(&mut self, c: &Ctx, object_key: &str, values: &[Value]) -> Result<String> {
-        let (honoured, probed) = conditional::honoured(&c.s3, &self.loc.bucket).await?;
+        let (honoured, probed) = write::honoured(&*c.s3, &self.loc.bucket).await?;
         if probed && !honoured {
             self.note_ignored_conditions(c);
         }
-        let cond = if honoured {
-            Cond::IfNoneMatch
-        } else {
-            if c.s3.head(&self.loc.bucket, object_key).await?.is_some() {
-                return Err(Error::DupKey);
-            }
-            Cond::None
-        };
-        let req = self.put_request(object_key, values, cond)?;
-        match c.s3.put(&self.loc.bucket, req).await? {
-            PutOutcome::Written(etag) => Ok(etag),
-            PutOutcome::PreconditionFailed => Err(Error::DupKey),
-            PutOutcome::Missing => Err(Error::RecordChanged),
+        let obj = self.new_object(values)?;
+        match write::write(&*c.s3, &self.loc.bucket, object_key, obj, Expect::Absent).await? {
+            Outcome::Written(etag) => Ok(etag),
+            Outcome::Conflict => Err(Error::DupKey),
         }
     }
 
@@ -1414,7 +1373,7 @@ impl Table {
     pub fn bulk_begin(&mut self) -> Result<()> {
         self.check_writable()?;
         let c = self.ctx()?;
-        let (honoured, probed) = c.wait(conditional::honoured(&c.s3, &self.loc.bucket))?;
+        let (honoured, probed) = c.wait(write::honoured(&*c.s3, &self.loc.bucket))?;
         if probed && !honoured {
             self.note_ignored_conditions(&c);
         }
@@ -1422,7 +1381,6 @@ impl Table {
             permits: Arc::new(Semaphore::new(c.settings.prefetch_window.max(1))),
             tasks: VecDeque::new(),
             keys: VecDeque::new(),
-            conditional: honoured,
         });
         Ok(())
     }
@@ -1460,8 +1418,7 @@ impl Table {
     /// One row of a multi-row INSERT: handed to a write task once one of
     /// the window's slots is free. A row that failed already fails this one.
     fn insert_concurrent(&mut self, c: &Ctx, object_key: String, values: &[Value]) -> Result<()> {
-        let req = self.put_request(&object_key, values, Cond::IfNoneMatch)?;
-        let (body, content_type, meta) = (req.body, req.content_type, req.meta);
+        let obj = self.new_object(values)?;
         let Some(bulk) = self.bulk.as_mut() else {
             return Err(Error::Engine("no multi-row INSERT in progress".into()));
         };
@@ -1477,7 +1434,6 @@ impl Table {
         // row can never win the race and replace the earlier one's value
         // (conditional PUTs), and two HEADs cannot both find nothing (HEAD
         // then PUT). Once the earlier task is done, the store itself says.
-        let conditional = bulk.conditional;
         if let Some(at) = bulk.keys.iter().position(|k| *k == object_key) {
             // Its outcome first: a failure other than the duplicate is the
             // statement's error (that row came first), not this duplicate.
@@ -1506,26 +1462,12 @@ impl Table {
         bulk.tasks.push_back(c.rt.spawn(async move {
             let _slot = permit;
             let dup = || Error::DupKeyDeferred(object_key[prefix_len..].to_string());
-            if !conditional && s3.head(&bucket, &object_key).await?.is_some() {
-                return Err(dup());
-            }
-            let req = PutRequest {
-                key: &object_key,
-                body,
-                content_type,
-                meta,
-                cond: if conditional {
-                    Cond::IfNoneMatch
-                } else {
-                    Cond::None
-                },
-            };
-            match s3.put(&bucket, req).await? {
-                PutOutcome::Written(_) => {
+            match write::write(&*s3, &bucket, &object_key, obj, Expect::Absent).await? {
+                Outcome::Written(_) => {
                     estimate::add(&loc, 1);
                     Ok(())
                 }
-                _ => Err(dup()),
+                Outcome::Conflict => Err(dup()),
             }
         }));
         self.current = None;
@@ -1571,9 +1513,7 @@ impl Table {
             // The old object goes only if it is still what this statement
             // read; if another writer changed it meanwhile, its change must
             // not vanish: undo the new object and report the conflict.
-            let unchanged = c
-                .wait(c.s3.head(&self.loc.bucket, &old))
-                .map(|head| matches!(head, Some((e, _)) if e.etag == etag));
+            let unchanged = c.wait(write::unchanged(&*c.s3, &self.loc.bucket, &old, &etag));
             self.current = None;
             return match unchanged {
                 Ok(true) => match c.wait(c.s3.delete(&self.loc.bucket, &old)) {
@@ -1589,25 +1529,19 @@ impl Table {
                 Err(e) => self.undo_key_change(&old, &new, e, false),
             };
         }
-        let (honoured, _) = c.wait(conditional::honoured(&c.s3, &self.loc.bucket))?;
-        if !honoured {
-            match c.wait(c.s3.head(&self.loc.bucket, &old))? {
-                Some((e, _)) if e.etag == etag => {}
-                _ => return Err(Error::RecordChanged),
-            }
-        }
-        let cond = if honoured {
-            Cond::IfMatch(etag)
-        } else {
-            Cond::None
-        };
-        let req = self.put_request(&new, values, cond)?;
-        match c.wait(c.s3.put(&self.loc.bucket, req))? {
-            PutOutcome::Written(etag) => {
+        let obj = self.new_object(values)?;
+        match c.wait(write::write(
+            &*c.s3,
+            &self.loc.bucket,
+            &new,
+            obj,
+            Expect::ETag(&etag),
+        ))? {
+            Outcome::Written(etag) => {
                 self.current = Some((new, etag));
                 Ok(())
             }
-            PutOutcome::PreconditionFailed | PutOutcome::Missing => Err(Error::RecordChanged),
+            Outcome::Conflict => Err(Error::RecordChanged),
         }
     }
 
@@ -1848,8 +1782,6 @@ struct Bulk {
     tasks: VecDeque<tokio::task::JoinHandle<Result<()>>>,
     /// The object key of each task, in the same order.
     keys: VecDeque<String>,
-    /// The store honours If-None-Match (else: HEAD, then PUT).
-    conditional: bool,
 }
 
 fn task_result(done: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {

@@ -28,7 +28,16 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::call::for_each_page;
+use crate::call::{ctx, Ctx};
+use crate::error::{Error, Result};
 use crate::location::{self, Location, Ownership, Sidecar};
+use crate::runtime::Interrupt;
+use crate::s3client::S3;
+use crate::schema::TableDef;
+use crate::settings;
+use crate::store::{ObjectHead, Store};
+use crate::write::{self, Expect, NewObject, Outcome};
 
 /// The catalogue's prefix in the default bucket.
 pub const PREFIX: &str = "~awss3-catalog/";
@@ -147,7 +156,7 @@ pub fn encode(db: &str, table: &str, e: &Entry) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
-pub fn decode(body: &[u8]) -> Result<Entry, String> {
+pub fn decode(body: &[u8]) -> std::result::Result<Entry, String> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("not a catalogue entry: {e}"))?;
     match v["awss3_catalog"].as_u64() {
@@ -259,6 +268,293 @@ pub fn decide(catalogue: Option<&str>, ours: &str, published: bool) -> Check {
         (None, true) => Check::Changed,
         (None, false) => Check::Unpublished,
     }
+}
+
+// ------------------------------------------------ the shared catalogue
+
+/// A table's name as the server knows it (not its file name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Name {
+    pub db: String,
+    pub table: String,
+}
+
+impl Name {
+    pub fn of(def: &TableDef) -> Name {
+        Name {
+            db: def.db.clone(),
+            table: def.name.clone(),
+        }
+    }
+
+    pub fn key(&self) -> String {
+        entry_key(&self.db, &self.table)
+    }
+}
+
+/// The catalogue's side of a call: the server-wide client, and the default
+/// bucket the catalogue lives in.
+pub struct Catalogue {
+    pub c: Ctx,
+    pub bucket: String,
+}
+
+pub fn catalogue(stop: Interrupt) -> Result<Catalogue> {
+    let c = ctx(stop)?;
+    if c.settings.bucket.is_empty() {
+        return Err(Error::Engine(
+            "awss3_discovery=ON keeps the catalogue of shared tables in the default bucket, \
+             and awss3_bucket is not set"
+                .into(),
+        ));
+    }
+    let bucket = c.settings.bucket.clone();
+    Ok(Catalogue { c, bucket })
+}
+
+impl Catalogue {
+    pub fn put(&self, name: &Name, e: &Entry, expect: CatalogExpect<'_>) -> Result<()> {
+        self.c
+            .wait(put_entry(&self.c.s3, &self.bucket, name, e, expect))
+    }
+
+    pub fn withdraw(&self, name: &Name) -> Result<()> {
+        self.c.wait(self.c.s3.delete(&self.bucket, &name.key()))?;
+        saw(&name.db, &name.table, None);
+        Ok(())
+    }
+
+    /// A table's entry as the catalogue holds it now.
+    pub fn fetch(&self, name: &Name) -> Result<Option<Entry>> {
+        let (b, key) = (&self.bucket, name.key());
+        let Some(o) = self.c.wait(self.c.s3.get(b, &key, MAX_ENTRY_BYTES))? else {
+            saw(&name.db, &name.table, None);
+            return Ok(None);
+        };
+        if o.oversize.is_some() {
+            return Err(Error::Engine(format!(
+                "s3://{b}/{key} is larger than any catalogue entry can be"
+            )));
+        }
+        let e = decode(&o.body).map_err(|m| Error::Engine(format!("s3://{b}/{key}: {m}")))?;
+        saw(&name.db, &name.table, Some(&e.version));
+        Ok(Some(e))
+    }
+
+    /// The version the catalogue holds for a table (one HEAD): `None` when
+    /// it has no entry.
+    pub fn version(&self, name: &Name) -> Result<Option<String>> {
+        let head = self.c.wait(self.c.s3.head(&self.bucket, &name.key()))?;
+        Ok(head.map(|(_, h)| entry_version(&h).unwrap_or("").to_string()))
+    }
+}
+
+/// What a catalogue write expects to replace.
+#[derive(Clone, Copy)]
+pub enum CatalogExpect<'a> {
+    /// No entry: a new table (CREATE, RENAME's new name).
+    Absent,
+    /// The entry of this definition version (ALTER).
+    Version(&'a str),
+}
+
+fn entry_version(head: &ObjectHead) -> Option<&str> {
+    head.meta
+        .iter()
+        .find(|(k, _)| k == VERSION_META)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Writes a table's entry (through `write`, as rows are: on a store that
+/// ignores conditional writes a HEAD stands in for the condition).
+async fn put_entry(
+    s3: &S3,
+    bucket: &str,
+    name: &Name,
+    e: &Entry,
+    expect: CatalogExpect<'_>,
+) -> Result<()> {
+    let key = name.key();
+    let exists = || {
+        Error::Engine(format!(
+            "`{}`.`{}` is already in the catalogue of shared tables (s3://{bucket}/{key}): \
+             another server has a table of that name",
+            name.db, name.table
+        ))
+    };
+    let changed = || {
+        Error::Engine(format!(
+            "`{}`.`{}` was changed or dropped by another server meanwhile (s3://{bucket}/{key}); \
+             nothing was published: run the statement again",
+            name.db, name.table
+        ))
+    };
+    let obj = NewObject {
+        body: encode(&name.db, &name.table, e),
+        content_type: Some("application/json".into()),
+        meta: vec![(VERSION_META.into(), e.version.clone())],
+    };
+    let expected = match expect {
+        CatalogExpect::Absent => Expect::Absent,
+        CatalogExpect::Version(v) => Expect::Meta {
+            name: VERSION_META,
+            value: v,
+        },
+    };
+    match write::write(s3, bucket, &key, obj, expected).await? {
+        Outcome::Written(_) => {
+            saw(&name.db, &name.table, Some(&e.version));
+            Ok(())
+        }
+        Outcome::Conflict => Err(match expect {
+            CatalogExpect::Absent => exists(),
+            CatalogExpect::Version(_) => changed(),
+        }),
+    }
+}
+
+/// Table discovery: the definition image of a table this server has no
+/// .frm for, from the catalogue, and its location file written at `path`
+/// (`None`: no such table; a location file left by a table another server
+/// dropped is removed).
+pub fn catalog_discover(name: &Name, path: &str, stop: Interrupt) -> Result<Option<Vec<u8>>> {
+    if !settings::current().0.discovery {
+        return Ok(None);
+    }
+    match catalogue(stop)?.fetch(name)? {
+        None => {
+            if location::sidecar_or_default(path)?.published {
+                location::remove_sidecar(path).map_err(Error::Engine)?;
+            }
+            Ok(None)
+        }
+        Some(e) => {
+            location::write_sidecar(path, &e.sidecar()).map_err(Error::Engine)?;
+            Ok(Some(e.frm))
+        }
+    }
+}
+
+/// Whether the catalogue has the table (one HEAD).
+pub fn catalog_exists(name: &Name, stop: Interrupt) -> Result<bool> {
+    if !settings::current().0.discovery {
+        return Ok(false);
+    }
+    Ok(catalogue(stop)?.version(name)?.is_some())
+}
+
+/// The tables the catalogue has in a database (LIST of its entries), and
+/// the tables of this server in `db_dir` that were in the catalogue
+/// (published or discovered here: their location file says so), by file
+/// name: those of them the catalogue no longer has were dropped or renamed
+/// by another server.
+pub fn catalog_names(
+    db: &str,
+    db_dir: &str,
+    stop: Interrupt,
+) -> Result<(Vec<String>, Vec<String>)> {
+    if !settings::current().0.discovery {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let Catalogue { c, bucket } = catalogue(stop)?;
+    let loc = Location {
+        bucket,
+        prefix: db_prefix(db),
+    };
+    let mut names = Vec::new();
+    let prefix = loc.prefix.clone();
+    let names_ref = &mut names;
+    c.wait(for_each_page(&c.s3, &loc, |entries| {
+        names_ref.extend(entries.iter().filter_map(|e| table_of(&prefix, &e.key)));
+        async { Ok(()) }
+    }))?;
+    let mut shared_here = Vec::new();
+    if let Ok(files) = std::fs::read_dir(db_dir) {
+        for f in files.flatten() {
+            let p = f.path();
+            if p.extension().and_then(|e| e.to_str()) != Some("awss3") {
+                continue;
+            }
+            let (Some(stem), Some(table_path)) = (
+                p.file_stem().and_then(|s| s.to_str()),
+                p.with_extension("").to_str().map(str::to_string),
+            ) else {
+                continue;
+            };
+            if matches!(location::read_sidecar(&table_path), Ok(Some(sc)) if sc.published) {
+                shared_here.push(stem.to_string());
+            }
+        }
+    }
+    Ok((names, shared_here))
+}
+
+/// The check at the start of a statement: whether this server's definition
+/// of the table (`version`) is the catalogue's. At most one HEAD per table
+/// every `awss3_definition_check_interval`; a catalogue that cannot be asked
+/// is no reason to stop the statement (its own requests meet the error).
+pub fn catalog_check(name: &Name, path: &str, version: &[u8], stop: Interrupt) -> Result<Check> {
+    let (settings, _) = settings::current();
+    if !settings.discovery {
+        return Ok(Check::Same);
+    }
+    let ours = version_hex(version);
+    if recently_seen(
+        &name.db,
+        &name.table,
+        &ours,
+        settings.definition_check_interval,
+    ) {
+        return Ok(Check::Same);
+    }
+    let theirs = match catalogue(stop)?.version(name) {
+        Ok(v) => v,
+        Err(Error::Killed) => return Err(Error::Killed),
+        _ => return Ok(Check::Same),
+    };
+    saw(&name.db, &name.table, theirs.as_deref());
+    let mut sc = location::sidecar_or_default(path)?;
+    let check = decide(theirs.as_deref(), &ours, sc.published);
+    if check == Check::Same && !sc.published {
+        sc.published = true;
+        location::write_sidecar(path, &sc).map_err(Error::Engine)?;
+    }
+    Ok(check)
+}
+
+/// Publishes this server's definition of a table: one that was never in
+/// the catalogue (`expect` None), or after an in-place ALTER (`expect`: the
+/// version the ALTER started from, which the catalogue must still hold).
+pub fn catalog_publish(
+    name: &Name,
+    path: &str,
+    version: &[u8],
+    frm: &[u8],
+    expect: Option<&[u8]>,
+    stop: Interrupt,
+) -> Result<()> {
+    if !settings::current().0.discovery {
+        return Ok(());
+    }
+    let mut sc = location::sidecar_or_default(path)?;
+    if expect.is_some() && !sc.published {
+        // An ALTER of a table this server does not share (another of its
+        // name is in the catalogue, or publishing it failed): nothing there
+        // to replace; a table never published is published at its next check.
+        return Ok(());
+    }
+    let e = Entry::new(version_hex(version), frm.to_vec(), &sc);
+    let before = expect.map(version_hex);
+    let expect = match &before {
+        None => CatalogExpect::Absent,
+        Some(v) => CatalogExpect::Version(v),
+    };
+    catalogue(stop)?.put(name, &e, expect)?;
+    if !sc.published {
+        sc.published = true;
+        location::write_sidecar(path, &sc).map_err(Error::Engine)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::location::Server;
 use crate::schema::{Attr, CellKind, Column, Format, Role, TableDef, Value};
 use crate::table::{self, Table};
-use crate::{alter, catalog, metrics, runtime, settings};
+use crate::{alter, catalog, ddl, keyrange, metrics, runtime, settings};
 
 // The boundary's enumerations are C enums in the header (cbindgen), but the
 // fields and arguments that carry them are `int32_t`: a number C sends is
@@ -726,13 +726,13 @@ pub unsafe extern "C" fn awss3_table_create(
 ) -> i32 {
     guard(|| {
         let kind = match kind {
-            Awss3CreateKind::AWSS3_CREATE_TABLE => table::CreateKind::Table,
-            Awss3CreateKind::AWSS3_CREATE_ALTER_COPY => table::CreateKind::AlterCopy,
-            Awss3CreateKind::AWSS3_CREATE_ALTER_SELF_COPY => table::CreateKind::AlterSelfCopy,
-            Awss3CreateKind::AWSS3_CREATE_TEMPORARY => table::CreateKind::Temporary,
+            Awss3CreateKind::AWSS3_CREATE_TABLE => ddl::CreateKind::Table,
+            Awss3CreateKind::AWSS3_CREATE_ALTER_COPY => ddl::CreateKind::AlterCopy,
+            Awss3CreateKind::AWSS3_CREATE_ALTER_SELF_COPY => ddl::CreateKind::AlterSelfCopy,
+            Awss3CreateKind::AWSS3_CREATE_TEMPORARY => ddl::CreateKind::Temporary,
         };
         let stop = runtime::Interrupt::new(killed, killed_arg);
-        let said = table::create(&table_def(def)?, kind, stop)?.unwrap_or_default();
+        let said = ddl::create(&table_def(def)?, kind, stop)?.unwrap_or_default();
         LAST_NOTE.with(|n| {
             let mut n = n.borrow_mut();
             *n = said;
@@ -787,7 +787,7 @@ pub unsafe extern "C" fn awss3_alter_check(
     ncols: usize,
 ) -> i32 {
     guard(|| {
-        table::alter_check(&table_def(old)?, &table_def(new)?, &origins(cols, ncols))?;
+        ddl::alter_check(&table_def(old)?, &table_def(new)?, &origins(cols, ncols))?;
         Ok(0)
     })
 }
@@ -805,7 +805,7 @@ pub unsafe extern "C" fn awss3_alter_commit(
     ncols: usize,
 ) -> i32 {
     guard(|| {
-        table::alter_commit(&table_def(old)?, &table_def(new)?, &origins(cols, ncols))?;
+        ddl::alter_commit(&table_def(old)?, &table_def(new)?, &origins(cols, ncols))?;
         Ok(0)
     })
 }
@@ -819,11 +819,11 @@ pub struct Awss3TableName {
     pub table_len: usize,
 }
 
-unsafe fn table_name(n: *const Awss3TableName) -> Result<table::Name, Error> {
+unsafe fn table_name(n: *const Awss3TableName) -> Result<catalog::Name, Error> {
     let n = n
         .as_ref()
         .ok_or_else(|| Error::Engine("no table name".into()))?;
-    Ok(table::Name {
+    Ok(catalog::Name {
         db: text(n.db, n.db_len)?,
         table: text(n.table, n.table_len)?,
     })
@@ -847,7 +847,7 @@ pub unsafe extern "C" fn awss3_table_drop(
 ) -> i32 {
     guard(|| {
         let stop = runtime::Interrupt::new(killed, killed_arg);
-        table::drop_table(
+        ddl::drop_table(
             &text(path, path_len)?,
             &table_name(name)?,
             frm_present,
@@ -887,7 +887,7 @@ pub unsafe extern "C" fn awss3_table_rename(
         let stop = runtime::Interrupt::new(killed, killed_arg);
         let names = (table_name(from_name)?, table_name(to_name)?);
         let local = (!frm.is_null()).then(|| (bytes(version, version_len), bytes(frm, frm_len)));
-        table::rename_table(
+        ddl::rename_table(
             &text(from, from_len)?,
             &text(to, to_len)?,
             &names,
@@ -923,7 +923,7 @@ pub unsafe extern "C" fn awss3_catalog_discover(
     guard(|| {
         let stop = runtime::Interrupt::new(killed, killed_arg);
         let Some(image) =
-            table::catalog_discover(&table_name(name)?, &text(path, path_len)?, stop)?
+            catalog::catalog_discover(&table_name(name)?, &text(path, path_len)?, stop)?
         else {
             return Ok(HA_ERR_KEY_NOT_FOUND);
         };
@@ -952,7 +952,7 @@ pub unsafe extern "C" fn awss3_catalog_exists(
 ) -> i32 {
     guard(|| {
         let stop = runtime::Interrupt::new(killed, killed_arg);
-        let found = table::catalog_exists(&table_name(name)?, stop)?;
+        let found = catalog::catalog_exists(&table_name(name)?, stop)?;
         if let Some(o) = out.as_mut() {
             *o = found;
         }
@@ -985,7 +985,7 @@ pub unsafe extern "C" fn awss3_catalog_names(
     guard(|| {
         let stop = runtime::Interrupt::new(killed, killed_arg);
         let (names, here) =
-            table::catalog_names(&text(db, db_len)?, &text(db_dir, db_dir_len)?, stop)?;
+            catalog::catalog_names(&text(db, db_len)?, &text(db_dir, db_dir_len)?, stop)?;
         if let Some(f) = each {
             for n in &names {
                 f(each_arg, false, n.as_ptr() as *const c_char, n.len());
@@ -1032,7 +1032,7 @@ pub unsafe extern "C" fn awss3_catalog_check(
 ) -> i32 {
     guard(|| {
         let stop = runtime::Interrupt::new(killed, killed_arg);
-        let check = table::catalog_check(
+        let check = catalog::catalog_check(
             &table_name(name)?,
             &text(path, path_len)?,
             bytes(version, version_len),
@@ -1074,7 +1074,7 @@ pub unsafe extern "C" fn awss3_catalog_publish(
     guard(|| {
         let stop = runtime::Interrupt::new(killed, killed_arg);
         let expect = (!expect.is_null()).then(|| bytes(expect, expect_len));
-        table::catalog_publish(
+        catalog::catalog_publish(
             &table_name(name)?,
             &text(path, path_len)?,
             bytes(version, version_len),
@@ -1264,7 +1264,7 @@ pub unsafe extern "C" fn awss3_scan_start(
     whole: bool,
 ) -> i32 {
     guard(|| {
-        let range = table::KeyRange {
+        let range = keyrange::KeyRange {
             lower: bound(lower, lower_len, lower_kind)?,
             upper: bound(upper, upper_len, upper_kind)?,
         };
@@ -1319,7 +1319,7 @@ pub unsafe extern "C" fn awss3_last_key(
     len: *mut usize,
 ) -> i32 {
     guard(|| {
-        let range = table::KeyRange {
+        let range = keyrange::KeyRange {
             lower: None,
             upper: bound(upper, upper_len, upper_kind)?,
         };

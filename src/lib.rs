@@ -5,13 +5,16 @@
 pub mod alter;
 pub mod batch;
 pub mod budget;
+pub mod call;
 pub mod catalog;
 #[cfg(test)]
 mod conformance;
+pub mod ddl;
 pub mod error;
 pub mod estimate;
 pub mod ffi;
 pub mod keycodec;
+pub mod keyrange;
 pub mod listing;
 pub mod location;
 #[cfg(test)]

@@ -232,6 +232,13 @@ pub fn write_sidecar(table_path: &str, sc: &Sidecar) -> Result<(), String> {
     write().map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// The table's sidecar, or the default one (no sidecar yet).
+pub fn sidecar_or_default(table_path: &str) -> Result<Sidecar, crate::error::Error> {
+    Ok(read_sidecar(table_path)
+        .map_err(crate::error::Error::Engine)?
+        .unwrap_or_default())
+}
+
 /// `Ok(None)` when the table has no sidecar (a CONNECTION table that never
 /// dropped a column).
 pub fn read_sidecar(table_path: &str) -> Result<Option<Sidecar>, String> {

@@ -64,6 +64,9 @@ pub struct InMemory {
     /// multipart uploads, where an ETag is not the body's MD5).
     pub opaque_etags: bool,
     pub retries: u32,
+    /// Each answer arrives this long after the request was carried out (so
+    /// that concurrent writers can interleave, as over a network).
+    pub delay: std::time::Duration,
 }
 
 impl InMemory {
@@ -86,6 +89,7 @@ impl InMemory {
             ignores_conditions: false,
             opaque_etags: false,
             retries: 3,
+            delay: std::time::Duration::ZERO,
         }
     }
 
@@ -123,6 +127,12 @@ impl InMemory {
             .get(bucket)
             .map(|b| b.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    async fn wait(&self) {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -253,7 +263,10 @@ impl Store for InMemory {
             let token = more.then(|| page.last().map(|e| e.key.clone())).flatten();
             (page, token)
         });
-        Box::pin(async move { r.0 })
+        Box::pin(async move {
+            self.wait().await;
+            r.0
+        })
     }
 
     fn get<'a>(
@@ -273,7 +286,10 @@ impl Store for InMemory {
                 }
             })
         });
-        Box::pin(async move { r.0 })
+        Box::pin(async move {
+            self.wait().await;
+            r.0
+        })
     }
 
     fn head<'a>(
@@ -284,7 +300,10 @@ impl Store for InMemory {
         let r = self.attempt(Req::Head, "HeadObject", bucket, Some(key), |s| {
             s.buckets[bucket].get(key).map(|o| (entry(key, o), head(o)))
         });
-        Box::pin(async move { r.0 })
+        Box::pin(async move {
+            self.wait().await;
+            r.0
+        })
     }
 
     fn put<'a>(&'a self, bucket: &'a str, req: PutRequest<'a>) -> BoxFuture<'a, PutAnswer> {
@@ -319,7 +338,10 @@ impl Store for InMemory {
                 }
                 PutOutcome::Written(etag)
             });
-        Box::pin(async move { PutAnswer { result, unanswered } })
+        Box::pin(async move {
+            self.wait().await;
+            PutAnswer { result, unanswered }
+        })
     }
 
     fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), S3Error>> {
@@ -328,7 +350,10 @@ impl Store for InMemory {
                 b.remove(key);
             }
         });
-        Box::pin(async move { r.0 })
+        Box::pin(async move {
+            self.wait().await;
+            r.0
+        })
     }
 
     fn delete_batch<'a>(
@@ -344,6 +369,9 @@ impl Store for InMemory {
                 }
             }
         });
-        Box::pin(async move { r.0 })
+        Box::pin(async move {
+            self.wait().await;
+            r.0
+        })
     }
 }

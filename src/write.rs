@@ -23,7 +23,7 @@
 //! unknown.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::store::{Cond, PutOutcome, PutRequest, S3Error, Store};
 
@@ -68,6 +68,13 @@ pub async fn write(
     expect: Expect<'_>,
 ) -> Result<Outcome, S3Error> {
     let (honoured, _) = honoured(store, bucket).await?;
+    // Where the HEAD stands in for the condition, this server's writers of
+    // one key take turns from the HEAD to the PUT's answer: two connections
+    // of one server never both win a key (other servers still can).
+    let _turn = match honoured {
+        true => None,
+        false => Some(KeyTurn::take(store.endpoint(), bucket, key).await),
+    };
     let cond = match expect {
         Expect::Absent if honoured => Cond::IfNoneMatch,
         Expect::ETag(etag) if honoured => Cond::IfMatch(etag.to_string()),
@@ -94,6 +101,51 @@ pub async fn write(
         },
     };
     put_identified(store, bucket, key, obj, cond).await
+}
+
+type KeyId = (String, String, String);
+
+/// The keys this server is writing through a HEAD stand-in, each with its
+/// queue of writers.
+static TURNS: Mutex<Option<HashMap<KeyId, Arc<tokio::sync::Mutex<()>>>>> = Mutex::new(None);
+
+fn turns<T>(f: impl FnOnce(&mut HashMap<KeyId, Arc<tokio::sync::Mutex<()>>>) -> T) -> T {
+    let mut guard = TURNS.lock().unwrap_or_else(|p| p.into_inner());
+    f(guard.get_or_insert_with(HashMap::new))
+}
+
+/// One writer's turn at a key; the key's entry goes when nobody waits.
+struct KeyTurn {
+    id: KeyId,
+    queue: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl KeyTurn {
+    async fn take(endpoint: &str, bucket: &str, key: &str) -> KeyTurn {
+        let id = (endpoint.to_string(), bucket.to_string(), key.to_string());
+        let queue = turns(|t| t.entry(id.clone()).or_default().clone());
+        let guard = Some(queue.clone().lock_owned().await);
+        KeyTurn { id, queue, guard }
+    }
+}
+
+impl Drop for KeyTurn {
+    fn drop(&mut self) {
+        self.guard.take();
+        // Clones are made under the map's lock: 2 = the map's and ours.
+        turns(|t| {
+            if Arc::strong_count(&self.queue) == 2 {
+                t.remove(&self.id);
+            }
+        });
+    }
+}
+
+/// Keys of `endpoint` with a writer's turn open (tests).
+#[cfg(test)]
+fn held_keys(endpoint: &str) -> usize {
+    turns(|t| t.keys().filter(|k| k.0 == endpoint).count())
 }
 
 /// Whether the object at `key` is still the one with `etag` (a key-changing

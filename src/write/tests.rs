@@ -5,6 +5,7 @@ use crate::memstore::{Fault, InMemory, Req};
 
 fn run<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("runtime")
         .block_on(f)
@@ -268,4 +269,49 @@ fn write_ids_differ_and_the_probe_key_is_at_the_root() {
     assert_eq!(lookup("e1", "bk"), Some(false));
     assert_eq!(lookup("e2", "bk"), Some(true));
     assert_eq!(lookup("e1", "other"), None);
+}
+
+#[test]
+fn two_writers_of_one_server_never_both_win_a_key_where_conditions_are_ignored() {
+    let mut s = store();
+    s.ignores_conditions = true;
+    probed(&s);
+    // Answers take a while, so that both HEADs could go out before either PUT.
+    s.delay = std::time::Duration::from_millis(20);
+    let (a, b) = run(async {
+        tokio::join!(
+            write(&s, "b", "k", row("a"), Expect::Absent),
+            write(&s, "b", "k", row("b"), Expect::Absent)
+        )
+    });
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let won = [&a, &b]
+        .iter()
+        .filter(|o| matches!(o, Outcome::Written(_)))
+        .count();
+    assert_eq!(won, 1, "INSERT: {a:?} {b:?}");
+    // Two UPDATEs from the same read.
+    let etag = run(s.head("b", "k")).unwrap().unwrap().0.etag;
+    let (a, b) = run(async {
+        tokio::join!(
+            write(&s, "b", "k", row("c"), Expect::ETag(&etag)),
+            write(&s, "b", "k", row("d"), Expect::ETag(&etag))
+        )
+    });
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let won = [&a, &b]
+        .iter()
+        .filter(|o| matches!(o, Outcome::Written(_)))
+        .count();
+    assert_eq!(won, 1, "UPDATE: {a:?} {b:?}");
+    // Other keys do not wait for each other, and no lock is left behind.
+    let (a, b) = run(async {
+        tokio::join!(
+            write(&s, "b", "x", row("x"), Expect::Absent),
+            write(&s, "b", "y", row("y"), Expect::Absent)
+        )
+    });
+    assert!(matches!(a.unwrap(), Outcome::Written(_)));
+    assert!(matches!(b.unwrap(), Outcome::Written(_)));
+    assert_eq!(held_keys(s.endpoint()), 0);
 }

@@ -105,6 +105,29 @@ impl Format {
             _ => Format::Json,
         }
     }
+
+    /// The most bytes a body of this format may have to be a row, from each
+    /// value column's name and the most bytes its value's text can take
+    /// (0: unknown): RAW, the one value; JSON, braces and each value escaped
+    /// (at most 6 bytes a byte) with its quoted name. `u64::MAX` (no limit)
+    /// when a bound is unknown or there is nothing to bound.
+    pub fn max_body(self, values: &[(&str, u64)]) -> u64 {
+        if values.iter().any(|&(_, max)| max == 0) {
+            return u64::MAX;
+        }
+        let total = match self {
+            Format::Raw => values.iter().fold(0u64, |t, &(_, v)| t.saturating_add(v)),
+            Format::Json => values.iter().fold(2u64, |t, &(name, v)| {
+                t.saturating_add(v.saturating_mul(6))
+                    .saturating_add(name.len() as u64 + 8)
+            }),
+        };
+        if total == 0 {
+            u64::MAX
+        } else {
+            total
+        }
+    }
 }
 
 /// Which S3 requests reading a set of columns needs.
@@ -184,6 +207,20 @@ mod tests {
         );
         assert_eq!(Format::default_for(&[key.clone(), blob, int]), Format::Json);
         assert_eq!(Format::default_for(&[key]), Format::Json);
+    }
+
+    #[test]
+    fn body_bounds_follow_the_format() {
+        assert_eq!(Format::Raw.max_body(&[("v", 100)]), 100);
+        // {"v":<6*100 escaped>} and "abc":...
+        assert_eq!(Format::Json.max_body(&[("v", 100)]), 2 + 600 + 1 + 8);
+        assert_eq!(
+            Format::Json.max_body(&[("v", 100), ("abc", 64)]),
+            2 + 600 + 9 + 384 + 11
+        );
+        assert_eq!(Format::Json.max_body(&[]), 2);
+        assert_eq!(Format::Raw.max_body(&[]), u64::MAX);
+        assert_eq!(Format::Json.max_body(&[("v", 0)]), u64::MAX);
     }
 
     #[test]

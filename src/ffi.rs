@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::location::Server;
 use crate::schema::{Attr, CellKind, Column, Format, Role, TableDef, Value};
 use crate::table::{self, Table};
-use crate::{alter, catalog, metrics, runtime, settings};
+use crate::{alter, catalog, discovery, lookups, metrics, progress, runtime, settings, stats};
 
 // The boundary's enumerations are C enums in the header (cbindgen), but the
 // fields and arguments that carry them are `int32_t`: a number C sends is
@@ -171,6 +171,9 @@ pub struct Awss3Column {
     pub meta_len: usize,
     pub kind: i32,
     pub nullable: bool,
+    /// The most bytes a value's text can take (0: unknown); the core bounds
+    /// the bodies it reads with it.
+    pub max_bytes: u64,
 }
 
 /// A CREATE SERVER's row, as the server keeps it (mysql.servers). The shim
@@ -217,8 +220,6 @@ pub struct Awss3TableDef {
     pub ncolumns: usize,
     /// The server CONNECTION names, or null.
     pub server: *const Awss3Server,
-    /// The most bytes an object's body may have to be a row (0: no limit).
-    pub max_body: u64,
     /// At CREATE only (else null / 0): the server's definition image and its
     /// version id, which the shared catalogue (`awss3_discovery`) holds.
     pub frm: *const u8,
@@ -249,6 +250,13 @@ pub struct Awss3Table {
     cells: Vec<Awss3Cell>,
     /// Backs text handed out (location, warnings) until the next call.
     text_out: Vec<u8>,
+    /// The table's name as the server gives it (for notes).
+    db: String,
+    name: String,
+    /// What the handler tells the optimizer, its progress, its lookups.
+    stats: stats::TableStats,
+    progress: progress::Progress,
+    lookups: lookups::Lookups,
 }
 
 thread_local! {
@@ -280,6 +288,12 @@ impl PanicValue for bool {
 
 impl PanicValue for () {
     fn on_panic() {}
+}
+
+impl PanicValue for f64 {
+    fn on_panic() -> f64 {
+        0.0
+    }
 }
 
 impl<T> PanicValue for *mut T {
@@ -383,6 +397,7 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
         std::slice::from_raw_parts(d.columns, d.ncolumns)
     };
     let mut columns = Vec::with_capacity(cols.len());
+    let mut value_max = Vec::with_capacity(cols.len());
     for c in cols {
         // Unknown numbers are refused, never taken for some default: a
         // shim built from another header must not silently misread columns.
@@ -404,6 +419,9 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
             AWSS3_ROLE_META => Role::Meta(text(c.meta, c.meta_len)?.to_ascii_lowercase()),
             AWSS3_ROLE_COMPUTED => Role::Computed,
         };
+        if role == Role::Value {
+            value_max.push((columns.len(), c.max_bytes));
+        }
         columns.push(Column {
             name: text(c.name, c.name_len)?,
             role,
@@ -411,26 +429,30 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
             nullable: c.nullable,
         });
     }
+    let format = match Awss3Format::try_from(d.format)
+        .map_err(|f| Error::Engine(format!("unknown body format {f}")))?
+    {
+        AWSS3_FORMAT_AUTO => None,
+        AWSS3_FORMAT_RAW => Some(Format::Raw),
+        AWSS3_FORMAT_JSON => Some(Format::Json),
+    };
+    let values: Vec<(&str, u64)> = value_max
+        .iter()
+        .map(|&(i, max)| (columns[i].name.as_str(), max))
+        .collect();
+    let max_body = format
+        .unwrap_or_else(|| Format::default_for(&columns))
+        .max_body(&values);
     Ok(TableDef {
         path: text(d.path, d.path_len)?,
         db: text(d.db, d.db_len)?,
         name: text(d.name, d.name_len)?,
         connection: text(d.connection, d.connection_len)?,
-        format: match Awss3Format::try_from(d.format)
-            .map_err(|f| Error::Engine(format!("unknown body format {f}")))?
-        {
-            AWSS3_FORMAT_AUTO => None,
-            AWSS3_FORMAT_RAW => Some(Format::Raw),
-            AWSS3_FORMAT_JSON => Some(Format::Json),
-        },
+        format,
         read_only: d.read_only,
         key_pad_space: d.key_pad_space,
         columns,
-        max_body: if d.max_body == 0 {
-            u64::MAX
-        } else {
-            d.max_body
-        },
+        max_body,
         frm: bytes(d.frm, d.frm_len).to_vec(),
         version: bytes(d.version, d.version_len).to_vec(),
         server: match d.server.as_ref() {
@@ -998,6 +1020,67 @@ pub unsafe extern "C" fn awss3_catalog_names(
     })
 }
 
+/// A byte string the shim hands over (a name).
+#[repr(C)]
+pub struct Awss3Bytes {
+    pub data: *const u8,
+    pub len: usize,
+}
+
+unsafe fn byte_list<'a>(p: *const Awss3Bytes, n: usize) -> Vec<&'a [u8]> {
+    if p.is_null() || n == 0 {
+        return Vec::new();
+    }
+    std::slice::from_raw_parts(p, n)
+        .iter()
+        .map(|b| bytes(b.data, b.len))
+        .collect()
+}
+
+/// What SHOW TABLES lists for a database with discovery (see
+/// `discovery.rs`): given the server's list `listed`, the catalogue's names
+/// `shared` and this server's shared tables `here` (from
+/// `awss3_catalog_names`, as table names), the indexes into `shared` of the
+/// names to add (`add`, room for `nshared`) and the ascending indexes into
+/// `listed` of the names to remove (`drop`, room for `nlisted`).
+/// `dropping_db`: the list is for DROP DATABASE.
+///
+/// # Safety
+/// Arrays valid for their counts; out-params writable with the room said.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn awss3_discovery_changes(
+    listed: *const Awss3Bytes,
+    nlisted: usize,
+    shared: *const Awss3Bytes,
+    nshared: usize,
+    here: *const Awss3Bytes,
+    nhere: usize,
+    dropping_db: bool,
+    add: *mut usize,
+    nadd: *mut usize,
+    drop: *mut usize,
+    ndrop: *mut usize,
+) -> i32 {
+    guard(|| {
+        let c = discovery::changes(
+            &byte_list(listed, nlisted),
+            &byte_list(shared, nshared),
+            &byte_list(here, nhere),
+            dropping_db,
+        );
+        let out = |v: &[usize], p: *mut usize, n: *mut usize| {
+            if !p.is_null() && !n.is_null() {
+                std::ptr::copy_nonoverlapping(v.as_ptr(), p, v.len());
+                *n = v.len();
+            }
+        };
+        out(&c.add, add, nadd);
+        out(&c.drop, drop, ndrop);
+        Ok(0)
+    })
+}
+
 /// What the check of a table's definition against the catalogue found.
 #[repr(C)]
 #[allow(non_camel_case_types)]
@@ -1096,11 +1179,18 @@ pub unsafe extern "C" fn awss3_table_new(
     out: *mut *mut Awss3Table,
 ) -> i32 {
     guard(|| {
-        let table = Table::open(table_def(def)?)?;
+        let def = table_def(def)?;
+        let (db, name) = (def.db.clone(), def.name.clone());
+        let table = Table::open(def)?;
         let t = Box::new(Awss3Table {
             table,
             cells: Vec::new(),
             text_out: Vec::new(),
+            db,
+            name,
+            stats: stats::TableStats::default(),
+            progress: progress::Progress::default(),
+            lookups: lookups::Lookups::default(),
         });
         match out.as_mut() {
             Some(o) => *o = Box::into_raw(t),
@@ -1125,7 +1215,8 @@ pub unsafe extern "C" fn awss3_table_free(t: *mut Awss3Table) {
 /// The statement now working on the table (at its start; `killed` null at
 /// its end): waits on S3 for it end when `killed(killed_arg)` says so, long
 /// operations report through `progress(killed_arg, done, total)`, and its
-/// requests are charged to `budget` (null: no limit).
+/// requests are charged to `budget` (null: no limit). The handler's progress
+/// ownership (`awss3_progress_start`) never carries into a new statement.
 ///
 /// # Safety
 /// `t` valid; `killed_arg` valid for `killed` until the next call; `budget`
@@ -1139,7 +1230,9 @@ pub unsafe extern "C" fn awss3_table_set_statement(
     budget: *const Awss3Budget,
 ) -> i32 {
     guard(|| {
-        let t = &mut table_mut(t)?.table;
+        let h = table_mut(t)?;
+        h.progress.disown();
+        let t = &mut h.table;
         t.set_interrupt(runtime::Interrupt::new(killed, killed_arg).with_report(progress));
         t.set_budget(budget.as_ref().map(|b| b.0.clone()));
         Ok(0)
@@ -1278,21 +1371,22 @@ pub unsafe extern "C" fn awss3_scan_start(
         Ok(0)
     })
 }
+
 /// The next row: 0 and cells, `HA_ERR_END_OF_FILE`, or `AWSS3_ERROR_PENDING`
-/// when nothing arrived within `wait_ms`.
+/// when nothing arrived within the core's wait slice (short, so that the
+/// shim can check for KILL between calls).
 ///
 /// # Safety
 /// `t` valid; out-params writable.
 #[no_mangle]
 pub unsafe extern "C" fn awss3_scan_next(
     t: *mut Awss3Table,
-    wait_ms: u32,
     cells: *mut *const Awss3Cell,
     ncells: *mut usize,
 ) -> i32 {
     guard(|| {
         let t = table_mut(t)?;
-        match t.table.scan_next(Duration::from_millis(wait_ms as u64))? {
+        match t.table.scan_next(runtime::SLICE)? {
             None => Ok(AWSS3_PENDING),
             Some(false) => Ok(HA_ERR_END_OF_FILE),
             Some(true) => {
@@ -1395,32 +1489,129 @@ unsafe fn read_one(
     }
 }
 
-/// The row count the optimizer's estimates use (see `estimate.rs`): the
-/// last one listed, or (`may_list`) one LIST page on first use since
-/// start-up; `HA_ERR_KEY_NOT_FOUND` when none is known and none may be listed.
+/// The row count `info()` reports (see `stats.rs`): the last one listed,
+/// or one LIST page on the table's first use since start-up while a statement
+/// uses it (`in_statement`; once per statement `query`), else a guess; the
+/// exact count when the statement deletes every row (`deletes_all`: it
+/// reports the count as its affected rows). Only that count's failure is an
+/// error. A handler whose table did not open (`t` null) gets the guess.
 ///
 /// # Safety
-/// `t` valid; `rows` writable.
+/// `t` valid or null; `records` writable.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_table_rows(
+pub unsafe extern "C" fn awss3_table_stats(
     t: *mut Awss3Table,
-    may_list: bool,
-    rows: *mut u64,
+    query: u64,
+    in_statement: bool,
+    deletes_all: bool,
+    records: *mut u64,
 ) -> i32 {
     guard(|| {
-        let t = &table_mut(t)?.table;
-        let n = if may_list {
-            t.rows_estimate()?
-        } else {
-            match t.known_rows() {
-                Some(n) => n,
-                None => return Ok(HA_ERR_KEY_NOT_FOUND),
-            }
+        let n = match t.as_mut() {
+            None => stats::records_unopened(),
+            Some(h) => h
+                .stats
+                .records(&mut h.table, query, in_statement, deletes_all)?,
         };
-        if !rows.is_null() {
-            *rows = n;
+        if let Some(r) = records.as_mut() {
+            *r = n;
         }
         Ok(0)
+    })
+}
+
+/// The optimizer's cost of a full scan of `rows` rows, in S3 requests.
+#[no_mangle]
+pub extern "C" fn awss3_scan_cost(rows: f64) -> f64 {
+    boundary(|| stats::scan_cost(rows))
+}
+
+/// Starts the handler's progress report, `expected` rows: the first report
+/// to make (`done`, `total`). The shim calls it only when the statement's
+/// progress is free (the first operation to report owns it).
+///
+/// # Safety
+/// `t` valid or null (then nothing is reported); out-params writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_progress_start(
+    t: *mut Awss3Table,
+    expected: u64,
+    done: *mut u64,
+    total: *mut u64,
+) -> bool {
+    boundary(|| {
+        let Some(h) = t.as_mut() else {
+            return false;
+        };
+        let (d, n) = h.progress.start(expected);
+        if !done.is_null() && !total.is_null() {
+            *done = d;
+            *total = n;
+        }
+        true
+    })
+}
+
+/// One more row of the handler's operation: true with the report to make
+/// now (`done`, `total`), false when there is none to make.
+///
+/// # Safety
+/// `t` valid or null; out-params writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_progress_step(
+    t: *mut Awss3Table,
+    done: *mut u64,
+    total: *mut u64,
+) -> bool {
+    boundary(|| {
+        let Some((d, n)) = t.as_mut().and_then(|h| h.progress.step()) else {
+            return false;
+        };
+        if !done.is_null() && !total.is_null() {
+            *done = d;
+            *total = n;
+        }
+        true
+    })
+}
+
+/// The handler's operation ends: whether it owned the statement's progress
+/// (then the shim ends it).
+///
+/// # Safety
+/// `t` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_progress_stop(t: *mut Awss3Table) -> bool {
+    boundary(|| t.as_mut().is_some_and(|h| h.progress.stop()))
+}
+
+/// One lookup by key (not batched) in statement `query`: true, with the note
+/// to push (valid until the next call), once per statement after enough of
+/// them when `batchable` (a SELECT the server could batch and does not).
+///
+/// # Safety
+/// `t` valid or null; out-params writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_lookup_note(
+    t: *mut Awss3Table,
+    query: u64,
+    batchable: bool,
+    msg: *mut *const c_char,
+    len: *mut usize,
+) -> bool {
+    boundary(|| {
+        let Some(h) = t.as_mut() else {
+            return false;
+        };
+        if !h.lookups.count(query, batchable) {
+            return false;
+        }
+        h.text_out = lookups::note(&h.db, &h.name).into_bytes();
+        if !msg.is_null() && !len.is_null() {
+            *msg = h.text_out.as_ptr() as *const c_char;
+            *len = h.text_out.len();
+        }
+        true
     })
 }
 
@@ -1673,6 +1864,7 @@ mod tests {
             meta_len: 0,
             kind,
             nullable: false,
+            max_bytes: 0,
         };
         let def = |cols: &[Awss3Column], format| Awss3TableDef {
             path: name.as_ptr() as *const c_char,
@@ -1689,7 +1881,6 @@ mod tests {
             columns: cols.as_ptr(),
             ncolumns: cols.len(),
             server: std::ptr::null(),
-            max_body: 0,
             frm: std::ptr::null(),
             frm_len: 0,
             version: std::ptr::null(),

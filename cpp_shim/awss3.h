@@ -794,6 +794,17 @@ int32_t awss3_table_stats(struct Awss3Table *t,
 double awss3_scan_cost(double rows);
 
 /**
+ * The optimizer's cost of reading `rows` rows through `ranges` key ranges.
+ */
+double awss3_read_cost(uint64_t ranges, uint64_t rows);
+
+/**
+ * The rows a key range that is not one key value is taken to hold, of a
+ * table of `records` rows.
+ */
+uint64_t awss3_range_rows(uint64_t records);
+
+/**
  * Starts the handler's progress report, `expected` rows: the first report
  * to make (`done`, `total`). The shim calls it only when the statement's
  * progress is free (the first operation to report owns it).

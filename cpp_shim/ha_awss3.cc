@@ -1954,14 +1954,9 @@ double ha_awss3::scan_time()
   return awss3_scan_cost(rows2double(stats.records));
 }
 
-/* One GET per row; a range holding more rows than one key needs a LIST
-   too (point lookups have one row per range). */
 double ha_awss3::read_time(uint, uint ranges, ha_rows rows)
 {
-  double cost= rows2double(rows);
-  if (rows > ranges)
-    cost+= ranges;
-  return cost;
+  return awss3_read_cost(ranges, rows);
 }
 
 /* A join on the key without batched key access reads one key at a time:
@@ -2201,8 +2196,7 @@ ha_rows ha_awss3::records_in_range(uint, const key_range *min_key,
   if (min_key && max_key && min_key->length == max_key->length &&
       !memcmp(min_key->key, max_key->key, min_key->length))
     return 1;
-  /* A range LISTs only its part of the table: cheaper than a full scan. */
-  return MY_MAX(stats.records / 10, 2);
+  return awss3_range_rows(stats.records);
 }
 
 /* ------------------------------------------------------- ALTER TABLE */

@@ -290,6 +290,12 @@ impl PanicValue for () {
     fn on_panic() {}
 }
 
+impl PanicValue for u64 {
+    fn on_panic() -> u64 {
+        0
+    }
+}
+
 impl PanicValue for f64 {
     fn on_panic() -> f64 {
         0.0
@@ -1524,6 +1530,19 @@ pub unsafe extern "C" fn awss3_table_stats(
 #[no_mangle]
 pub extern "C" fn awss3_scan_cost(rows: f64) -> f64 {
     boundary(|| stats::scan_cost(rows))
+}
+
+/// The optimizer's cost of reading `rows` rows through `ranges` key ranges.
+#[no_mangle]
+pub extern "C" fn awss3_read_cost(ranges: u64, rows: u64) -> f64 {
+    boundary(|| stats::read_cost(ranges, rows))
+}
+
+/// The rows a key range that is not one key value is taken to hold, of a
+/// table of `records` rows.
+#[no_mangle]
+pub extern "C" fn awss3_range_rows(records: u64) -> u64 {
+    boundary(|| stats::range_rows(records))
 }
 
 /// Starts the handler's progress report, `expected` rows: the first report

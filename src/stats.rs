@@ -19,6 +19,24 @@ pub fn scan_cost(rows: f64) -> f64 {
     (rows / listing::PAGE as f64).ceil() + rows
 }
 
+/// Cost of reading `rows` rows found through `ranges` key ranges: one GET
+/// per row, and a LIST per range when the ranges hold more rows than one key
+/// each (point lookups have one row per range).
+pub fn read_cost(ranges: u64, rows: u64) -> f64 {
+    let mut cost = rows as f64;
+    if rows > ranges {
+        cost += ranges as f64;
+    }
+    cost
+}
+
+/// Rows a key range that is not one key is taken to hold, of a table of
+/// `records`: a range LISTs only its part of the table, so it must look
+/// cheaper than a full scan.
+pub fn range_rows(records: u64) -> u64 {
+    (records / 10).max(MIN_ROWS)
+}
+
 /// Where the counts come from (the open table; a fake in tests).
 pub trait RowSource {
     /// The known row count, or (`may_list`) one LIST page when none is known.
@@ -130,6 +148,20 @@ mod tests {
         assert_eq!(scan_cost(1.0), 2.0);
         assert_eq!(scan_cost(1000.0), 1001.0);
         assert_eq!(scan_cost(1001.0), 1003.0);
+    }
+
+    #[test]
+    fn reads_cost_a_get_per_row_and_a_list_per_range_of_several_rows() {
+        assert_eq!(read_cost(3, 3), 3.0);
+        assert_eq!(read_cost(3, 1), 1.0);
+        assert_eq!(read_cost(2, 50), 52.0);
+    }
+
+    #[test]
+    fn a_range_is_a_tenth_of_the_table_and_at_least_two_rows() {
+        assert_eq!(range_rows(1000), 100);
+        assert_eq!(range_rows(5), 2);
+        assert_eq!(range_rows(0), 2);
     }
 
     #[test]

@@ -20,6 +20,8 @@
 
 #define AWSS3_HA_ERR_END_OF_FILE 137
 
+#define AWSS3_HA_ERR_RECORD_IS_THE_SAME 169
+
 #define AWSS3_HA_ERR_TABLE_READONLY 165
 
 #define AWSS3_HA_ERR_ABORTED_BY_USER 188
@@ -893,14 +895,16 @@ int32_t awss3_batch_next(struct Awss3Table *t, const struct Awss3Cell **cells, s
 void awss3_batch_end(struct Awss3Table *t);
 
 /**
- * Starts a multi-row INSERT whose rows are written concurrently, up to
- * `awss3_prefetch_window` at a time (where the store honours conditional
- * writes; otherwise rows stay sequential).
+ * A multi-row INSERT starts: `rows` the rows it says it inserts (0: not
+ * said), `one_by_one` whether it needs each row's outcome before the next
+ * (see `insert.rs`). `concurrent` receives whether its rows are written
+ * concurrently, up to `awss3_prefetch_window` at a time (then
+ * `awss3_bulk_end` waits for them).
  *
  * # Safety
- * `t` must be a valid table.
+ * `t` must be a valid table; `concurrent` writable.
  */
-int32_t awss3_bulk_begin(struct Awss3Table *t);
+int32_t awss3_bulk_begin(struct Awss3Table *t, uint64_t rows, bool one_by_one, bool *concurrent);
 
 /**
  * Waits for the rows of a multi-row INSERT: 0, or the first failure
@@ -920,8 +924,9 @@ int32_t awss3_bulk_end(struct Awss3Table *t);
 int32_t awss3_insert(struct Awss3Table *t, const struct Awss3Cell *cells, size_t n);
 
 /**
- * UPDATE the row read with key `old_key` to `cells`
- * (`HA_ERR_RECORD_CHANGED` when another writer changed it meanwhile).
+ * UPDATE the row read with key `old_key` and values `old_cells` to `cells`
+ * (`HA_ERR_RECORD_CHANGED` when another writer changed it meanwhile;
+ * `HA_ERR_RECORD_IS_THE_SAME`, and no request, when nothing changes).
  *
  * # Safety
  * Buffers valid for their lengths.
@@ -929,6 +934,8 @@ int32_t awss3_insert(struct Awss3Table *t, const struct Awss3Cell *cells, size_t
 int32_t awss3_update(struct Awss3Table *t,
                      const uint8_t *old_key,
                      size_t old_key_len,
+                     const struct Awss3Cell *old_cells,
+                     size_t old_n,
                      const struct Awss3Cell *cells,
                      size_t n);
 

@@ -50,6 +50,8 @@ static_assert(AWSS3_HA_ERR_KEY_NOT_FOUND == HA_ERR_KEY_NOT_FOUND, "HA_ERR_KEY_NO
 static_assert(AWSS3_HA_ERR_FOUND_DUPP_KEY == HA_ERR_FOUND_DUPP_KEY, "HA_ERR_FOUND_DUPP_KEY");
 static_assert(AWSS3_HA_ERR_RECORD_CHANGED == HA_ERR_RECORD_CHANGED, "HA_ERR_RECORD_CHANGED");
 static_assert(AWSS3_HA_ERR_END_OF_FILE == HA_ERR_END_OF_FILE, "HA_ERR_END_OF_FILE");
+static_assert(AWSS3_HA_ERR_RECORD_IS_THE_SAME == HA_ERR_RECORD_IS_THE_SAME,
+              "HA_ERR_RECORD_IS_THE_SAME");
 static_assert(AWSS3_HA_ERR_TABLE_READONLY == HA_ERR_TABLE_READONLY, "HA_ERR_TABLE_READONLY");
 static_assert(AWSS3_HA_ERR_ABORTED_BY_USER == HA_ERR_ABORTED_BY_USER, "HA_ERR_ABORTED_BY_USER");
 static_assert(AWSS3_ERROR_ENGINE > HA_ERR_LAST, "engine code outside HA_ERR range");
@@ -1520,30 +1522,17 @@ void ha_awss3::compute_needed()
     needed[i]= all || bitmap_is_set(table->read_set, i);
 }
 
-/* Same values, same bytes: nothing to write. */
-static bool same_cells(const std::vector<Awss3Cell> &a,
-                       const std::vector<Awss3Cell> &b)
-{
-  for (size_t i= 0; i < a.size(); i++)
-    if (a[i].kind != b[i].kind || a[i].int_value != b[i].int_value ||
-        memcmp(&a[i].real_value, &b[i].real_value, sizeof(double)) ||
-        a[i].len != b[i].len ||
-        (a[i].len && memcmp(a[i].data, b[i].data, a[i].len)))
-      return false;
-  return true;
-}
-
-/* A plain multi-row INSERT (or INSERT ... SELECT, LOAD DATA) has its rows
-   written up to awss3_prefetch_window at a time. Not with IGNORE, REPLACE or
-   ON DUPLICATE KEY UPDATE, nor with triggers: those need each row's outcome
-   before the next row. */
+/* The core says whether the rows are written concurrently (src/insert.rs).
+   IGNORE, REPLACE, ON DUPLICATE KEY UPDATE and triggers need each row's
+   outcome before the next row. */
 void ha_awss3::start_bulk_insert(ha_rows rows, uint)
 {
   THD *thd= ha_thd();
-  bulk= false;
-  if (rows != 1 && thd->lex->duplicates == DUP_ERROR && !thd->lex->ignore &&
-      !table->triggers && core)
-    bulk= !fail(awss3_bulk_begin(core));
+  bool one_by_one= thd->lex->duplicates != DUP_ERROR || thd->lex->ignore ||
+                   table->triggers;
+  bool concurrent= false;
+  bulk= core && !fail(awss3_bulk_begin(core, rows, one_by_one, &concurrent)) &&
+        concurrent;
   push_core_warnings();
   /* INSERT ... SELECT and LOAD DATA do not say how many rows come. */
   if (rows > 1)
@@ -1583,13 +1572,13 @@ int ha_awss3::update_row(const uchar *old_data, const uchar *new_data)
   String old_key;
   key_of_record(old_data, &old_key);
   record_to_cells(new_data, cells, cell_bufs);
-  /* REPLACE and ON DUPLICATE KEY UPDATE call this for identical rows too;
-     InnoDB reports those as unchanged, and so no PUT is needed. */
+  /* With the old row: the core writes nothing for an unchanged one. */
   record_to_cells(old_data, old_cells, old_bufs);
-  if (same_cells(cells, old_cells))
-    return HA_ERR_RECORD_IS_THE_SAME;
   int rc= fail(awss3_update(core, (const uint8_t *) old_key.ptr(),
-                            old_key.length(), cells.data(), cells.size()));
+                            old_key.length(), old_cells.data(), old_cells.size(),
+                            cells.data(), cells.size()));
+  if (rc == HA_ERR_RECORD_IS_THE_SAME)
+    return rc;
   push_core_warnings();
   if (rc == HA_ERR_FOUND_DUPP_KEY)
     errkey= 0;

@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::location::Server;
-use crate::schema::{Attr, CellKind, Column, Format, Role, TableDef, Value};
+use crate::schema::{same_row, Attr, CellKind, Column, Format, Role, TableDef, Value};
 use crate::table::{self, Table};
-use crate::{alter, catalog, discovery, lookups, metrics, progress, runtime, settings, stats};
+use crate::{
+    alter, catalog, discovery, insert, lookups, metrics, progress, runtime, settings, stats,
+};
 
 // The boundary's enumerations are C enums in the header (cbindgen), but the
 // fields and arguments that carry them are `int32_t`: a number C sends is
@@ -135,6 +137,7 @@ pub const AWSS3_HA_ERR_KEY_NOT_FOUND: i32 = 120;
 pub const AWSS3_HA_ERR_FOUND_DUPP_KEY: i32 = 121;
 pub const AWSS3_HA_ERR_RECORD_CHANGED: i32 = 123;
 pub const AWSS3_HA_ERR_END_OF_FILE: i32 = 137;
+pub const AWSS3_HA_ERR_RECORD_IS_THE_SAME: i32 = 169;
 pub const AWSS3_HA_ERR_TABLE_READONLY: i32 = 165;
 pub const AWSS3_HA_ERR_ABORTED_BY_USER: i32 = 188;
 
@@ -1730,16 +1733,30 @@ pub unsafe extern "C" fn awss3_batch_end(t: *mut Awss3Table) {
     });
 }
 
-/// Starts a multi-row INSERT whose rows are written concurrently, up to
-/// `awss3_prefetch_window` at a time (where the store honours conditional
-/// writes; otherwise rows stay sequential).
+/// A multi-row INSERT starts: `rows` the rows it says it inserts (0: not
+/// said), `one_by_one` whether it needs each row's outcome before the next
+/// (see `insert.rs`). `concurrent` receives whether its rows are written
+/// concurrently, up to `awss3_prefetch_window` at a time (then
+/// `awss3_bulk_end` waits for them).
 ///
 /// # Safety
-/// `t` must be a valid table.
+/// `t` must be a valid table; `concurrent` writable.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_bulk_begin(t: *mut Awss3Table) -> i32 {
+pub unsafe extern "C" fn awss3_bulk_begin(
+    t: *mut Awss3Table,
+    rows: u64,
+    one_by_one: bool,
+    concurrent: *mut bool,
+) -> i32 {
     guard(|| {
-        table_mut(t)?.table.bulk_begin()?;
+        let table = &mut table_mut(t)?.table;
+        let bulk = insert::concurrent(rows, one_by_one);
+        if bulk {
+            table.bulk_begin()?;
+        }
+        if let Some(c) = concurrent.as_mut() {
+            *c = bulk;
+        }
         Ok(0)
     })
 }
@@ -1774,8 +1791,9 @@ pub unsafe extern "C" fn awss3_insert(
     })
 }
 
-/// UPDATE the row read with key `old_key` to `cells`
-/// (`HA_ERR_RECORD_CHANGED` when another writer changed it meanwhile).
+/// UPDATE the row read with key `old_key` and values `old_cells` to `cells`
+/// (`HA_ERR_RECORD_CHANGED` when another writer changed it meanwhile;
+/// `HA_ERR_RECORD_IS_THE_SAME`, and no request, when nothing changes).
 ///
 /// # Safety
 /// Buffers valid for their lengths.
@@ -1784,11 +1802,16 @@ pub unsafe extern "C" fn awss3_update(
     t: *mut Awss3Table,
     old_key: *const u8,
     old_key_len: usize,
+    old_cells: *const Awss3Cell,
+    old_n: usize,
     cells: *const Awss3Cell,
     n: usize,
 ) -> i32 {
     guard(|| {
         let values = values_in(cells, n)?;
+        if same_row(&values_in(old_cells, old_n)?, &values) {
+            return Ok(AWSS3_HA_ERR_RECORD_IS_THE_SAME);
+        }
         table_mut(t)?
             .table
             .update(bytes(old_key, old_key_len), &values)?;

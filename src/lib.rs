@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod error;
 pub mod estimate;
 pub mod ffi;
+pub mod insert;
 pub mod keycodec;
 pub mod listing;
 pub mod location;

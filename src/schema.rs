@@ -43,6 +43,18 @@ pub enum Value {
     Bytes(Vec<u8>),
 }
 
+/// Whether two rows hold the same values, bit for bit (-0.0 is not 0.0):
+/// an UPDATE to the same row needs no write (REPLACE and ON DUPLICATE KEY
+/// UPDATE make such updates; InnoDB reports them as unchanged).
+pub fn same_row(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+            (Value::Double(p), Value::Double(q)) => p.to_bits() == q.to_bits(),
+            (Value::Float(p), Value::Float(q)) => p.to_bits() == q.to_bits(),
+            _ => x == y,
+        })
+}
+
 /// S3-provided attribute a column can show (`S3_ATTR=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attr {
@@ -221,6 +233,16 @@ mod tests {
         assert_eq!(Format::Json.max_body(&[]), 2);
         assert_eq!(Format::Raw.max_body(&[]), u64::MAX);
         assert_eq!(Format::Json.max_body(&[("v", 0)]), u64::MAX);
+    }
+
+    #[test]
+    fn same_rows_compare_bits() {
+        let row = |d: f64| vec![Value::Text("k".into()), Value::Double(d), Value::Null];
+        assert!(same_row(&row(1.5), &row(1.5)));
+        assert!(!same_row(&row(0.0), &row(-0.0)));
+        assert!(!same_row(&row(1.0), &row(1.0)[..2]));
+        assert!(!same_row(&[Value::Null], &[Value::Default]));
+        assert!(!same_row(&[Value::Int(1)], &[Value::UInt(1)]));
     }
 
     #[test]

@@ -791,6 +791,15 @@ int32_t awss3_table_stats(struct Awss3Table *t,
                           uint64_t *records);
 
 /**
+ * Whether ranges on a key column of character set `charset` (`binary`:
+ * bytes) can be LISTs in key order (else the key serves exact lookups only).
+ *
+ * # Safety
+ * `charset` valid for `charset_len`.
+ */
+bool awss3_key_ranges_listable(const char *charset, size_t charset_len, bool binary);
+
+/**
  * The optimizer's cost of a full scan of `rows` rows, in S3 requests.
  */
 double awss3_scan_cost(double rows);

@@ -1620,11 +1620,10 @@ int ha_awss3::index_end()
   return 0;
 }
 
-/* S3 lists keys in UTF-8 byte order. That is the key column's own order
-   when its values are bytes or Unicode text compared by code point, so ranges
-   on the key can be LISTs from a start key; for other charsets (latin1 is
-   cp1252: its byte order is not code-point order) the key serves exact
-   lookups only, and ranges scan the table.
+/* S3 lists keys in UTF-8 byte order: the core says for which key charsets
+   that is the key's own order, so that ranges on the key can be LISTs from a
+   start key; for others the key serves exact lookups only, and ranges scan
+   the table.
    Under PAD SPACE (utf8mb4_bin) SQL orders 'a\t' before 'a', S3 after: the
    core's scans put such keys back in the collation's order (scan::PadOrder).
    HA_READ_ORDER is given only for the whole key (all_parts): that is what
@@ -1640,8 +1639,8 @@ ulong ha_awss3::index_flags(uint, uint, bool all_parts) const
   if (s && s->keys && s->key_info[0].key_part)
   {
     CHARSET_INFO *cs= s->key_info[0].key_part[0].field->charset();
-    if (cs == &my_charset_bin || !strcmp(cs->cs_name.str, "utf8mb4") ||
-        !strcmp(cs->cs_name.str, "utf8mb3") || !strcmp(cs->cs_name.str, "ascii"))
+    if (awss3_key_ranges_listable(cs->cs_name.str, cs->cs_name.length,
+                                  cs == &my_charset_bin))
       return HA_READ_NEXT | HA_READ_RANGE | HA_KEY_SCAN_NOT_ROR |
              (all_parts ? HA_READ_ORDER : 0);
   }

@@ -1529,6 +1529,23 @@ pub unsafe extern "C" fn awss3_table_stats(
     })
 }
 
+/// Whether ranges on a key column of character set `charset` (`binary`:
+/// bytes) can be LISTs in key order (else the key serves exact lookups only).
+///
+/// # Safety
+/// `charset` valid for `charset_len`.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_key_ranges_listable(
+    charset: *const c_char,
+    charset_len: usize,
+    binary: bool,
+) -> bool {
+    boundary(|| {
+        let name = String::from_utf8_lossy(bytes(charset as *const u8, charset_len));
+        crate::keycodec::listing_in_key_order(&name, binary)
+    })
+}
+
 /// The optimizer's cost of a full scan of `rows` rows, in S3 requests.
 #[no_mangle]
 pub extern "C" fn awss3_scan_cost(rows: f64) -> f64 {

@@ -20,6 +20,8 @@
 
 #define AWSS3_HA_ERR_END_OF_FILE 137
 
+#define AWSS3_HA_ERR_RECORD_IS_THE_SAME 169
+
 #define AWSS3_HA_ERR_TABLE_READONLY 165
 
 #define AWSS3_HA_ERR_ABORTED_BY_USER 188
@@ -265,6 +267,11 @@ typedef struct Awss3Column {
   size_t meta_len;
   int32_t kind;
   bool nullable;
+  /**
+   * The most bytes a value's text can take (0: unknown); the core bounds
+   * the bodies it reads with it.
+   */
+  uint64_t max_bytes;
 } Awss3Column;
 
 /**
@@ -326,10 +333,6 @@ typedef struct Awss3TableDef {
    */
   const struct Awss3Server *server;
   /**
-   * The most bytes an object's body may have to be a row (0: no limit).
-   */
-  uint64_t max_body;
-  /**
    * At CREATE only (else null / 0): the server's definition image and its
    * version id, which the shared catalogue (`awss3_discovery`) holds.
    */
@@ -381,6 +384,14 @@ typedef struct Awss3TableName {
  * that was in the catalogue (its file name in the database directory).
  */
 typedef void (*Awss3NameSink)(void *arg, bool shared_here, const char *name, size_t len);
+
+/**
+ * A byte string the shim hands over (a name).
+ */
+typedef struct Awss3Bytes {
+  const uint8_t *data;
+  size_t len;
+} Awss3Bytes;
 
 /**
  * Progress of a long operation (TRUNCATE, a count): called on the
@@ -564,6 +575,30 @@ int32_t awss3_catalog_names(const char *db,
                             void *each_arg);
 
 /**
+ * What SHOW TABLES lists for a database with discovery (see
+ * `discovery.rs`): given the server's list `listed`, the catalogue's names
+ * `shared` and this server's shared tables `here` (from
+ * `awss3_catalog_names`, as table names), the indexes into `shared` of the
+ * names to add (`add`, room for `nshared`) and the ascending indexes into
+ * `listed` of the names to remove (`drop`, room for `nlisted`).
+ * `dropping_db`: the list is for DROP DATABASE.
+ *
+ * # Safety
+ * Arrays valid for their counts; out-params writable with the room said.
+ */
+int32_t awss3_discovery_changes(const struct Awss3Bytes *listed,
+                                size_t nlisted,
+                                const struct Awss3Bytes *shared,
+                                size_t nshared,
+                                const struct Awss3Bytes *here,
+                                size_t nhere,
+                                bool dropping_db,
+                                size_t *add,
+                                size_t *nadd,
+                                size_t *drop,
+                                size_t *ndrop);
+
+/**
  * Checks this server's definition `version` of a table against the
  * catalogue (at most one HEAD per `awss3_definition_check_interval`).
  *
@@ -618,7 +653,8 @@ void awss3_table_free(struct Awss3Table *t);
  * The statement now working on the table (at its start; `killed` null at
  * its end): waits on S3 for it end when `killed(killed_arg)` says so, long
  * operations report through `progress(killed_arg, done, total)`, and its
- * requests are charged to `budget` (null: no limit).
+ * requests are charged to `budget` (null: no limit). The handler's progress
+ * ownership (`awss3_progress_start`) never carries into a new statement.
  *
  * # Safety
  * `t` valid; `killed_arg` valid for `killed` until the next call; `budget`
@@ -689,15 +725,13 @@ int32_t awss3_scan_start(struct Awss3Table *t,
 
 /**
  * The next row: 0 and cells, `HA_ERR_END_OF_FILE`, or `AWSS3_ERROR_PENDING`
- * when nothing arrived within `wait_ms`.
+ * when nothing arrived within the core's wait slice (short, so that the
+ * shim can check for KILL between calls).
  *
  * # Safety
  * `t` valid; out-params writable.
  */
-int32_t awss3_scan_next(struct Awss3Table *t,
-                        uint32_t wait_ms,
-                        const struct Awss3Cell **cells,
-                        size_t *ncells);
+int32_t awss3_scan_next(struct Awss3Table *t, const struct Awss3Cell **cells, size_t *ncells);
 
 /**
  * The greatest key value up to `upper` (`AWSS3_BOUND_NONE`: of the whole
@@ -740,14 +774,88 @@ int32_t awss3_read_key(struct Awss3Table *t,
                        size_t *ncells);
 
 /**
- * The row count the optimizer's estimates use (see `estimate.rs`): the
- * last one listed, or (`may_list`) one LIST page on first use since
- * start-up; `HA_ERR_KEY_NOT_FOUND` when none is known and none may be listed.
+ * The row count `info()` reports (see `stats.rs`): the last one listed,
+ * or one LIST page on the table's first use since start-up while a statement
+ * uses it (`in_statement`; once per statement `query`), else a guess; the
+ * exact count when the statement deletes every row (`deletes_all`: it
+ * reports the count as its affected rows). Only that count's failure is an
+ * error. A handler whose table did not open (`t` null) gets the guess.
  *
  * # Safety
- * `t` valid; `rows` writable.
+ * `t` valid or null; `records` writable.
  */
-int32_t awss3_table_rows(struct Awss3Table *t, bool may_list, uint64_t *rows);
+int32_t awss3_table_stats(struct Awss3Table *t,
+                          uint64_t query,
+                          bool in_statement,
+                          bool deletes_all,
+                          uint64_t *records);
+
+/**
+ * Whether ranges on a key column of character set `charset` (`binary`:
+ * bytes) can be LISTs in key order (else the key serves exact lookups only).
+ *
+ * # Safety
+ * `charset` valid for `charset_len`.
+ */
+bool awss3_key_ranges_listable(const char *charset, size_t charset_len, bool binary);
+
+/**
+ * The optimizer's cost of a full scan of `rows` rows, in S3 requests.
+ */
+double awss3_scan_cost(double rows);
+
+/**
+ * The optimizer's cost of reading `rows` rows through `ranges` key ranges.
+ */
+double awss3_read_cost(uint64_t ranges, uint64_t rows);
+
+/**
+ * The rows a key range that is not one key value is taken to hold, of a
+ * table of `records` rows.
+ */
+uint64_t awss3_range_rows(uint64_t records);
+
+/**
+ * Starts the handler's progress report, `expected` rows: the first report
+ * to make (`done`, `total`). The shim calls it only when the statement's
+ * progress is free (the first operation to report owns it).
+ *
+ * # Safety
+ * `t` valid or null (then nothing is reported); out-params writable.
+ */
+bool awss3_progress_start(struct Awss3Table *t, uint64_t expected, uint64_t *done, uint64_t *total);
+
+/**
+ * One more row of the handler's operation: true with the report to make
+ * now (`done`, `total`), false when there is none to make.
+ *
+ * # Safety
+ * `t` valid or null; out-params writable.
+ */
+bool awss3_progress_step(struct Awss3Table *t, uint64_t *done, uint64_t *total);
+
+/**
+ * The handler's operation ends: whether it owned the statement's progress
+ * (then the shim ends it).
+ *
+ * # Safety
+ * `t` valid or null.
+ */
+bool awss3_progress_stop(struct Awss3Table *t);
+
+/**
+ * One lookup by key (not batched) in statement `query`: true, with the note
+ * to push (valid until the next call), once per statement after enough of
+ * them when `batchable` (a SELECT the server could batch and does not).
+ *
+ * # Safety
+ * `t` valid or null; out-params writable.
+ */
+bool awss3_lookup_note(struct Awss3Table *t,
+                       uint64_t query,
+                       bool batchable,
+                       const char **msg,
+                       size_t *len);
 
 /**
  * The row last returned does not fit its columns (`why`, from the shim):
@@ -796,14 +904,16 @@ int32_t awss3_batch_next(struct Awss3Table *t, const struct Awss3Cell **cells, s
 void awss3_batch_end(struct Awss3Table *t);
 
 /**
- * Starts a multi-row INSERT whose rows are written concurrently, up to
- * `awss3_prefetch_window` at a time (where the store honours conditional
- * writes; otherwise rows stay sequential).
+ * A multi-row INSERT starts: `rows` the rows it says it inserts (0: not
+ * said), `one_by_one` whether it needs each row's outcome before the next
+ * (see `insert.rs`). `concurrent` receives whether its rows are written
+ * concurrently, up to `awss3_prefetch_window` at a time (then
+ * `awss3_bulk_end` waits for them).
  *
  * # Safety
- * `t` must be a valid table.
+ * `t` must be a valid table; `concurrent` writable.
  */
-int32_t awss3_bulk_begin(struct Awss3Table *t);
+int32_t awss3_bulk_begin(struct Awss3Table *t, uint64_t rows, bool one_by_one, bool *concurrent);
 
 /**
  * Waits for the rows of a multi-row INSERT: 0, or the first failure
@@ -823,8 +933,9 @@ int32_t awss3_bulk_end(struct Awss3Table *t);
 int32_t awss3_insert(struct Awss3Table *t, const struct Awss3Cell *cells, size_t n);
 
 /**
- * UPDATE the row read with key `old_key` to `cells`
- * (`HA_ERR_RECORD_CHANGED` when another writer changed it meanwhile).
+ * UPDATE the row read with key `old_key` and values `old_cells` to `cells`
+ * (`HA_ERR_RECORD_CHANGED` when another writer changed it meanwhile;
+ * `HA_ERR_RECORD_IS_THE_SAME`, and no request, when nothing changes).
  *
  * # Safety
  * Buffers valid for their lengths.
@@ -832,6 +943,8 @@ int32_t awss3_insert(struct Awss3Table *t, const struct Awss3Cell *cells, size_t
 int32_t awss3_update(struct Awss3Table *t,
                      const uint8_t *old_key,
                      size_t old_key_len,
+                     const struct Awss3Cell *old_cells,
+                     size_t old_n,
                      const struct Awss3Cell *cells,
                      size_t n);
 

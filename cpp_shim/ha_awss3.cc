@@ -40,7 +40,6 @@
 #include "sql_acl.h"
 #include "discover.h"
 
-#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -51,6 +50,8 @@ static_assert(AWSS3_HA_ERR_KEY_NOT_FOUND == HA_ERR_KEY_NOT_FOUND, "HA_ERR_KEY_NO
 static_assert(AWSS3_HA_ERR_FOUND_DUPP_KEY == HA_ERR_FOUND_DUPP_KEY, "HA_ERR_FOUND_DUPP_KEY");
 static_assert(AWSS3_HA_ERR_RECORD_CHANGED == HA_ERR_RECORD_CHANGED, "HA_ERR_RECORD_CHANGED");
 static_assert(AWSS3_HA_ERR_END_OF_FILE == HA_ERR_END_OF_FILE, "HA_ERR_END_OF_FILE");
+static_assert(AWSS3_HA_ERR_RECORD_IS_THE_SAME == HA_ERR_RECORD_IS_THE_SAME,
+              "HA_ERR_RECORD_IS_THE_SAME");
 static_assert(AWSS3_HA_ERR_TABLE_READONLY == HA_ERR_TABLE_READONLY, "HA_ERR_TABLE_READONLY");
 static_assert(AWSS3_HA_ERR_ABORTED_BY_USER == HA_ERR_ABORTED_BY_USER, "HA_ERR_ABORTED_BY_USER");
 static_assert(AWSS3_ERROR_ENGINE > HA_ERR_LAST, "engine code outside HA_ERR range");
@@ -459,23 +460,6 @@ static ulonglong value_max_bytes(const Field *f)
   return MY_MIN(MY_MAX(n, 64ULL), (ulonglong) global_system_variables.max_allowed_packet);
 }
 
-/* The most bytes an object's body may have to be a row: the RAW column's
-   largest value, or for JSON each value column's largest text, escaped
-   (at most 6 bytes a byte), with its name. */
-static ulonglong max_body_bytes(TABLE_SHARE *s, const std::vector<Awss3Column> &cols,
-                                bool json)
-{
-  ulonglong total= json ? 2 : 0;
-  for (uint i= 0; i < s->fields; i++)
-  {
-    if (cols[i].role != AWSS3_ROLE_VALUE)
-      continue;
-    ulonglong v= value_max_bytes(s->field[i]);
-    total+= json ? 6 * v + s->field[i]->field_name.length + 8 : v;
-  }
-  return total;
-}
-
 /* A table definition in the core's terms; owns nothing but the column array. */
 /* The CREATE SERVER a CONNECTION ('name' or 'name/prefix') names, copied out
    of the server's cache of mysql.servers; the core decides what it means. */
@@ -561,6 +545,7 @@ struct Table_def
         c.role= AWSS3_ROLE_COMPUTED;
       c.kind= cell_kind(f);
       c.nullable= f->real_maybe_null();
+      c.max_bytes= value_max_bytes(f);
       columns.push_back(c);
     }
     ha_table_option_struct *opts= s->option_struct;
@@ -584,19 +569,6 @@ struct Table_def
     def.version= NULL;
     def.version_len= 0;
     def.server= server.lookup(connection) ? &server.srv : NULL;
-    /* RAW when asked for, or when AUTO finds one string value column (the
-       core's rule; a bound too high for RAW is only less strict). */
-    uint values= 0;
-    bool one_string= false;
-    for (const Awss3Column &c : columns)
-      if (c.role == AWSS3_ROLE_VALUE)
-      {
-        values++;
-        one_string= c.kind == AWSS3_CELL_TEXT || c.kind == AWSS3_CELL_BYTES;
-      }
-    bool raw= def.format == AWSS3_FORMAT_RAW ||
-              (def.format == AWSS3_FORMAT_AUTO && values == 1 && one_string);
-    def.max_body= max_body_bytes(s, columns, !raw);
   }
   Table_def(const Table_def &)= delete;
 };
@@ -932,49 +904,51 @@ static int awss3_discover_table_names(handlerton *, LEX_CSTRING *db, MY_DIR *,
     return 0;
   }
   /* The server's list holds the names its .frm files gave
-     (ha_discover_table_names): add the catalogue's other names. */
+     (ha_discover_table_names); the core says which catalogue names to add
+     and which listed ones are stale (src/discovery.rs), given this server's
+     shared tables as table names (their file names decoded). */
   Dynamic_array<LEX_CSTRING *> *tables=
     static_cast<Discovered_table_list *>(result)->tables;
-  auto listed= [tables](const char *name, size_t len) {
-    for (size_t i= 0; i < tables->elements(); i++)
-    {
-      LEX_CSTRING *t= tables->at(i);
-      if (t->length == len && !memcmp(t->str, name, len))
-        return (ssize_t) i;
-    }
-    return (ssize_t) -1;
+  auto bytes= [](const char *p, size_t len) {
+    Awss3Bytes b;
+    b.data= (const uint8_t *) p;
+    b.len= len;
+    return b;
   };
-  size_t before= tables->elements();
+  std::vector<Awss3Bytes> listed, shared, here;
+  for (size_t i= 0; i < tables->elements(); i++)
+    listed.push_back(bytes(tables->at(i)->str, tables->at(i)->length));
   for (const std::string &t : n.shared)
-    if (listed(t.data(), t.size()) < 0)
-      result->add_table(t.data(), t.size());
-  /* A table this server shared that the catalogue no longer has was dropped
-     or renamed by another server: its .frm here is stale (the next
-     statement on it would say so), so it is not listed. */
-  std::vector<size_t> stale;
+    shared.push_back(bytes(t.data(), t.size()));
+  std::vector<std::string> here_names;
   for (const std::string &file : n.here)
   {
     char name[NAME_LEN + 1];
     size_t len= filename_to_tablename(file.c_str(), name, sizeof(name), true);
-    bool still= false;
-    for (const std::string &t : n.shared)
-      still|= t.size() == len && !memcmp(t.data(), name, len);
-    ssize_t at= still ? -1 : listed(name, len);
-    if (at >= 0)
-      stale.push_back((size_t) at);
+    here_names.emplace_back(name, len);
   }
-  /* The server de-duplicates the list when it shrank or grew
-     (discover_names), and its de-duplication of an empty list leaves one
-     element: so names are removed only while one remains, and the list is
-     made to have grown (a duplicate of its first name, which that pass
-     removes). When every name is stale, the list stays as it is. */
-  /* Not for DROP DATABASE: it drops what it lists, and the rest of the
-     directory must be files it knows (a stale table is dropped here). */
+  for (const std::string &t : here_names)
+    here.push_back(bytes(t.data(), t.size()));
+  /* DROP DATABASE drops what it lists: the rest of the directory must be
+     files it knows (a stale table is dropped there). */
   bool dropping_db= thd && thd->lex && thd->lex->sql_command == SQLCOM_DROP_DB;
-  if (!dropping_db && !stale.empty() && stale.size() < tables->elements())
+  std::vector<size_t> add(shared.size()), stale(listed.size());
+  size_t nadd= 0, nstale= 0;
+  if (awss3_discovery_changes(listed.data(), listed.size(), shared.data(),
+                              shared.size(), here.data(), here.size(),
+                              dropping_db, add.data(), &nadd, stale.data(),
+                              &nstale))
+    return 0;
+  size_t before= tables->elements();
+  for (size_t i= 0; i < nadd; i++)
+    result->add_table(n.shared[add[i]].data(), n.shared[add[i]].size());
+  /* The server de-duplicates the list when it shrank or grew
+     (discover_names): the list is made to have grown (a duplicate of its
+     first name, which that pass removes). The core never drops every
+     name: that pass would leave one element of an empty list. */
+  if (nstale)
   {
-    std::sort(stale.begin(), stale.end());
-    for (size_t i= stale.size(); i-- > 0;)
+    for (size_t i= nstale; i-- > 0;)
       tables->del(stale[i]);
     /* By value: append() may move the array it would read from. */
     LEX_CSTRING *first= tables->at(0);
@@ -1548,30 +1522,17 @@ void ha_awss3::compute_needed()
     needed[i]= all || bitmap_is_set(table->read_set, i);
 }
 
-/* Same values, same bytes: nothing to write. */
-static bool same_cells(const std::vector<Awss3Cell> &a,
-                       const std::vector<Awss3Cell> &b)
-{
-  for (size_t i= 0; i < a.size(); i++)
-    if (a[i].kind != b[i].kind || a[i].int_value != b[i].int_value ||
-        memcmp(&a[i].real_value, &b[i].real_value, sizeof(double)) ||
-        a[i].len != b[i].len ||
-        (a[i].len && memcmp(a[i].data, b[i].data, a[i].len)))
-      return false;
-  return true;
-}
-
-/* A plain multi-row INSERT (or INSERT ... SELECT, LOAD DATA) has its rows
-   written up to awss3_prefetch_window at a time. Not with IGNORE, REPLACE or
-   ON DUPLICATE KEY UPDATE, nor with triggers: those need each row's outcome
-   before the next row. */
+/* The core says whether the rows are written concurrently (src/insert.rs).
+   IGNORE, REPLACE, ON DUPLICATE KEY UPDATE and triggers need each row's
+   outcome before the next row. */
 void ha_awss3::start_bulk_insert(ha_rows rows, uint)
 {
   THD *thd= ha_thd();
-  bulk= false;
-  if (rows != 1 && thd->lex->duplicates == DUP_ERROR && !thd->lex->ignore &&
-      !table->triggers && core)
-    bulk= !fail(awss3_bulk_begin(core));
+  bool one_by_one= thd->lex->duplicates != DUP_ERROR || thd->lex->ignore ||
+                   table->triggers;
+  bool concurrent= false;
+  bulk= core && !fail(awss3_bulk_begin(core, rows, one_by_one, &concurrent)) &&
+        concurrent;
   push_core_warnings();
   /* INSERT ... SELECT and LOAD DATA do not say how many rows come. */
   if (rows > 1)
@@ -1611,13 +1572,13 @@ int ha_awss3::update_row(const uchar *old_data, const uchar *new_data)
   String old_key;
   key_of_record(old_data, &old_key);
   record_to_cells(new_data, cells, cell_bufs);
-  /* REPLACE and ON DUPLICATE KEY UPDATE call this for identical rows too;
-     InnoDB reports those as unchanged, and so no PUT is needed. */
+  /* With the old row: the core writes nothing for an unchanged one. */
   record_to_cells(old_data, old_cells, old_bufs);
-  if (same_cells(cells, old_cells))
-    return HA_ERR_RECORD_IS_THE_SAME;
   int rc= fail(awss3_update(core, (const uint8_t *) old_key.ptr(),
-                            old_key.length(), cells.data(), cells.size()));
+                            old_key.length(), old_cells.data(), old_cells.size(),
+                            cells.data(), cells.size()));
+  if (rc == HA_ERR_RECORD_IS_THE_SAME)
+    return rc;
   push_core_warnings();
   if (rc == HA_ERR_FOUND_DUPP_KEY)
     errkey= 0;
@@ -1659,11 +1620,10 @@ int ha_awss3::index_end()
   return 0;
 }
 
-/* S3 lists keys in UTF-8 byte order. That is the key column's own order
-   when its values are bytes or Unicode text compared by code point, so ranges
-   on the key can be LISTs from a start key; for other charsets (latin1 is
-   cp1252: its byte order is not code-point order) the key serves exact
-   lookups only, and ranges scan the table.
+/* S3 lists keys in UTF-8 byte order: the core says for which key charsets
+   that is the key's own order, so that ranges on the key can be LISTs from a
+   start key; for others the key serves exact lookups only, and ranges scan
+   the table.
    Under PAD SPACE (utf8mb4_bin) SQL orders 'a\t' before 'a', S3 after: the
    core's scans put such keys back in the collation's order (scan::PadOrder).
    HA_READ_ORDER is given only for the whole key (all_parts): that is what
@@ -1679,8 +1639,8 @@ ulong ha_awss3::index_flags(uint, uint, bool all_parts) const
   if (s && s->keys && s->key_info[0].key_part)
   {
     CHARSET_INFO *cs= s->key_info[0].key_part[0].field->charset();
-    if (cs == &my_charset_bin || !strcmp(cs->cs_name.str, "utf8mb4") ||
-        !strcmp(cs->cs_name.str, "utf8mb3") || !strcmp(cs->cs_name.str, "ascii"))
+    if (awss3_key_ranges_listable(cs->cs_name.str, cs->cs_name.length,
+                                  cs == &my_charset_bin))
       return HA_READ_NEXT | HA_READ_RANGE | HA_KEY_SCAN_NOT_ROR |
              (all_parts ? HA_READ_ORDER : 0);
   }
@@ -1817,36 +1777,32 @@ int ha_awss3::index_read_map(uchar *buf, const uchar *key,
 /* MariaDB progress reporting (the Progress column of SHOW PROCESSLIST, and
    the client's progress line where the statement reports to the client).
    Only the first operation of a statement to start reporting owns it (a
-   join over two AWSS3 tables reports the first one). The total is the row
-   estimate; it grows with the rows when the estimate was low. */
+   join over two AWSS3 tables reports the first one); the core decides what
+   to report and when (src/progress.rs). */
 void ha_awss3::progress_start(ulonglong expected)
 {
   THD *thd= ha_thd();
   progress_stop();
   if (!thd || thd->progress.arena)
     return;
+  uint64_t done, total;
+  if (!awss3_progress_start(core, expected, &done, &total))
+    return;
   thd_progress_init(thd, 1);
-  progress_owner= true;
-  progress_rows= 0;
-  progress_max= MY_MAX(expected, 1ULL);
-  thd_progress_report(thd, 0, progress_max);
+  thd_progress_report(thd, done, total);
 }
 
 void ha_awss3::progress_step()
 {
-  if (!progress_owner)
-    return;
-  if (++progress_rows >= progress_max)
-    progress_max= progress_rows + 1;
-  if (progress_rows % 16 == 0)
-    thd_progress_report(ha_thd(), progress_rows, progress_max);
+  uint64_t done, total;
+  if (awss3_progress_step(core, &done, &total))
+    thd_progress_report(ha_thd(), done, total);
 }
 
 void ha_awss3::progress_stop()
 {
-  if (progress_owner)
+  if (awss3_progress_stop(core))
     thd_progress_end(ha_thd());
-  progress_owner= false;
 }
 
 /* Whether the statement may stop reading before the end (a LIMIT anywhere
@@ -1892,7 +1848,7 @@ int ha_awss3::rnd_next(uchar *buf)
 int ha_awss3::wait_scanned(const Awss3Cell **out, size_t *n)
 {
   int rc;
-  while ((rc= awss3_scan_next(core, 200, out, n)) == AWSS3_ERROR_PENDING)
+  while ((rc= awss3_scan_next(core, out, n)) == AWSS3_ERROR_PENDING)
   {
     if (thd_killed(ha_thd()))
       return HA_ERR_ABORTED_BY_USER;
@@ -1960,92 +1916,54 @@ static bool deletes_all_rows(THD *thd, TABLE *table)
 
 int ha_awss3::info(uint flag)
 {
-  /* S3 cannot count without listing: the count the core last listed (full
-     scans, ANALYZE, CHECK, DELETE's count, moved by this server's writes);
-     the first statement to use the table since start-up lists one page for
-     it (not at open: no statement's KILL or deadline covers that). A guess
-     of 1000 if even that fails. Never below 2, which would make the
-     optimizer treat the table as constant (but a DELETE of every row
-     reports the exact count, below). */
+  /* S3 cannot count without listing: the core's estimate, per statement
+     (src/stats.rs); the exact count for a DELETE of every row, which
+     reports stats.records as its affected rows. */
   if (flag & HA_STATUS_VARIABLE)
   {
-    uint64_t n= 1000;
-    THD *cur= ha_thd();
-    if (core && in_statement && cur && rows_failed_query != cur->query_id)
-    {
-      if (awss3_table_rows(core, true, &n))
-      {
-        n= 1000;
-        rows_failed_query= cur->query_id;
-      }
-    }
-    else if (core && awss3_table_rows(core, false, &n))
-      n= 1000;
-    stats.records= MY_MAX(n, 2ULL);
-    stats.mean_rec_length= 1024;
-    /* DELETE without WHERE, or with a constant one (WHERE 1), reports
-       stats.records as its affected rows (mysql_delete: delete_all_rows):
-       count exactly (one LIST pass, once per statement). */
     THD *thd= ha_thd();
-    if (core && deletes_all_rows(thd, table))
-    {
-      if (counted_query != thd->query_id)
-      {
-        uint64_t n;
-        int rc= fail(awss3_table_count(core, &n));
-        if (rc)
-          return rc;
-        counted_rows= n;
-        counted_query= thd->query_id;
-      }
-      stats.records= counted_rows;
-    }
+    uint64_t n;
+    int rc= fail(awss3_table_stats(core, thd ? (uint64_t) thd->query_id : 0,
+                                   in_statement && thd,
+                                   deletes_all_rows(thd, table), &n));
+    if (rc)
+      return rc;
+    stats.records= n;
+    stats.mean_rec_length= 1024;
   }
   if (flag & HA_STATUS_ERRKEY)
     errkey= 0;
   return 0;
 }
 
-/* Costs in S3 requests (the optimizer's unit is one disk read; a request is
-   what S3 charges and what takes a round trip): a full scan is its LISTs
-   plus one GET per row. */
+/* Costs in S3 requests (the optimizer's unit is one disk read): the core's. */
 double ha_awss3::scan_time()
 {
-  double rows= rows2double(stats.records);
-  return ceil(rows / 1000.0) + rows;
+  return awss3_scan_cost(rows2double(stats.records));
 }
 
-/* One GET per row; a range holding more rows than one key needs a LIST
-   too (point lookups have one row per range). */
 double ha_awss3::read_time(uint, uint ranges, ha_rows rows)
 {
-  double cost= rows2double(rows);
-  if (rows > ranges)
-    cost+= ranges;
-  return cost;
+  return awss3_read_cost(ranges, rows);
 }
 
 /* A join on the key without batched key access reads one key at a time:
-   say once per statement how to batch them. */
+   the core says when to tell the statement how to batch them. */
 void ha_awss3::note_lookup()
 {
   THD *thd= ha_thd();
-  if (!thd)
-    return;
-  if (lookups_query != thd->query_id)
-  {
-    lookups_query= thd->query_id;
-    lookups= 0;
-  }
+  const char *msg; size_t len;
   /* Only SELECT: the server never batches UPDATE's or DELETE's lookups. */
-  if (++lookups == 64 && thd->variables.join_cache_level < 5 &&
-      thd_sql_command(thd) == SQLCOM_SELECT)
+  if (thd && awss3_lookup_note(core, thd->query_id,
+                               thd->variables.join_cache_level < 5 &&
+                               thd_sql_command(thd) == SQLCOM_SELECT,
+                               &msg, &len))
+  {
+    String text;
+    set_message(&text, msg, len);
     push_warning_printf(thd, Sql_condition::WARN_LEVEL_NOTE, ER_GET_ERRMSG,
-                        "AWSS3: `%s`.`%s` is read one key at a time (64 lookups "
-                        "so far in this statement); SET join_cache_level=6 lets "
-                        "joins use batched key access, up to "
-                        "awss3_prefetch_window reads in flight",
-                        table->s->db.str, table->s->table_name.str);
+                        "%s", text.c_ptr_safe());
+  }
 }
 
 /* ------------------------------------------------------ multi-range read */
@@ -2266,8 +2184,7 @@ ha_rows ha_awss3::records_in_range(uint, const key_range *min_key,
   if (min_key && max_key && min_key->length == max_key->length &&
       !memcmp(min_key->key, max_key->key, min_key->length))
     return 1;
-  /* A range LISTs only its part of the table: cheaper than a full scan. */
-  return MY_MAX(stats.records / 10, 2);
+  return awss3_range_rows(stats.records);
 }
 
 /* ------------------------------------------------------- ALTER TABLE */
@@ -2527,12 +2444,10 @@ int ha_awss3::check(THD *thd, HA_CHECK_OPT *)
 int ha_awss3::external_lock(THD *thd, int lock_type)
 {
   in_statement= lock_type != F_UNLCK;
-  /* A statement's progress is its own: end ours at its end, and never
-     carry ownership into the next statement. */
+  /* A statement's progress is its own: end ours at its end (the core never
+     carries ownership into the next statement). */
   if (lock_type == F_UNLCK)
     progress_stop();
-  else
-    progress_owner= false;
   if (core)
   {
     if (lock_type == F_UNLCK)
@@ -2548,7 +2463,6 @@ int ha_awss3::external_lock(THD *thd, int lock_type)
    its own KILL probe and request budget. */
 int ha_awss3::start_stmt(THD *thd, thr_lock_type)
 {
-  progress_owner= false;
   if (core)
     awss3_table_set_statement(core, statement_killed, statement_progress,
                               thd, statement_budget(thd));

@@ -41,9 +41,6 @@ class ha_awss3 final : public handler
   /* The old row of update_row(), to see whether anything changed. */
   std::vector<Awss3Cell> old_cells;
   std::vector<String> old_bufs;
-  /* Exact row count of DELETE without WHERE, and the statement it is for. */
-  query_id_t counted_query= 0;
-  ulonglong counted_rows= 0;
   /* Blob values of the row last read. The record points at them rather than
      at Field_blob::value, which UPDATE's SET reuses: pointing there would make
      old and new rows look equal. */
@@ -71,21 +68,8 @@ class ha_awss3 final : public handler
   /* The error multi_range_read_next() raised itself (print_error skips
      printing it a second time). */
   int mrr_printed_error= 0;
-  /* Lookups one at a time in this statement (a join without batched key
-     access), to say once how to batch them. */
-  query_id_t lookups_query= 0;
-  ulonglong lookups= 0;
   /* Between external_lock() and its unlock: a statement uses the table. */
   bool in_statement= false;
-  /* Progress of this handler's long operation (a scan, a multi-row
-     INSERT of known size), reported to SHOW PROCESSLIST and the client:
-     whether this handler started the statement's progress, rows so far,
-     and the expected total. */
-  bool progress_owner= false;
-  ulonglong progress_rows= 0;
-  ulonglong progress_max= 0;
-  /* The statement whose first listing for the row estimate failed. */
-  query_id_t rows_failed_query= 0;
   /* s3://bucket/prefix, for messages. */
   std::string location;
   /* Message of the last engine error, for print_error(). */

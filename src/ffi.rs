@@ -14,9 +14,12 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::location::Server;
-use crate::schema::{Attr, CellKind, Column, Format, Role, TableDef, Value};
+use crate::schema::{same_row, Attr, CellKind, Column, Format, Role, TableDef, Value};
 use crate::table::{self, Table};
-use crate::{alter, catalog, ddl, keyrange, metrics, runtime, settings};
+use crate::{
+    alter, catalog, ddl, discovery, insert, keyrange, lookups, metrics, progress, runtime,
+    settings, stats,
+};
 
 // The boundary's enumerations are C enums in the header (cbindgen), but the
 // fields and arguments that carry them are `int32_t`: a number C sends is
@@ -135,6 +138,7 @@ pub const AWSS3_HA_ERR_KEY_NOT_FOUND: i32 = 120;
 pub const AWSS3_HA_ERR_FOUND_DUPP_KEY: i32 = 121;
 pub const AWSS3_HA_ERR_RECORD_CHANGED: i32 = 123;
 pub const AWSS3_HA_ERR_END_OF_FILE: i32 = 137;
+pub const AWSS3_HA_ERR_RECORD_IS_THE_SAME: i32 = 169;
 pub const AWSS3_HA_ERR_TABLE_READONLY: i32 = 165;
 pub const AWSS3_HA_ERR_ABORTED_BY_USER: i32 = 188;
 
@@ -171,6 +175,9 @@ pub struct Awss3Column {
     pub meta_len: usize,
     pub kind: i32,
     pub nullable: bool,
+    /// The most bytes a value's text can take (0: unknown); the core bounds
+    /// the bodies it reads with it.
+    pub max_bytes: u64,
 }
 
 /// A CREATE SERVER's row, as the server keeps it (mysql.servers). The shim
@@ -217,8 +224,6 @@ pub struct Awss3TableDef {
     pub ncolumns: usize,
     /// The server CONNECTION names, or null.
     pub server: *const Awss3Server,
-    /// The most bytes an object's body may have to be a row (0: no limit).
-    pub max_body: u64,
     /// At CREATE only (else null / 0): the server's definition image and its
     /// version id, which the shared catalogue (`awss3_discovery`) holds.
     pub frm: *const u8,
@@ -249,6 +254,13 @@ pub struct Awss3Table {
     cells: Vec<Awss3Cell>,
     /// Backs text handed out (location, warnings) until the next call.
     text_out: Vec<u8>,
+    /// The table's name as the server gives it (for notes).
+    db: String,
+    name: String,
+    /// What the handler tells the optimizer, its progress, its lookups.
+    stats: stats::TableStats,
+    progress: progress::Progress,
+    lookups: lookups::Lookups,
 }
 
 thread_local! {
@@ -280,6 +292,18 @@ impl PanicValue for bool {
 
 impl PanicValue for () {
     fn on_panic() {}
+}
+
+impl PanicValue for u64 {
+    fn on_panic() -> u64 {
+        0
+    }
+}
+
+impl PanicValue for f64 {
+    fn on_panic() -> f64 {
+        0.0
+    }
 }
 
 impl<T> PanicValue for *mut T {
@@ -383,6 +407,7 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
         std::slice::from_raw_parts(d.columns, d.ncolumns)
     };
     let mut columns = Vec::with_capacity(cols.len());
+    let mut value_max = Vec::with_capacity(cols.len());
     for c in cols {
         // Unknown numbers are refused, never taken for some default: a
         // shim built from another header must not silently misread columns.
@@ -404,6 +429,9 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
             AWSS3_ROLE_META => Role::Meta(text(c.meta, c.meta_len)?.to_ascii_lowercase()),
             AWSS3_ROLE_COMPUTED => Role::Computed,
         };
+        if role == Role::Value {
+            value_max.push((columns.len(), c.max_bytes));
+        }
         columns.push(Column {
             name: text(c.name, c.name_len)?,
             role,
@@ -411,26 +439,30 @@ unsafe fn table_def(d: *const Awss3TableDef) -> Result<TableDef, Error> {
             nullable: c.nullable,
         });
     }
+    let format = match Awss3Format::try_from(d.format)
+        .map_err(|f| Error::Engine(format!("unknown body format {f}")))?
+    {
+        AWSS3_FORMAT_AUTO => None,
+        AWSS3_FORMAT_RAW => Some(Format::Raw),
+        AWSS3_FORMAT_JSON => Some(Format::Json),
+    };
+    let values: Vec<(&str, u64)> = value_max
+        .iter()
+        .map(|&(i, max)| (columns[i].name.as_str(), max))
+        .collect();
+    let max_body = format
+        .unwrap_or_else(|| Format::default_for(&columns))
+        .max_body(&values);
     Ok(TableDef {
         path: text(d.path, d.path_len)?,
         db: text(d.db, d.db_len)?,
         name: text(d.name, d.name_len)?,
         connection: text(d.connection, d.connection_len)?,
-        format: match Awss3Format::try_from(d.format)
-            .map_err(|f| Error::Engine(format!("unknown body format {f}")))?
-        {
-            AWSS3_FORMAT_AUTO => None,
-            AWSS3_FORMAT_RAW => Some(Format::Raw),
-            AWSS3_FORMAT_JSON => Some(Format::Json),
-        },
+        format,
         read_only: d.read_only,
         key_pad_space: d.key_pad_space,
         columns,
-        max_body: if d.max_body == 0 {
-            u64::MAX
-        } else {
-            d.max_body
-        },
+        max_body,
         frm: bytes(d.frm, d.frm_len).to_vec(),
         version: bytes(d.version, d.version_len).to_vec(),
         server: match d.server.as_ref() {
@@ -998,6 +1030,67 @@ pub unsafe extern "C" fn awss3_catalog_names(
     })
 }
 
+/// A byte string the shim hands over (a name).
+#[repr(C)]
+pub struct Awss3Bytes {
+    pub data: *const u8,
+    pub len: usize,
+}
+
+unsafe fn byte_list<'a>(p: *const Awss3Bytes, n: usize) -> Vec<&'a [u8]> {
+    if p.is_null() || n == 0 {
+        return Vec::new();
+    }
+    std::slice::from_raw_parts(p, n)
+        .iter()
+        .map(|b| bytes(b.data, b.len))
+        .collect()
+}
+
+/// What SHOW TABLES lists for a database with discovery (see
+/// `discovery.rs`): given the server's list `listed`, the catalogue's names
+/// `shared` and this server's shared tables `here` (from
+/// `awss3_catalog_names`, as table names), the indexes into `shared` of the
+/// names to add (`add`, room for `nshared`) and the ascending indexes into
+/// `listed` of the names to remove (`drop`, room for `nlisted`).
+/// `dropping_db`: the list is for DROP DATABASE.
+///
+/// # Safety
+/// Arrays valid for their counts; out-params writable with the room said.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn awss3_discovery_changes(
+    listed: *const Awss3Bytes,
+    nlisted: usize,
+    shared: *const Awss3Bytes,
+    nshared: usize,
+    here: *const Awss3Bytes,
+    nhere: usize,
+    dropping_db: bool,
+    add: *mut usize,
+    nadd: *mut usize,
+    drop: *mut usize,
+    ndrop: *mut usize,
+) -> i32 {
+    guard(|| {
+        let c = discovery::changes(
+            &byte_list(listed, nlisted),
+            &byte_list(shared, nshared),
+            &byte_list(here, nhere),
+            dropping_db,
+        );
+        let out = |v: &[usize], p: *mut usize, n: *mut usize| {
+            if !p.is_null() && !n.is_null() {
+                std::ptr::copy_nonoverlapping(v.as_ptr(), p, v.len());
+                *n = v.len();
+            }
+        };
+        out(&c.add, add, nadd);
+        out(&c.drop, drop, ndrop);
+        Ok(0)
+    })
+}
+
 /// What the check of a table's definition against the catalogue found.
 #[repr(C)]
 #[allow(non_camel_case_types)]
@@ -1096,11 +1189,18 @@ pub unsafe extern "C" fn awss3_table_new(
     out: *mut *mut Awss3Table,
 ) -> i32 {
     guard(|| {
-        let table = Table::open(table_def(def)?)?;
+        let def = table_def(def)?;
+        let (db, name) = (def.db.clone(), def.name.clone());
+        let table = Table::open(def)?;
         let t = Box::new(Awss3Table {
             table,
             cells: Vec::new(),
             text_out: Vec::new(),
+            db,
+            name,
+            stats: stats::TableStats::default(),
+            progress: progress::Progress::default(),
+            lookups: lookups::Lookups::default(),
         });
         match out.as_mut() {
             Some(o) => *o = Box::into_raw(t),
@@ -1125,7 +1225,8 @@ pub unsafe extern "C" fn awss3_table_free(t: *mut Awss3Table) {
 /// The statement now working on the table (at its start; `killed` null at
 /// its end): waits on S3 for it end when `killed(killed_arg)` says so, long
 /// operations report through `progress(killed_arg, done, total)`, and its
-/// requests are charged to `budget` (null: no limit).
+/// requests are charged to `budget` (null: no limit). The handler's progress
+/// ownership (`awss3_progress_start`) never carries into a new statement.
 ///
 /// # Safety
 /// `t` valid; `killed_arg` valid for `killed` until the next call; `budget`
@@ -1139,7 +1240,9 @@ pub unsafe extern "C" fn awss3_table_set_statement(
     budget: *const Awss3Budget,
 ) -> i32 {
     guard(|| {
-        let t = &mut table_mut(t)?.table;
+        let h = table_mut(t)?;
+        h.progress.disown();
+        let t = &mut h.table;
         t.set_interrupt(runtime::Interrupt::new(killed, killed_arg).with_report(progress));
         t.set_budget(budget.as_ref().map(|b| b.0.clone()));
         Ok(0)
@@ -1278,21 +1381,22 @@ pub unsafe extern "C" fn awss3_scan_start(
         Ok(0)
     })
 }
+
 /// The next row: 0 and cells, `HA_ERR_END_OF_FILE`, or `AWSS3_ERROR_PENDING`
-/// when nothing arrived within `wait_ms`.
+/// when nothing arrived within the core's wait slice (short, so that the
+/// shim can check for KILL between calls).
 ///
 /// # Safety
 /// `t` valid; out-params writable.
 #[no_mangle]
 pub unsafe extern "C" fn awss3_scan_next(
     t: *mut Awss3Table,
-    wait_ms: u32,
     cells: *mut *const Awss3Cell,
     ncells: *mut usize,
 ) -> i32 {
     guard(|| {
         let t = table_mut(t)?;
-        match t.table.scan_next(Duration::from_millis(wait_ms as u64))? {
+        match t.table.scan_next(runtime::SLICE)? {
             None => Ok(AWSS3_PENDING),
             Some(false) => Ok(HA_ERR_END_OF_FILE),
             Some(true) => {
@@ -1395,32 +1499,159 @@ unsafe fn read_one(
     }
 }
 
-/// The row count the optimizer's estimates use (see `estimate.rs`): the
-/// last one listed, or (`may_list`) one LIST page on first use since
-/// start-up; `HA_ERR_KEY_NOT_FOUND` when none is known and none may be listed.
+/// The row count `info()` reports (see `stats.rs`): the last one listed,
+/// or one LIST page on the table's first use since start-up while a statement
+/// uses it (`in_statement`; once per statement `query`), else a guess; the
+/// exact count when the statement deletes every row (`deletes_all`: it
+/// reports the count as its affected rows). Only that count's failure is an
+/// error. A handler whose table did not open (`t` null) gets the guess.
 ///
 /// # Safety
-/// `t` valid; `rows` writable.
+/// `t` valid or null; `records` writable.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_table_rows(
+pub unsafe extern "C" fn awss3_table_stats(
     t: *mut Awss3Table,
-    may_list: bool,
-    rows: *mut u64,
+    query: u64,
+    in_statement: bool,
+    deletes_all: bool,
+    records: *mut u64,
 ) -> i32 {
     guard(|| {
-        let t = &table_mut(t)?.table;
-        let n = if may_list {
-            t.rows_estimate()?
-        } else {
-            match t.known_rows() {
-                Some(n) => n,
-                None => return Ok(HA_ERR_KEY_NOT_FOUND),
-            }
+        let n = match t.as_mut() {
+            None => stats::records_unopened(),
+            Some(h) => h
+                .stats
+                .records(&mut h.table, query, in_statement, deletes_all)?,
         };
-        if !rows.is_null() {
-            *rows = n;
+        if let Some(r) = records.as_mut() {
+            *r = n;
         }
         Ok(0)
+    })
+}
+
+/// Whether ranges on a key column of character set `charset` (`binary`:
+/// bytes) can be LISTs in key order (else the key serves exact lookups only).
+///
+/// # Safety
+/// `charset` valid for `charset_len`.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_key_ranges_listable(
+    charset: *const c_char,
+    charset_len: usize,
+    binary: bool,
+) -> bool {
+    boundary(|| {
+        let name = String::from_utf8_lossy(bytes(charset as *const u8, charset_len));
+        crate::keycodec::listing_in_key_order(&name, binary)
+    })
+}
+
+/// The optimizer's cost of a full scan of `rows` rows, in S3 requests.
+#[no_mangle]
+pub extern "C" fn awss3_scan_cost(rows: f64) -> f64 {
+    boundary(|| stats::scan_cost(rows))
+}
+
+/// The optimizer's cost of reading `rows` rows through `ranges` key ranges.
+#[no_mangle]
+pub extern "C" fn awss3_read_cost(ranges: u64, rows: u64) -> f64 {
+    boundary(|| stats::read_cost(ranges, rows))
+}
+
+/// The rows a key range that is not one key value is taken to hold, of a
+/// table of `records` rows.
+#[no_mangle]
+pub extern "C" fn awss3_range_rows(records: u64) -> u64 {
+    boundary(|| stats::range_rows(records))
+}
+
+/// Starts the handler's progress report, `expected` rows: the first report
+/// to make (`done`, `total`). The shim calls it only when the statement's
+/// progress is free (the first operation to report owns it).
+///
+/// # Safety
+/// `t` valid or null (then nothing is reported); out-params writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_progress_start(
+    t: *mut Awss3Table,
+    expected: u64,
+    done: *mut u64,
+    total: *mut u64,
+) -> bool {
+    boundary(|| {
+        let Some(h) = t.as_mut() else {
+            return false;
+        };
+        let (d, n) = h.progress.start(expected);
+        if !done.is_null() && !total.is_null() {
+            *done = d;
+            *total = n;
+        }
+        true
+    })
+}
+
+/// One more row of the handler's operation: true with the report to make
+/// now (`done`, `total`), false when there is none to make.
+///
+/// # Safety
+/// `t` valid or null; out-params writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_progress_step(
+    t: *mut Awss3Table,
+    done: *mut u64,
+    total: *mut u64,
+) -> bool {
+    boundary(|| {
+        let Some((d, n)) = t.as_mut().and_then(|h| h.progress.step()) else {
+            return false;
+        };
+        if !done.is_null() && !total.is_null() {
+            *done = d;
+            *total = n;
+        }
+        true
+    })
+}
+
+/// The handler's operation ends: whether it owned the statement's progress
+/// (then the shim ends it).
+///
+/// # Safety
+/// `t` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_progress_stop(t: *mut Awss3Table) -> bool {
+    boundary(|| t.as_mut().is_some_and(|h| h.progress.stop()))
+}
+
+/// One lookup by key (not batched) in statement `query`: true, with the note
+/// to push (valid until the next call), once per statement after enough of
+/// them when `batchable` (a SELECT the server could batch and does not).
+///
+/// # Safety
+/// `t` valid or null; out-params writable.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_lookup_note(
+    t: *mut Awss3Table,
+    query: u64,
+    batchable: bool,
+    msg: *mut *const c_char,
+    len: *mut usize,
+) -> bool {
+    boundary(|| {
+        let Some(h) = t.as_mut() else {
+            return false;
+        };
+        if !h.lookups.count(query, batchable) {
+            return false;
+        }
+        h.text_out = lookups::note(&h.db, &h.name).into_bytes();
+        if !msg.is_null() && !len.is_null() {
+            *msg = h.text_out.as_ptr() as *const c_char;
+            *len = h.text_out.len();
+        }
+        true
     })
 }
 
@@ -1520,16 +1751,30 @@ pub unsafe extern "C" fn awss3_batch_end(t: *mut Awss3Table) {
     });
 }
 
-/// Starts a multi-row INSERT whose rows are written concurrently, up to
-/// `awss3_prefetch_window` at a time (where the store honours conditional
-/// writes; otherwise rows stay sequential).
+/// A multi-row INSERT starts: `rows` the rows it says it inserts (0: not
+/// said), `one_by_one` whether it needs each row's outcome before the next
+/// (see `insert.rs`). `concurrent` receives whether its rows are written
+/// concurrently, up to `awss3_prefetch_window` at a time (then
+/// `awss3_bulk_end` waits for them).
 ///
 /// # Safety
-/// `t` must be a valid table.
+/// `t` must be a valid table; `concurrent` writable.
 #[no_mangle]
-pub unsafe extern "C" fn awss3_bulk_begin(t: *mut Awss3Table) -> i32 {
+pub unsafe extern "C" fn awss3_bulk_begin(
+    t: *mut Awss3Table,
+    rows: u64,
+    one_by_one: bool,
+    concurrent: *mut bool,
+) -> i32 {
     guard(|| {
-        table_mut(t)?.table.bulk_begin()?;
+        let table = &mut table_mut(t)?.table;
+        let bulk = insert::concurrent(rows, one_by_one);
+        if bulk {
+            table.bulk_begin()?;
+        }
+        if let Some(c) = concurrent.as_mut() {
+            *c = bulk;
+        }
         Ok(0)
     })
 }
@@ -1564,8 +1809,9 @@ pub unsafe extern "C" fn awss3_insert(
     })
 }
 
-/// UPDATE the row read with key `old_key` to `cells`
-/// (`HA_ERR_RECORD_CHANGED` when another writer changed it meanwhile).
+/// UPDATE the row read with key `old_key` and values `old_cells` to `cells`
+/// (`HA_ERR_RECORD_CHANGED` when another writer changed it meanwhile;
+/// `HA_ERR_RECORD_IS_THE_SAME`, and no request, when nothing changes).
 ///
 /// # Safety
 /// Buffers valid for their lengths.
@@ -1574,11 +1820,16 @@ pub unsafe extern "C" fn awss3_update(
     t: *mut Awss3Table,
     old_key: *const u8,
     old_key_len: usize,
+    old_cells: *const Awss3Cell,
+    old_n: usize,
     cells: *const Awss3Cell,
     n: usize,
 ) -> i32 {
     guard(|| {
         let values = values_in(cells, n)?;
+        if same_row(&values_in(old_cells, old_n)?, &values) {
+            return Ok(AWSS3_HA_ERR_RECORD_IS_THE_SAME);
+        }
         table_mut(t)?
             .table
             .update(bytes(old_key, old_key_len), &values)?;
@@ -1673,6 +1924,7 @@ mod tests {
             meta_len: 0,
             kind,
             nullable: false,
+            max_bytes: 0,
         };
         let def = |cols: &[Awss3Column], format| Awss3TableDef {
             path: name.as_ptr() as *const c_char,
@@ -1689,7 +1941,6 @@ mod tests {
             columns: cols.as_ptr(),
             ncolumns: cols.len(),
             server: std::ptr::null(),
-            max_body: 0,
             frm: std::ptr::null(),
             frm_len: 0,
             version: std::ptr::null(),

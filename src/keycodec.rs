@@ -46,6 +46,15 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+/// Whether S3's listing order (UTF-8 bytes) is the key column's own order,
+/// so that ranges on the key can be LISTs from a start key: for bytes
+/// (`binary`), and for Unicode text compared by code point (the key's
+/// collation is byte-exact: `check_schema`). Not for other charsets: latin1
+/// is cp1252, whose byte order is not code-point order.
+pub fn listing_in_key_order(charset: &str, binary: bool) -> bool {
+    binary || matches!(charset, "utf8mb4" | "utf8mb3" | "ascii")
+}
+
 /// The object key for key value `key` in the table under `prefix`.
 /// `pad_space`: the key column's collation ignores trailing spaces.
 pub fn object_key(prefix: &str, key: &[u8], pad_space: bool) -> Result<String, KeyError> {
@@ -132,6 +141,16 @@ pub fn pad_settled(held: &[u8], listed: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listing_order_is_key_order_for_bytes_and_unicode_only() {
+        assert!(listing_in_key_order("binary", true));
+        assert!(listing_in_key_order("utf8mb4", false));
+        assert!(listing_in_key_order("utf8mb3", false));
+        assert!(listing_in_key_order("ascii", false));
+        assert!(!listing_in_key_order("latin1", false));
+        assert!(!listing_in_key_order("utf16", false));
+    }
 
     const ODD_KEYS: &[&str] = &[
         "a//b",

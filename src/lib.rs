@@ -10,22 +10,27 @@ pub mod catalog;
 #[cfg(test)]
 mod conformance;
 pub mod ddl;
+pub mod discovery;
 pub mod error;
 pub mod estimate;
 pub mod ffi;
+pub mod insert;
 pub mod keycodec;
 pub mod keyrange;
 pub mod listing;
 pub mod location;
+pub mod lookups;
 #[cfg(test)]
 mod memstore;
 pub mod metrics;
+pub mod progress;
 pub mod rowcodec;
 pub mod runtime;
 pub mod s3client;
 pub mod scan;
 pub mod schema;
 pub mod settings;
+pub mod stats;
 pub mod store;
 pub mod table;
 pub mod write;

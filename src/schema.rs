@@ -43,6 +43,18 @@ pub enum Value {
     Bytes(Vec<u8>),
 }
 
+/// Whether two rows hold the same values, bit for bit (-0.0 is not 0.0):
+/// an UPDATE to the same row needs no write (REPLACE and ON DUPLICATE KEY
+/// UPDATE make such updates; InnoDB reports them as unchanged).
+pub fn same_row(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+            (Value::Double(p), Value::Double(q)) => p.to_bits() == q.to_bits(),
+            (Value::Float(p), Value::Float(q)) => p.to_bits() == q.to_bits(),
+            _ => x == y,
+        })
+}
+
 /// S3-provided attribute a column can show (`S3_ATTR=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attr {
@@ -103,6 +115,29 @@ impl Format {
         match values.as_slice() {
             [one] if matches!(one.kind, CellKind::Text | CellKind::Bytes) => Format::Raw,
             _ => Format::Json,
+        }
+    }
+
+    /// The most bytes a body of this format may have to be a row, from each
+    /// value column's name and the most bytes its value's text can take
+    /// (0: unknown): RAW, the one value; JSON, braces and each value escaped
+    /// (at most 6 bytes a byte) with its quoted name. `u64::MAX` (no limit)
+    /// when a bound is unknown or there is nothing to bound.
+    pub fn max_body(self, values: &[(&str, u64)]) -> u64 {
+        if values.iter().any(|&(_, max)| max == 0) {
+            return u64::MAX;
+        }
+        let total = match self {
+            Format::Raw => values.iter().fold(0u64, |t, &(_, v)| t.saturating_add(v)),
+            Format::Json => values.iter().fold(2u64, |t, &(name, v)| {
+                t.saturating_add(v.saturating_mul(6))
+                    .saturating_add(name.len() as u64 + 8)
+            }),
+        };
+        if total == 0 {
+            u64::MAX
+        } else {
+            total
         }
     }
 }
@@ -184,6 +219,30 @@ mod tests {
         );
         assert_eq!(Format::default_for(&[key.clone(), blob, int]), Format::Json);
         assert_eq!(Format::default_for(&[key]), Format::Json);
+    }
+
+    #[test]
+    fn body_bounds_follow_the_format() {
+        assert_eq!(Format::Raw.max_body(&[("v", 100)]), 100);
+        // {"v":<6*100 escaped>} and "abc":...
+        assert_eq!(Format::Json.max_body(&[("v", 100)]), 2 + 600 + 1 + 8);
+        assert_eq!(
+            Format::Json.max_body(&[("v", 100), ("abc", 64)]),
+            2 + 600 + 9 + 384 + 11
+        );
+        assert_eq!(Format::Json.max_body(&[]), 2);
+        assert_eq!(Format::Raw.max_body(&[]), u64::MAX);
+        assert_eq!(Format::Json.max_body(&[("v", 0)]), u64::MAX);
+    }
+
+    #[test]
+    fn same_rows_compare_bits() {
+        let row = |d: f64| vec![Value::Text("k".into()), Value::Double(d), Value::Null];
+        assert!(same_row(&row(1.5), &row(1.5)));
+        assert!(!same_row(&row(0.0), &row(-0.0)));
+        assert!(!same_row(&row(1.0), &row(1.0)[..2]));
+        assert!(!same_row(&[Value::Null], &[Value::Default]));
+        assert!(!same_row(&[Value::Int(1)], &[Value::UInt(1)]));
     }
 
     #[test]

@@ -234,6 +234,11 @@ typedef struct Awss3Settings {
    * Seconds (0: every statement checks).
    */
   uint64_t definition_check_interval;
+  /**
+   * Null: unchanged.
+   */
+  const char *catalog_key;
+  size_t catalog_key_len;
 } Awss3Settings;
 
 /**

@@ -101,7 +101,10 @@ static const char EMPTY[]= "";
 /* Hands every setting to the core in one struct (awss3.h). The secrets go
    only when given (`secret`, `token`): they live in the core alone, the
    variables show a mask. */
-static void push_settings(const char *secret, const char *token)
+static char *awss3_catalog_key;
+
+static void push_settings(const char *secret, const char *token,
+                          const char *catalog_key= NULL)
 {
   auto str= [](const char *v, const char **p, size_t *n) {
     *p= v ? v : "";
@@ -122,6 +125,8 @@ static void push_settings(const char *secret, const char *token)
   st.skip_malformed= awss3_skip_malformed;
   st.discovery= awss3_discovery;
   st.definition_check_interval= awss3_definition_check_interval;
+  st.catalog_key= catalog_key;
+  st.catalog_key_len= catalog_key ? strlen(catalog_key) : 0;
   if (awss3_settings_set(&st))
   {
     const char *msg; size_t len;
@@ -243,6 +248,16 @@ static MYSQL_SYSVAR_BOOL(discovery, awss3_discovery,
   "CREATE, ALTER, RENAME and DROP are recorded in a catalogue in that bucket "
   "(~awss3-catalog/), and tables created elsewhere are discovered",
   NULL, NULL, FALSE);
+/* Fixed at start, shown masked: the secret that authenticates catalogue
+   entries (an HMAC): without it, anyone who can write to the bucket could
+   plant an entry that points a table at any objects. */
+static MYSQL_SYSVAR_STR(catalog_key, awss3_catalog_key,
+  PLUGIN_VAR_RQCMDARG | PLUGIN_VAR_READONLY,
+  "With awss3_discovery: a secret every server sharing the bucket is "
+  "configured with; catalogue entries are authenticated with it (HMAC-SHA256) "
+  "and entries that do not verify are ignored. Required by awss3_discovery "
+  "(shown masked)",
+  NULL, NULL, "");
 static MYSQL_SYSVAR_ULONG(definition_check_interval,
   awss3_definition_check_interval, PLUGIN_VAR_RQCMDARG,
   "With awss3_discovery: seconds a table's definition, once checked against "
@@ -271,6 +286,7 @@ static struct st_mysql_sys_var *awss3_system_variables[]=
   MYSQL_SYSVAR(max_requests_per_statement),
   MYSQL_SYSVAR(discovery),
   MYSQL_SYSVAR(definition_check_interval),
+  MYSQL_SYSVAR(catalog_key),
   NULL
 };
 
@@ -278,7 +294,10 @@ static struct st_mysql_sys_var *awss3_system_variables[]=
 static void push_all_settings()
 {
   push_settings(awss3_secret_access_key ? awss3_secret_access_key : "",
-                awss3_session_token ? awss3_session_token : "");
+                awss3_session_token ? awss3_session_token : "",
+                awss3_catalog_key ? awss3_catalog_key : "");
+  awss3_catalog_key= const_cast<char *>(
+    awss3_catalog_key && *awss3_catalog_key ? MASKED : EMPTY);
   awss3_secret_access_key= const_cast<char *>(
     awss3_secret_access_key && *awss3_secret_access_key ? MASKED : EMPTY);
   awss3_session_token= const_cast<char *>(
@@ -390,7 +409,16 @@ static int awss3_init_func(void *p)
   awss3_hton->table_options= awss3_table_options;
   awss3_hton->field_options= awss3_field_options;
   /* With awss3_discovery the server asks the engine for tables it has no
-     .frm of, and no longer writes one at CREATE (create() does). */
+     .frm of, and no longer writes one at CREATE (create() does). Entries of
+     the shared bucket are acted on only when authenticated: no key, no
+     sharing (a loud refusal, not tables silently left unshared). */
+  if (awss3_discovery && !(awss3_catalog_key && *awss3_catalog_key))
+  {
+    sql_print_error("AWSS3: awss3_discovery=ON needs awss3_catalog_key: a secret "
+                    "every server sharing the bucket is configured with, which "
+                    "authenticates the catalogue's entries");
+    return 1;
+  }
   if (awss3_discovery)
   {
     awss3_hton->discover_table= awss3_discover_table;

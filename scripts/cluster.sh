@@ -171,6 +171,7 @@ awss3-region=garage
 awss3-access-key-id=$(cat "$dir/key_id")
 awss3-secret-access-key=$(cat "$dir/secret")
 awss3-discovery=ON
+awss3-catalog-key=cluster-catalogue-key
 EOF
 )
   : >"$sd/mariadbd.err"

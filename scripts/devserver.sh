@@ -144,7 +144,7 @@ up() {
   if [ "$servers" -gt 1 ]; then
     AWSS3_ENDPOINT=$url python3 "$repo/scripts/s3tool.py" mb "$dev_bucket" >/dev/null
     say "bucket $dev_bucket for all $servers servers"
-    multi_opts=(--loose-awss3-bucket="$dev_bucket" --loose-awss3-discovery=ON)
+    multi_opts=(--loose-awss3-bucket="$dev_bucket" --loose-awss3-discovery=ON --loose-awss3-catalog-key=devserver-catalogue-key)
   fi
   for j in $(seq 1 "$servers"); do
     use_server "$j"

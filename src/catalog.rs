@@ -139,7 +139,81 @@ pub fn version_hex(v: &[u8]) -> String {
     v.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn encode(db: &str, table: &str, e: &Entry) -> Vec<u8> {
+/// The bytes an entry's MAC covers: every field, each length-prefixed (so no
+/// two entries share them), the name included (an entry copied under another
+/// name does not verify).
+fn signed_bytes(db: &str, table: &str, e: &Entry) -> Vec<u8> {
+    let mut out = b"awss3-catalog-entry-v1".to_vec();
+    let loc = e.owned.as_ref();
+    let fields: [&[u8]; 6] = [
+        db.as_bytes(),
+        table.as_bytes(),
+        e.version.as_bytes(),
+        &e.frm,
+        loc.map(|l| l.bucket.as_bytes()).unwrap_or(b"\0none"),
+        loc.map(|l| l.prefix.as_bytes()).unwrap_or(b"\0none"),
+    ];
+    for f in fields
+        .iter()
+        .copied()
+        .chain(e.dropped.iter().map(|d| d.as_bytes()))
+    {
+        out.extend_from_slice(format!(";{}:", f.len()).as_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// HMAC-SHA256 of the entry under `awss3_catalog_key`, as hex.
+fn mac(key: &str, db: &str, table: &str, e: &Entry) -> String {
+    let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+    version_hex(ring::hmac::sign(&k, &signed_bytes(db, table, e)).as_ref())
+}
+
+fn mac_holds(key: &str, db: &str, table: &str, e: &Entry, hex: &str) -> bool {
+    let Some(tag) = unhex(hex) else {
+        return false;
+    };
+    let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+    ring::hmac::verify(&k, &signed_bytes(db, table, e), &tag).is_ok()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// An entry's own location (the objects DROP deletes) is one an engine
+/// chooses: in the catalogue's bucket, under `<db>/<one name>/`, outside the
+/// catalogue. Checked even for an authenticated entry: the location decides
+/// what a DROP deletes.
+fn own_location(e: &Entry, db: &str, catalogue_bucket: &str) -> std::result::Result<(), String> {
+    let Some(loc) = &e.owned else {
+        return Ok(());
+    };
+    let rest = loc
+        .prefix
+        .strip_prefix(&format!("{}/", location::escape(db)))
+        .and_then(|r| r.strip_suffix('/'));
+    let one_name = rest.is_some_and(|r| !r.is_empty() && !r.contains('/'));
+    if loc.bucket == catalogue_bucket && one_name && !overlaps(loc, catalogue_bucket) {
+        return Ok(());
+    }
+    Err(format!(
+        "the catalogue entry's location {} is not one the engine chooses for a table of \
+         `{db}` (s3://{catalogue_bucket}/{}/<table>/): ignored",
+        loc.url(),
+        location::escape(db)
+    ))
+}
+
+/// The entry's body, authenticated with `key` (`awss3_catalog_key`).
+pub fn encode(db: &str, table: &str, e: &Entry, key: &str) -> Vec<u8> {
     let mut v = serde_json::json!({
         "awss3_catalog": FORMAT,
         "db": db,
@@ -153,10 +227,15 @@ pub fn encode(db: &str, table: &str, e: &Entry) -> Vec<u8> {
     if !e.dropped.is_empty() {
         v["dropped_fields"] = e.dropped.clone().into();
     }
+    v["mac"] = mac(key, db, table, e).into();
     v.to_string().into_bytes()
 }
 
-pub fn decode(body: &[u8]) -> std::result::Result<Entry, String> {
+/// The entry of table `db`.`table` in `body`, if the body is one and was
+/// written by a server with the same `awss3_catalog_key` for that name: the
+/// bucket is shared with other tools, and an entry decides which objects a
+/// table reads and DROP deletes.
+pub fn decode(body: &[u8], key: &str, db: &str, table: &str) -> std::result::Result<Entry, String> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("not a catalogue entry: {e}"))?;
     match v["awss3_catalog"].as_u64() {
@@ -194,12 +273,21 @@ pub fn decode(body: &[u8]) -> std::result::Result<Entry, String> {
             .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect())
             .ok_or("catalogue entry with damaged dropped_fields")?,
     };
-    Ok(Entry {
+    let e = Entry {
         version,
         frm,
         owned,
         dropped,
-    })
+    };
+    let named = v["db"].as_str() == Some(db) && v["table"].as_str() == Some(table);
+    match v["mac"].as_str() {
+        Some(m) if named && mac_holds(key, db, table, &e, m) => Ok(e),
+        _ => Err(format!(
+            "the catalogue entry of `{db}`.`{table}` is not authenticated (no MAC, or one \
+             that does not hold for this name under awss3_catalog_key): written by a tool \
+             or by a server with another key; ignored"
+        )),
+    }
 }
 
 /// What this server last saw of a table's entry: its version (`None`: no
@@ -336,7 +424,10 @@ impl Catalogue {
                 "s3://{b}/{key} is larger than any catalogue entry can be"
             )));
         }
-        let e = decode(&o.body).map_err(|m| Error::Engine(format!("s3://{b}/{key}: {m}")))?;
+        let secret = &settings::current().0.catalog_key;
+        let e = decode(&o.body, secret, &name.db, &name.table)
+            .and_then(|e| own_location(&e, &name.db, b).map(|()| e))
+            .map_err(|m| Error::Engine(format!("s3://{b}/{key}: {m}")))?;
         saw(&name.db, &name.table, Some(&e.version));
         Ok(Some(e))
     }
@@ -390,7 +481,7 @@ async fn put_entry(
         ))
     };
     let obj = NewObject {
-        body: encode(&name.db, &name.table, e),
+        body: encode(&name.db, &name.table, e, &settings::current().0.catalog_key),
         content_type: Some("application/json".into()),
         meta: vec![(VERSION_META.into(), e.version.clone())],
     };
@@ -605,22 +696,99 @@ mod tests {
             dropped: vec!["old".into()],
         };
         assert_eq!(e.version, "ab01");
-        let body = encode("db", "t", &e);
-        assert_eq!(decode(&body).unwrap(), e);
+        let k = "shared secret";
+        let body = encode("db", "t", &e, k);
+        assert_eq!(decode(&body, k, "db", "t").unwrap(), e);
         let bare = Entry {
             owned: None,
             dropped: vec![],
             ..e.clone()
         };
-        assert_eq!(decode(&encode("db", "t", &bare)).unwrap(), bare);
-        assert!(decode(b"{}").is_err());
-        assert!(decode(b"not json").is_err());
-        assert!(
-            decode(br#"{"awss3_catalog": 2, "version": "x", "frm": ""}"#)
-                .unwrap_err()
-                .contains("newer")
+        assert_eq!(
+            decode(&encode("db", "t", &bare, k), k, "db", "t").unwrap(),
+            bare
         );
-        assert!(decode(br#"{"awss3_catalog": 1, "version": "x", "frm": "!!"}"#).is_err());
+        assert!(decode(b"{}", k, "db", "t").is_err());
+        assert!(decode(b"not json", k, "db", "t").is_err());
+        assert!(decode(
+            br#"{"awss3_catalog": 2, "version": "x", "frm": ""}"#,
+            k,
+            "db",
+            "t"
+        )
+        .unwrap_err()
+        .contains("newer"));
+        assert!(decode(
+            br#"{"awss3_catalog": 1, "version": "x", "frm": "!!"}"#,
+            k,
+            "db",
+            "t"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn only_entries_written_with_the_key_for_their_name_are_accepted() {
+        let e = Entry {
+            version: "01".into(),
+            frm: vec![1, 2, 3],
+            owned: Some(Location {
+                bucket: "b".into(),
+                prefix: "db/t/".into(),
+            }),
+            dropped: vec![],
+        };
+        let k = "shared secret";
+        let body = encode("db", "t", &e, k);
+        // Another key (a tool, or a server not configured alike).
+        assert!(decode(&body, "other", "db", "t")
+            .unwrap_err()
+            .contains("not authenticated"));
+        // Copied under another name (the body names `t`, the key another table).
+        assert!(decode(&body, k, "db", "stolen").is_err());
+        let renamed = String::from_utf8(body.clone())
+            .unwrap()
+            .replace("\"table\":\"t\"", "\"table\":\"stolen\"");
+        assert!(decode(renamed.as_bytes(), k, "db", "stolen").is_err());
+        // The location rewritten (to the bucket root, another bucket).
+        for (from, to) in [
+            ("\"prefix\":\"db/t/\"", "\"prefix\":\"\""),
+            ("\"bucket\":\"b\"", "\"bucket\":\"other\""),
+        ] {
+            let text = String::from_utf8(body.clone()).unwrap();
+            assert!(text.contains(from), "{text}");
+            let forged = text.replace(from, to);
+            assert!(decode(forged.as_bytes(), k, "db", "t").is_err(), "{forged}");
+        }
+        // No MAC at all.
+        let mut v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        v.as_object_mut().unwrap().remove("mac");
+        assert!(decode(v.to_string().as_bytes(), k, "db", "t").is_err());
+        // Locations an engine never chooses, even in an authenticated entry.
+        let at = |bucket: &str, prefix: &str| Entry {
+            owned: Some(Location {
+                bucket: bucket.into(),
+                prefix: prefix.into(),
+            }),
+            ..e.clone()
+        };
+        assert!(own_location(&at("b", "db/t~2/"), "db", "b").is_ok());
+        assert!(own_location(&at("b", "db/u/"), "db", "b").is_ok());
+        for (bucket, prefix) in [
+            ("b", ""),
+            ("other", "db/t/"),
+            ("b", "db/"),
+            ("b", "other/t/"),
+            ("b", "db/t/x/"),
+            ("b", "db/t"),
+        ] {
+            assert!(
+                own_location(&at(bucket, prefix), "db", "b").is_err(),
+                "{bucket} {prefix}"
+            );
+        }
+        // Fields are length-prefixed: moving bytes between two does not verify.
+        assert_ne!(signed_bytes("ab", "c", &e), signed_bytes("a", "bc", &e));
     }
 
     #[test]

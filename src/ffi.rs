@@ -620,6 +620,9 @@ pub struct Awss3Settings {
     pub discovery: bool,
     /// Seconds (0: every statement checks).
     pub definition_check_interval: u64,
+    /// Null: unchanged.
+    pub catalog_key: *const c_char,
+    pub catalog_key_len: usize,
 }
 
 /// Replaces the server-wide settings.
@@ -642,6 +645,11 @@ pub unsafe extern "C" fn awss3_settings_set(s: *const Awss3Settings) -> i32 {
         } else {
             Some(text(s.session_token, s.session_token_len)?)
         };
+        let catalog_key = if s.catalog_key.is_null() {
+            None
+        } else {
+            Some(text(s.catalog_key, s.catalog_key_len)?)
+        };
         let endpoint = text(s.endpoint, s.endpoint_len)?;
         let region = text(s.region, s.region_len)?;
         let bucket = text(s.bucket, s.bucket_len)?;
@@ -656,6 +664,9 @@ pub unsafe extern "C" fn awss3_settings_set(s: *const Awss3Settings) -> i32 {
             }
             if let Some(v) = token {
                 cur.session_token = v;
+            }
+            if let Some(v) = catalog_key {
+                cur.catalog_key = v;
             }
             cur.prefetch_window = usize::try_from(s.prefetch_window).unwrap_or(usize::MAX);
             cur.max_retries = u32::try_from(s.max_retries).unwrap_or(u32::MAX);

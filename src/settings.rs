@@ -30,6 +30,9 @@ pub struct Settings {
     /// How long a table's definition, once checked against the catalogue,
     /// is taken as current (`awss3_definition_check_interval`).
     pub definition_check_interval: Duration,
+    /// The secret every server sharing the catalogue authenticates its
+    /// entries with (`awss3_catalog_key`, fixed at start).
+    pub catalog_key: String,
 }
 
 impl std::fmt::Debug for Settings {
@@ -65,6 +68,7 @@ impl Default for Settings {
             skip_malformed: false,
             discovery: false,
             definition_check_interval: Duration::from_secs(1),
+            catalog_key: String::new(),
         }
     }
 }

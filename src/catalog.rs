@@ -598,13 +598,24 @@ pub fn catalog_check(name: &Name, path: &str, version: &[u8], stop: Interrupt) -
     ) {
         return Ok(Check::Same);
     }
-    let theirs = match catalogue(stop)?.version(name) {
+    let cat = catalogue(stop)?;
+    let mut theirs = match cat.version(name) {
         Ok(v) => v,
         Err(Error::Killed) => return Err(Error::Killed),
         _ => return Ok(Check::Same),
     };
-    saw(&name.db, &name.table, theirs.as_deref());
     let mut sc = location::sidecar_or_default(path)?;
+    // The metadata says another version (or none: a copy tool may drop user
+    // metadata): the authenticated body decides. Otherwise a body whose
+    // version is ours would be rediscovered by every statement, for ever.
+    if sc.published && theirs.as_deref().is_some_and(|v| v != ours) {
+        match cat.fetch(name) {
+            Ok(Some(e)) if e.version == ours => theirs = Some(ours.clone()),
+            Err(Error::Killed) => return Err(Error::Killed),
+            _ => {}
+        }
+    }
+    saw(&name.db, &name.table, theirs.as_deref());
     let check = decide(theirs.as_deref(), &ours, sc.published);
     if check == Check::Same && !sc.published {
         sc.published = true;

@@ -234,6 +234,7 @@ typedef struct Awss3Settings {
    * Seconds (0: every statement checks).
    */
   uint64_t definition_check_interval;
+  bool last_writer_wins;
   /**
    * Null: unchanged.
    */

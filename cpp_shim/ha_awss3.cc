@@ -93,6 +93,7 @@ static char *awss3_secret_access_key, *awss3_session_token;
 static ulong awss3_prefetch_window, awss3_max_retries, awss3_request_timeout;
 static my_bool awss3_skip_malformed;
 static my_bool awss3_discovery;
+static my_bool awss3_last_writer_wins;
 static ulong awss3_definition_check_interval;
 
 static const char MASKED[]= "*****";
@@ -124,6 +125,7 @@ static void push_settings(const char *secret, const char *token,
   st.request_timeout= awss3_request_timeout;
   st.skip_malformed= awss3_skip_malformed;
   st.discovery= awss3_discovery;
+  st.last_writer_wins= awss3_last_writer_wins;
   st.definition_check_interval= awss3_definition_check_interval;
   st.catalog_key= catalog_key;
   st.catalog_key_len= catalog_key ? strlen(catalog_key) : 0;
@@ -175,7 +177,7 @@ static void update_ulong(MYSQL_THD, struct st_mysql_sys_var *, void *var_ptr,
   push_settings(NULL, NULL);
 }
 
-static void update_skip_malformed(MYSQL_THD, struct st_mysql_sys_var *,
+static void update_bool(MYSQL_THD, struct st_mysql_sys_var *,
                                   void *var_ptr, const void *save)
 {
   *static_cast<my_bool *>(var_ptr)= *static_cast<const my_bool *>(save);
@@ -238,7 +240,7 @@ static MYSQL_SYSVAR_ULONG(request_timeout, awss3_request_timeout,
 static MYSQL_SYSVAR_BOOL(skip_malformed, awss3_skip_malformed,
   PLUGIN_VAR_OPCMDARG,
   "Skip objects whose body is not a valid row (with a warning) instead of failing",
-  NULL, update_skip_malformed, FALSE);
+  NULL, update_bool, FALSE);
 
 /* Fixed at start: it decides whether the server asks the engine for tables
    it has no .frm of (the handlerton's discovery functions). */
@@ -258,6 +260,12 @@ static MYSQL_SYSVAR_STR(catalog_key, awss3_catalog_key,
   "and entries that do not verify are ignored. Required by awss3_discovery "
   "(shown masked)",
   NULL, NULL, "");
+static MYSQL_SYSVAR_BOOL(last_writer_wins, awss3_last_writer_wins,
+  PLUGIN_VAR_OPCMDARG,
+  "With awss3_discovery, on a store that ignores conditional writes (Garage): "
+  "OFF refuses writes to shared tables (two servers could both win one key); "
+  "ON writes them anyway, the later write wins",
+  NULL, update_bool, FALSE);
 static MYSQL_SYSVAR_ULONG(definition_check_interval,
   awss3_definition_check_interval, PLUGIN_VAR_RQCMDARG,
   "With awss3_discovery: seconds a table's definition, once checked against "
@@ -287,6 +295,7 @@ static struct st_mysql_sys_var *awss3_system_variables[]=
   MYSQL_SYSVAR(discovery),
   MYSQL_SYSVAR(definition_check_interval),
   MYSQL_SYSVAR(catalog_key),
+  MYSQL_SYSVAR(last_writer_wins),
   NULL
 };
 

@@ -172,6 +172,7 @@ awss3-access-key-id=$(cat "$dir/key_id")
 awss3-secret-access-key=$(cat "$dir/secret")
 awss3-discovery=ON
 awss3-catalog-key=cluster-catalogue-key
+awss3-last-writer-wins=${CLUSTER_LAST_WRITER_WINS:-ON}
 EOF
 )
   : >"$sd/mariadbd.err"

@@ -11,6 +11,7 @@
 #
 # Settings: CLUSTER_SECONDS (default 60), CLUSTER_SERVERS (2), CLUSTER_ENDPOINTS
 # (list|first, see cluster.sh), CLUSTER_RESTART_AT (s; default: node 1 stays down),
+# CLUSTER_LAST_WRITER_WINS (ON; OFF: writes to shared tables are refused on Garage),
 # AWSS3_PLUGIN_DIR; other options go to cluster_workload.py (e.g. --threads 8 --strict).
 # The result is also in build/run/cluster/result.json (under $AWSS3_RUN_DIR).
 set -euo pipefail

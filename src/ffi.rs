@@ -620,6 +620,7 @@ pub struct Awss3Settings {
     pub discovery: bool,
     /// Seconds (0: every statement checks).
     pub definition_check_interval: u64,
+    pub last_writer_wins: bool,
     /// Null: unchanged.
     pub catalog_key: *const c_char,
     pub catalog_key_len: usize,
@@ -673,6 +674,7 @@ pub unsafe extern "C" fn awss3_settings_set(s: *const Awss3Settings) -> i32 {
             cur.request_timeout = Duration::from_secs(s.request_timeout);
             cur.skip_malformed = s.skip_malformed;
             cur.discovery = s.discovery;
+            cur.last_writer_wins = s.last_writer_wins;
             cur.definition_check_interval = Duration::from_secs(s.definition_check_interval);
         });
         Ok(0)

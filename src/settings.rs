@@ -33,6 +33,9 @@ pub struct Settings {
     /// The secret every server sharing the catalogue authenticates its
     /// entries with (`awss3_catalog_key`, fixed at start).
     pub catalog_key: String,
+    /// On a store that ignores conditional writes, shared tables are written
+    /// anyway (`awss3_last_writer_wins`): the later of two writers wins.
+    pub last_writer_wins: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -49,6 +52,7 @@ impl std::fmt::Debug for Settings {
             .field("skip_malformed", &self.skip_malformed)
             .field("discovery", &self.discovery)
             .field("definition_check_interval", &self.definition_check_interval)
+            .field("last_writer_wins", &self.last_writer_wins)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +73,7 @@ impl Default for Settings {
             discovery: false,
             definition_check_interval: Duration::from_secs(1),
             catalog_key: String::new(),
+            last_writer_wins: false,
         }
     }
 }

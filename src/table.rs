@@ -611,12 +611,30 @@ impl Table {
         ));
     }
 
+    /// Where the store ignores conditional writes, a table shared with other
+    /// servers (discovery) is written only if the DBA accepted that two
+    /// servers can both win a key (`awss3_last_writer_wins`).
+    fn check_unconditional(&self, c: &Ctx, honoured: bool) -> Result<()> {
+        match write::unconditional_refused(
+            honoured,
+            c.settings.discovery,
+            c.settings.last_writer_wins,
+        ) {
+            false => Ok(()),
+            true => Err(Error::Engine(write::unconditional_refusal(
+                c.s3.endpoint(),
+                &self.loc.bucket,
+            ))),
+        }
+    }
+
     /// Writes a new row's object (INSERT; the new key of an UPDATE).
     async fn put_new(&mut self, c: &Ctx, object_key: &str, values: &[Value]) -> Result<String> {
         let (honoured, probed) = write::honoured(&*c.s3, &self.loc.bucket).await?;
         if probed && !honoured {
             self.note_ignored_conditions(c);
         }
+        self.check_unconditional(c, honoured)?;
         let obj = self.new_object(values)?;
         match write::write(&*c.s3, &self.loc.bucket, object_key, obj, Expect::Absent).await? {
             Outcome::Written(etag) => Ok(etag),
@@ -635,6 +653,7 @@ impl Table {
         if probed && !honoured {
             self.note_ignored_conditions(&c);
         }
+        self.check_unconditional(&c, honoured)?;
         self.bulk = Some(Bulk {
             permits: Arc::new(Semaphore::new(c.settings.prefetch_window.max(1))),
             tasks: VecDeque::new(),
@@ -787,6 +806,8 @@ impl Table {
                 Err(e) => self.undo_key_change(&old, &new, e, false),
             };
         }
+        let (honoured, _) = c.wait(write::honoured(&*c.s3, &self.loc.bucket))?;
+        self.check_unconditional(&c, honoured)?;
         let obj = self.new_object(values)?;
         match c.wait(write::write(
             &*c.s3,

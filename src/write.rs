@@ -285,6 +285,22 @@ pub async fn honoured(store: &dyn Store, bucket: &str) -> Result<(bool, bool), S
     Ok((honoured, true))
 }
 
+/// Whether a row write is refused: the store ignores conditional writes,
+/// the table is shared with other servers, and last-writer-wins was not
+/// accepted. (Within one server the writers of a key take turns.)
+pub fn unconditional_refused(honoured: bool, shared: bool, last_writer_wins: bool) -> bool {
+    !honoured && shared && !last_writer_wins
+}
+
+pub fn unconditional_refusal(endpoint: &str, bucket: &str) -> String {
+    format!(
+        "{endpoint} ignores conditional writes (If-None-Match, If-Match) on bucket '{bucket}': \
+         a write to a table shared with other servers is refused, because two servers could \
+         both insert one key or overwrite each other's update; SET GLOBAL \
+         awss3_last_writer_wins=ON accepts that (the later write wins)"
+    )
+}
+
 /// The note a statement gets when its write found the store ignoring
 /// conditional writes.
 pub fn ignored_conditions_note(endpoint: &str, bucket: &str) -> String {

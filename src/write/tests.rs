@@ -249,6 +249,18 @@ fn catalogue_writes_expect_a_version() {
 }
 
 #[test]
+fn shared_tables_on_stores_without_conditions_are_refused_unless_accepted() {
+    assert!(unconditional_refused(false, true, false));
+    assert!(!unconditional_refused(false, true, true));
+    assert!(!unconditional_refused(true, true, false));
+    assert!(!unconditional_refused(false, false, false));
+    let m = unconditional_refusal("http://g:3900", "b");
+    assert!(
+        m.contains("If-None-Match") && m.contains("awss3_last_writer_wins") && m.contains("'b'")
+    );
+}
+
+#[test]
 fn unchanged_compares_the_etag() {
     let s = store();
     probed(&s);

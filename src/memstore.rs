@@ -129,10 +129,14 @@ impl InMemory {
             .unwrap_or_default()
     }
 
-    async fn wait(&self) {
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
+    /// `v`, after `delay`: the answer of a request already carried out.
+    fn answer<'a, T: Send + 'a>(&'a self, v: T) -> BoxFuture<'a, T> {
+        Box::pin(async move {
+            if !self.delay.is_zero() {
+                tokio::time::sleep(self.delay).await;
+            }
+            v
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -263,10 +267,7 @@ impl Store for InMemory {
             let token = more.then(|| page.last().map(|e| e.key.clone())).flatten();
             (page, token)
         });
-        Box::pin(async move {
-            self.wait().await;
-            r.0
-        })
+        self.answer(r.0)
     }
 
     fn get<'a>(
@@ -286,10 +287,7 @@ impl Store for InMemory {
                 }
             })
         });
-        Box::pin(async move {
-            self.wait().await;
-            r.0
-        })
+        self.answer(r.0)
     }
 
     fn head<'a>(
@@ -300,10 +298,7 @@ impl Store for InMemory {
         let r = self.attempt(Req::Head, "HeadObject", bucket, Some(key), |s| {
             s.buckets[bucket].get(key).map(|o| (entry(key, o), head(o)))
         });
-        Box::pin(async move {
-            self.wait().await;
-            r.0
-        })
+        self.answer(r.0)
     }
 
     fn put<'a>(&'a self, bucket: &'a str, req: PutRequest<'a>) -> BoxFuture<'a, PutAnswer> {
@@ -338,10 +333,7 @@ impl Store for InMemory {
                 }
                 PutOutcome::Written(etag)
             });
-        Box::pin(async move {
-            self.wait().await;
-            PutAnswer { result, unanswered }
-        })
+        self.answer(PutAnswer { result, unanswered })
     }
 
     fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), S3Error>> {
@@ -350,10 +342,7 @@ impl Store for InMemory {
                 b.remove(key);
             }
         });
-        Box::pin(async move {
-            self.wait().await;
-            r.0
-        })
+        self.answer(r.0)
     }
 
     fn delete_batch<'a>(
@@ -369,9 +358,6 @@ impl Store for InMemory {
                 }
             }
         });
-        Box::pin(async move {
-            self.wait().await;
-            r.0
-        })
+        self.answer(r.0)
     }
 }

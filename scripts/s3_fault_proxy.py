@@ -30,6 +30,11 @@ PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
   --drop-first-put      drop the connection, without forwarding, on the first
                         If-None-Match PUT of each key (an attempt that never reached
                         the store, and got no answer)
+  --delay-deletes S     hold every DELETE of one object (but a conditional-write probe's)
+                        S seconds before forwarding it (a slow store, just where a
+                        RENAME withdraws its old entry)
+  --deny-deletes        answer every DELETE of one object (but a probe's) 403
+                        AccessDenied (a policy that refuses deletes)
   --lose-probe-refusal  drop the connection instead of passing on the first refusal
                         (412) of a PUT to a conditional-write probe object
                         (.awss3-probe-*): the probe's second PUT loses its answer
@@ -59,6 +64,8 @@ LOSE_PROBE_REFUSAL = "--lose-probe-refusal" in ARGS
 DROP_FIRST_PUT = "--drop-first-put" in ARGS
 GARBLE_LIST = "--garble-list" in ARGS
 PASS = "--pass" in ARGS
+DELAY_DELETES = float(ARGS[ARGS.index("--delay-deletes") + 1]) if "--delay-deletes" in ARGS else 0.0
+DENY_DELETES = "--deny-deletes" in ARGS
 FLOOD = int(ARGS[ARGS.index("--flood-list") + 1]) if "--flood-list" in ARGS else 0
 LOST = set()
 LOST_LOCK = threading.Lock()
@@ -108,7 +115,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     def forward(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        refusal = DENIED if DENY else None
+        deny_delete = (DENY_DELETES and self.command == "DELETE"
+                       and "/.awss3-probe-" not in self.path)
+        refusal = DENIED if DENY or deny_delete else None
         if REQUIRE_KEY is not None and key_id(self.headers.get("Authorization", "")) != REQUIRE_KEY:
             refusal = WRONG_KEY
         if refusal:
@@ -121,6 +130,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             return
         if DELAY:
             time.sleep(DELAY)
+        if DELAY_DELETES and self.command == "DELETE" and "/.awss3-probe-" not in self.path:
+            time.sleep(DELAY_DELETES)
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         path = self.path
@@ -208,7 +219,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 if __name__ == "__main__":
     if not (PASS or IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY or DELAY
             or STALL_BODY or LOSE_PUT or GARBLE_LIST or FLOOD or LOSE_PROBE_REFUSAL
-            or DROP_FIRST_PUT):
+            or DROP_FIRST_PUT or DELAY_DELETES or DENY_DELETES):
         sys.exit(__doc__)
     srv = Server(("127.0.0.1", 0), Proxy)
     with open(sys.argv[2] + ".pid", "w") as f:

@@ -48,6 +48,20 @@ impl Ctx {
     ) -> Result<T> {
         runtime::wait(&self.rt, fut, self.stop)?.map_err(Into::into)
     }
+
+    /// Waits for `fut` whatever KILL says: for the steps that finish a
+    /// change already made (or undo it), which must not stop half-way. The
+    /// client's request timeout and retries still bound the wait.
+    pub fn wait_through_kill<
+        T,
+        E: Into<Error>,
+        F: std::future::Future<Output = std::result::Result<T, E>>,
+    >(
+        &self,
+        fut: F,
+    ) -> Result<T> {
+        runtime::wait(&self.rt, fut, Interrupt::NONE)?.map_err(Into::into)
+    }
 }
 
 pub fn ctx(stop: Interrupt) -> Result<Ctx> {

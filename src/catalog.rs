@@ -20,6 +20,23 @@
 //! table's location file says (an engine-chosen location; JSON fields of
 //! dropped columns), so a server that discovers the table writes the same file.
 //!
+//! Engine-chosen prefixes are reserved in the catalogue too, so that two
+//! servers never choose the same one (a name is unique in the catalogue, but
+//! a prefix outlives its name: RENAME keeps it):
+//!
+//! ```text
+//! ~awss3-catalog/~owners/<db>/<table>[~n]   one per engine-chosen prefix <db>/<table>[~n]/;
+//!                                  metadata: awss3-owner = which table name owns it
+//! ```
+//!
+//! CREATE takes the prefix with a conditional PUT (If-None-Match) before the
+//! table exists anywhere; RENAME passes it to the new name between writing
+//! the new entry and withdrawing the old one; DROP deletes it last. The
+//! owner record is what says which of two entries naming one location owns
+//! it (a RENAME interrupted between its writes leaves both): the other one is
+//! stale — not discovered, and DROP of it only withdraws it. `~` is escaped
+//! in database names (`%7E`), so no database's entries are under `~owners/`.
+//!
 //! What a server keeps of the catalogue: per table, the version it last saw
 //! and when (`SEEN`), so the check at the start of a statement costs one HEAD
 //! at most every `awss3_definition_check_interval` seconds per table.
@@ -43,6 +60,10 @@ use crate::write::{self, Expect, NewObject, Outcome};
 pub const PREFIX: &str = "~awss3-catalog/";
 /// The metadata header that carries the definition version (HEAD reads it).
 pub const VERSION_META: &str = "awss3-version";
+/// Where the owner records of engine-chosen prefixes are.
+pub const OWNERS: &str = "~awss3-catalog/~owners/";
+/// The metadata header of an owner record that names its table.
+pub const OWNER_META: &str = "awss3-owner";
 const FORMAT: u64 = 1;
 /// A definition image is at most a few hundred kB (the server caps .frm files
 /// at 1 MB); an entry larger than this is not one.
@@ -55,6 +76,20 @@ pub fn entry_key(db: &str, table: &str) -> String {
         location::escape(db),
         location::escape(table)
     )
+}
+
+/// The object key of the owner record of an engine-chosen location.
+pub fn owner_key(loc: &Location) -> String {
+    format!("{OWNERS}{}", loc.prefix.trim_end_matches('/'))
+}
+
+/// How an owner record names its table in metadata (ASCII whatever the
+/// name's characters): SHA-256 of the name, as hex.
+pub fn owner_id(name: &Name) -> String {
+    let mut text = name.db.as_bytes().to_vec();
+    text.push(0);
+    text.extend_from_slice(name.table.as_bytes());
+    version_hex(ring::digest::digest(&ring::digest::SHA256, &text).as_ref())
 }
 
 /// The prefix of a database's entries.
@@ -438,6 +473,128 @@ impl Catalogue {
         let head = self.c.wait(self.c.s3.head(&self.bucket, &name.key()))?;
         Ok(head.map(|(_, h)| entry_version(&h).unwrap_or("").to_string()))
     }
+
+    /// `version`, and the owner of `loc` if given (two HEADs at once).
+    pub fn version_and_owner(
+        &self,
+        name: &Name,
+        loc: Option<&Location>,
+    ) -> Result<(Option<String>, Option<Owner>)> {
+        let (b, s3) = (&self.bucket, &self.c.s3);
+        let key = name.key();
+        let owner_key = loc.map(owner_key);
+        let (entry, owner) = self.c.wait(async {
+            let owner = async {
+                match &owner_key {
+                    Some(k) => s3.head(b, k).await.map(Some),
+                    None => Ok(None),
+                }
+            };
+            let (entry, owner) = tokio::join!(s3.head(b, &key), owner);
+            Ok::<_, Error>((entry?, owner?))
+        })?;
+        Ok((
+            entry.map(|(_, h)| entry_version(&h).unwrap_or("").to_string()),
+            owner.map(|o| owner_of(o.map(|(_, h)| h))),
+        ))
+    }
+
+    /// The owner record of `loc` (one HEAD).
+    pub fn owner(&self, loc: &Location) -> Result<Owner> {
+        let head = self.c.wait(self.c.s3.head(&self.bucket, &owner_key(loc)))?;
+        Ok(owner_of(head.map(|(_, h)| h)))
+    }
+}
+
+/// Who owns an engine-chosen location, as its owner record says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// No record: a table created before owner records (or by a server
+    /// without discovery); its entry is taken at its word.
+    Unrecorded,
+    /// The record names this table (`owner_id`).
+    Id(String),
+}
+
+impl Owner {
+    pub fn is(&self, name: &Name) -> bool {
+        match self {
+            Owner::Unrecorded => true,
+            Owner::Id(id) => *id == owner_id(name),
+        }
+    }
+}
+
+impl Catalogue {
+    /// Takes `loc` for `name` if no table has it (one conditional PUT):
+    /// false when another has.
+    pub fn reserve(&self, loc: &Location, name: &Name) -> Result<bool> {
+        let obj = owner_record(loc, name);
+        let key = owner_key(loc);
+        let put = write::write(&*self.c.s3, &self.bucket, &key, obj, Expect::Absent);
+        Ok(matches!(self.c.wait(put)?, Outcome::Written(_)))
+    }
+
+    /// Passes `loc` from `from` (as `owner` said) to `to`: a conditional
+    /// PUT that fails if the record changed meanwhile. Runs through KILL: it
+    /// is the step that decides which name owns the location.
+    pub fn pass(&self, loc: &Location, owner: &Owner, to: &Name) -> Result<bool> {
+        let obj = owner_record(loc, to);
+        let key = owner_key(loc);
+        let expect = match owner {
+            Owner::Unrecorded => Expect::Absent,
+            Owner::Id(id) => Expect::Meta {
+                name: OWNER_META,
+                value: id,
+            },
+        };
+        let put = write::write(&*self.c.s3, &self.bucket, &key, obj, expect);
+        Ok(matches!(
+            self.c.wait_through_kill(put)?,
+            Outcome::Written(_)
+        ))
+    }
+
+    /// Gives `loc` up (after its objects are gone).
+    pub fn release(&self, loc: &Location) -> Result<()> {
+        self.c
+            .wait_through_kill(self.c.s3.delete(&self.bucket, &owner_key(loc)))
+    }
+
+    /// `withdraw`, whatever KILL says (finishing or undoing a RENAME).
+    pub fn withdraw_through_kill(&self, name: &Name) -> Result<()> {
+        self.c
+            .wait_through_kill(self.c.s3.delete(&self.bucket, &name.key()))?;
+        saw(&name.db, &name.table, None);
+        Ok(())
+    }
+}
+
+fn owner_of(record: Option<ObjectHead>) -> Owner {
+    match record {
+        None => Owner::Unrecorded,
+        Some(h) => Owner::Id(
+            h.meta
+                .iter()
+                .find(|(k, _)| k == OWNER_META)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+fn owner_record(loc: &Location, name: &Name) -> NewObject {
+    let body = serde_json::json!({
+        "awss3_owner": FORMAT,
+        "db": name.db,
+        "table": name.table,
+        "prefix": loc.prefix,
+    });
+    NewObject {
+        body: body.to_string().into_bytes(),
+        content_type: Some("application/json".into()),
+        meta: vec![(OWNER_META.into(), owner_id(name))],
+    }
 }
 
 /// What a catalogue write expects to replace.
@@ -512,7 +669,16 @@ pub fn catalog_discover(name: &Name, path: &str, stop: Interrupt) -> Result<Opti
     if !settings::current().0.discovery {
         return Ok(None);
     }
-    match catalogue(stop)?.fetch(name)? {
+    let cat = catalogue(stop)?;
+    let mut found = cat.fetch(name)?;
+    // An entry whose location another name owns was left by an interrupted
+    // RENAME: that other name is the table.
+    if let Some(loc) = found.as_ref().and_then(|e| e.owned.as_ref()) {
+        if !cat.owner(loc)?.is(name) {
+            found = None;
+        }
+    }
+    match found {
         None => {
             if location::sidecar_or_default(path)?.published {
                 location::remove_sidecar(path).map_err(Error::Engine)?;
@@ -599,12 +765,25 @@ pub fn catalog_check(name: &Name, path: &str, version: &[u8], stop: Interrupt) -
         return Ok(Check::Same);
     }
     let cat = catalogue(stop)?;
-    let mut theirs = match cat.version(name) {
+    let mut sc = location::sidecar_or_default(path)?;
+    // A shared table that owns its location must still be the owner: a
+    // RENAME interrupted on another server leaves the old entry (the same
+    // version) behind, and the table has another name. Asked alongside the
+    // version (two HEADs at once).
+    let owned = match &sc.owned {
+        Some((loc, Ownership::Owned)) if sc.published => Some(loc.clone()),
+        _ => None,
+    };
+    let (theirs, owner) = match cat.version_and_owner(name, owned.as_ref()) {
         Ok(v) => v,
         Err(Error::Killed) => return Err(Error::Killed),
         _ => return Ok(Check::Same),
     };
-    let mut sc = location::sidecar_or_default(path)?;
+    if owner.is_some_and(|o| !o.is(name)) {
+        saw(&name.db, &name.table, None);
+        return Ok(Check::Changed);
+    }
+    let mut theirs = theirs;
     // The metadata says another version (or none: a copy tool may drop user
     // metadata): the authenticated body decides. Otherwise a body whose
     // version is ours would be rediscovered by every statement, for ever.

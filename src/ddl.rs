@@ -5,7 +5,7 @@
 
 use crate::alter;
 use crate::call::{ctx, ctx_for, delete_all, first_key, first_page};
-use crate::catalog::{self, catalogue, CatalogExpect, Entry, Name};
+use crate::catalog::{self, catalogue, CatalogExpect, Entry, Name, Owner};
 use crate::error::{Error, Result};
 use crate::estimate;
 use crate::listing;
@@ -48,6 +48,9 @@ pub fn create(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<Optio
         if let Err(e) = published {
             // The server removes its .frm when create() fails: nothing of
             // the table may stay behind (an engine-chosen prefix is empty).
+            if let Some((loc, Ownership::Owned)) = &sc.owned {
+                let _ = catalogue(stop).and_then(|cat| cat.release(loc));
+            }
             let _ = location::remove_sidecar(&def.path);
             return Err(e);
         }
@@ -138,12 +141,21 @@ fn create_location(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<
     // never takes over objects already there (of a table renamed away from
     // this name, another server's, another tool's), nor a prefix another
     // table here owns even with no rows: it moves on to the next free choice.
+    // With discovery, other servers choose prefixes in the same bucket: the
+    // choice is taken in the catalogue (an owner record) before it is used.
+    let shared = settings::current().0.discovery && def.server.is_none();
+    let cat = shared.then(|| catalogue(stop)).transpose()?;
     let claimed = location::owned_locations(&def.path);
     for n in 1..=MAX_PREFIX_CHOICES {
         let loc = Location::default_for(&c.settings.bucket, &def.db, &def.name, n)
             .map_err(Error::Engine)?;
         if claimed.contains(&loc) || c.wait(first_key(&c.s3, &loc))?.is_some() {
             continue;
+        }
+        if let Some(cat) = &cat {
+            if !cat.reserve(&loc, &Name::of(def))? {
+                continue;
+            }
         }
         let note = (n > 1).then(|| {
             format!(
@@ -187,9 +199,15 @@ pub fn drop_table(path: &str, name: &Name, frm_present: bool, stop: Interrupt) -
         if !frm_present {
             return Err(Error::NotFound);
         }
-        if let Some((loc, _)) = &sc.owned {
+        if let Some((loc, ownership)) = &sc.owned {
             let c = ctx(stop)?;
             c.wait(delete_all(&c.s3, loc))?;
+            // ALTER's copy, or the old table ALTER ... ENGINE=other left
+            // under a temporary name: its engine-chosen prefix is free again.
+            if settings.discovery && *ownership == Ownership::Owned && loc.bucket == settings.bucket
+            {
+                catalogue(stop)?.release(loc)?;
+            }
         }
         return location::remove_sidecar(path).map_err(Error::Engine);
     }
@@ -205,13 +223,28 @@ pub fn drop_table(path: &str, name: &Name, frm_present: bool, stop: Interrupt) -
         }
         None => Err(Error::NotFound),
         Some(e) => {
-            if let Some(loc) = &e.owned {
-                cat.c.wait(delete_all(&cat.c.s3, loc))?;
+            let owner = match &e.owned {
+                Some(loc) => Some((loc, cat.owner(loc)?)),
+                None => None,
+            };
+            match &owner {
+                // Another name owns the location (an interrupted RENAME left
+                // this entry): only the entry goes.
+                Some((_, o)) if !o.is(name) => {}
+                Some((loc, _)) => {
+                    cat.c.wait(delete_all(&cat.c.s3, loc))?;
+                }
+                None => {}
             }
             // Withdrawn after the objects: a DROP that fails half-way leaves
             // the table listed (and DROP can be repeated), never objects
-            // nobody lists.
+            // nobody lists. The owner record goes last.
             cat.withdraw(name)?;
+            if let Some((loc, o @ Owner::Id(_))) = &owner {
+                if o.is(name) {
+                    cat.release(loc)?;
+                }
+            }
             location::remove_sidecar(path).map_err(Error::Engine)
         }
     }
@@ -269,9 +302,48 @@ pub fn rename_table(
             }
             (None, None) => None,
         };
+        // Who owns the location now: a shared table's entry must (else it
+        // is one an interrupted RENAME left behind, and the table has
+        // another name already).
+        let owner = match entry.as_ref().and_then(|e| e.owned.as_ref()) {
+            Some(loc) => Some((loc.clone(), cat.owner(loc)?)),
+            None => None,
+        };
+        if let (Some(_), Some((loc, o))) = (&current, &owner) {
+            if !o.is(from_name) {
+                return Err(Error::Engine(format!(
+                    "`{}`.`{}` no longer owns {}: another name took it over (a RENAME \
+                     interrupted on some server); nothing was renamed. DROP TABLE `{}` \
+                     removes this leftover name and no object",
+                    from_name.db,
+                    from_name.table,
+                    loc.url(),
+                    from_name.table
+                )));
+            }
+        }
         sc.published = false;
         if let Some(e) = &entry {
             cat.put(to_name, e, CatalogExpect::Absent)?;
+            // The step that moves the table: from here on it runs to the
+            // end (or is undone) whatever KILL says.
+            if let Some((loc, o)) = &owner {
+                match cat.pass(loc, o, to_name) {
+                    Ok(true) => {}
+                    passed => {
+                        let _ = cat.withdraw_through_kill(to_name);
+                        return Err(passed.err().unwrap_or_else(|| {
+                            Error::Engine(format!(
+                                "{} changed owner meanwhile (another server renamed or \
+                                 dropped `{}`.`{}`); nothing was renamed",
+                                loc.url(),
+                                from_name.db,
+                                from_name.table
+                            ))
+                        }));
+                    }
+                }
+            }
             if e.owned.is_some() {
                 sc.owned = e.owned.clone().map(|l| (l, Ownership::Owned));
             }
@@ -279,11 +351,22 @@ pub fn rename_table(
             sc.published = true;
         }
         if current.is_some() {
-            if let Err(e) = cat.withdraw(from_name) {
-                if sc.published {
-                    let _ = cat.withdraw(to_name);
+            let withdrawn = if entry.is_some() {
+                cat.withdraw_through_kill(from_name)
+            } else {
+                cat.withdraw(from_name)
+            };
+            match withdrawn {
+                // The location is the new name's already: the old entry
+                // left behind is stale (not discovered; DROP only removes it).
+                Err(_) if owner.is_some() && sc.published => {}
+                Err(e) => {
+                    if sc.published {
+                        let _ = cat.withdraw_through_kill(to_name);
+                    }
+                    return Err(e);
                 }
-                return Err(e);
+                Ok(()) => {}
             }
         }
     }

@@ -143,6 +143,37 @@ pub async fn delete_all_counted(s3: &Arc<S3>, loc: &Location, done: &AtomicU64) 
     .await
 }
 
+/// Deletes the objects under `loc` whose user metadata `name` is `value`
+/// (the objects one writer marked, and no other's): LISTs, one HEAD per
+/// object (8 at a time), one DeleteObjects per page of marked ones.
+pub async fn delete_marked(s3: &Arc<S3>, loc: &Location, name: &str, value: &str) -> Result<u64> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let deleted = AtomicU64::new(0);
+    let deleted_ref = &deleted;
+    for_each_page(s3, loc, |entries| async move {
+        let marked: Vec<String> = stream::iter(entries)
+            .map(|e| async move {
+                let head = s3.head(&loc.bucket, &e.key).await?;
+                let ours =
+                    head.is_some_and(|(_, h)| h.meta.iter().any(|(k, v)| k == name && v == value));
+                Ok::<_, Error>(ours.then_some(e.key))
+            })
+            .buffer_unordered(8)
+            .try_filter_map(|k| async move { Ok(k) })
+            .try_collect()
+            .await?;
+        if !marked.is_empty() {
+            s3.delete_batch(&loc.bucket, &marked)
+                .await
+                .map_err(Error::from)?;
+            deleted_ref.fetch_add(marked.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(deleted.into_inner())
+}
+
 /// The first key under `loc`, if any (one LIST of one key): whether the
 /// location is reachable, and whether it is empty.
 pub async fn first_key(s3: &Arc<S3>, loc: &Location) -> Result<Option<String>> {

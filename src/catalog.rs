@@ -166,6 +166,7 @@ impl Entry {
             owned: self.owned.clone().map(|l| (l, Ownership::Owned)),
             dropped: self.dropped.clone(),
             published: true,
+            copy_id: None,
         }
     }
 }

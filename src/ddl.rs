@@ -4,7 +4,7 @@
 //! shared tables follows each change (`catalog`).
 
 use crate::alter;
-use crate::call::{ctx, ctx_for, delete_all, first_key, first_page};
+use crate::call::{ctx, ctx_for, delete_all, delete_marked, first_key, first_page};
 use crate::catalog::{self, catalogue, CatalogExpect, Entry, Name, Owner};
 use crate::error::{Error, Result};
 use crate::estimate;
@@ -14,6 +14,7 @@ use crate::runtime::Interrupt;
 use crate::schema::{Role, TableDef};
 use crate::settings;
 use crate::table::{codec_for, key_index};
+use crate::write;
 
 /// What a CREATE is for, as the server's own flags say (the shim reads them;
 /// the core never guesses from a table's name).
@@ -131,7 +132,10 @@ fn create_location(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<
             // go with it. Not over a CREATE SERVER: DROP sees only the path,
             // and the location file never holds credentials.
             if def.server.is_none() {
-                let sc = Sidecar::owned(loc, Ownership::UntilRenamed);
+                let mut sc = Sidecar::owned(loc, Ownership::UntilRenamed);
+                // Other writers may put objects there meanwhile: the copy's
+                // own carry this mark, and only those go if the ALTER fails.
+                sc.copy_id = Some(write::new_write_id());
                 location::write_sidecar(&def.path, &sc).map_err(Error::Engine)?;
             }
         }
@@ -201,7 +205,14 @@ pub fn drop_table(path: &str, name: &Name, frm_present: bool, stop: Interrupt) -
         }
         if let Some((loc, ownership)) = &sc.owned {
             let c = ctx(stop)?;
-            c.wait(delete_all(&c.s3, loc))?;
+            match (ownership, &sc.copy_id) {
+                (Ownership::UntilRenamed, Some(id)) => {
+                    c.wait(delete_marked(&c.s3, loc, location::COPY_META, id))?;
+                }
+                _ => {
+                    c.wait(delete_all(&c.s3, loc))?;
+                }
+            }
             // ALTER's copy, or the old table ALTER ... ENGINE=other left
             // under a temporary name: its engine-chosen prefix is free again.
             if settings.discovery && *ownership == Ownership::Owned && loc.bucket == settings.bucket
@@ -273,6 +284,7 @@ pub fn rename_table(
     let mut sc = old.clone().unwrap_or_default();
     if matches!(sc.owned, Some((_, Ownership::UntilRenamed))) {
         sc.owned = None;
+        sc.copy_id = None;
     }
     let shared = sc.published || (in_place && local.is_none());
     if settings.discovery && (shared || in_place) {

@@ -167,6 +167,10 @@ pub enum Ownership {
     UntilRenamed,
 }
 
+/// The user metadata that marks the objects ALTER ... ENGINE=AWSS3's copy
+/// wrote into a CONNECTION location (`Sidecar::copy_id`).
+pub const COPY_META: &str = "awss3-copy-id";
+
 /// What the file next to the .frm says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sidecar {
@@ -182,14 +186,17 @@ pub struct Sidecar {
     /// server dropped or renamed it; a table that never was there (created
     /// before discovery was on) is published instead.
     pub published: bool,
+    /// ALTER ... ENGINE=AWSS3's copy into a CONNECTION location: the mark
+    /// every object it writes carries (user metadata `awss3-copy-id`), so
+    /// that a failed ALTER deletes those objects and no other writer's.
+    pub copy_id: Option<String>,
 }
 
 impl Sidecar {
     pub fn owned(loc: Location, ownership: Ownership) -> Sidecar {
         Sidecar {
             owned: Some((loc, ownership)),
-            dropped: Vec::new(),
-            published: false,
+            ..Sidecar::default()
         }
     }
 }
@@ -219,6 +226,9 @@ pub fn write_sidecar(table_path: &str, sc: &Sidecar) -> Result<(), String> {
     }
     if sc.published {
         v["published"] = true.into();
+    }
+    if let Some(id) = &sc.copy_id {
+        v["copy_id"] = id.clone().into();
     }
     let path = sidecar_path(table_path);
     let tmp = PathBuf::from(format!("{table_path}.awss3.tmp"));
@@ -276,10 +286,19 @@ pub fn read_sidecar(table_path: &str) -> Result<Option<Sidecar>, String> {
             .ok_or_else(|| damaged("dropped_fields is not a list of names"))?,
     };
     let published = v["published"].as_bool() == Some(true);
+    let copy_id = match v.get("copy_id") {
+        None => None,
+        Some(id) => Some(
+            id.as_str()
+                .ok_or_else(|| damaged("copy_id is not text"))?
+                .to_string(),
+        ),
+    };
     Ok(Some(Sidecar {
         owned,
         dropped,
         published,
+        copy_id,
     }))
 }
 
@@ -521,6 +540,7 @@ mod tests {
         assert_eq!(resolve("", None, &p).unwrap(), loc);
         let mut copy = Sidecar::owned(loc.clone(), Ownership::UntilRenamed);
         copy.dropped = vec!["a".into(), "b\"".into()];
+        copy.copy_id = Some("4d2-1-0".into());
         write_sidecar(&p, &copy).unwrap();
         assert_eq!(read_sidecar(&p).unwrap(), Some(copy));
         assert!(!dir.join("t1.awss3.tmp").exists());
@@ -528,7 +548,7 @@ mod tests {
         let fields = Sidecar {
             owned: None,
             dropped: vec!["x".into()],
-            published: false,
+            ..Sidecar::default()
         };
         write_sidecar(&p, &fields).unwrap();
         assert_eq!(read_sidecar(&p).unwrap(), Some(fields));

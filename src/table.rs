@@ -99,6 +99,9 @@ pub struct Table {
     /// one decision, for the core's own checks and the shim's (a value that
     /// does not fit its column).
     row_mode: Malformed,
+    /// ALTER ... ENGINE=AWSS3's copy into a CONNECTION: the mark its objects
+    /// carry (`location::COPY_META`).
+    copy_mark: Option<String>,
 }
 
 impl Table {
@@ -108,6 +111,10 @@ impl Table {
         let codec = codec_for(&def)?;
         let key_col = key_index(&def.columns)?;
         let n = def.columns.len();
+        let copy_mark = location::read_sidecar(&def.path)
+            .ok()
+            .flatten()
+            .and_then(|sc| sc.copy_id);
         Ok(Table {
             def,
             loc,
@@ -126,6 +133,7 @@ impl Table {
             stop: Interrupt::NONE,
             budget: None,
             row_mode: Malformed::Fail,
+            copy_mark,
         })
     }
 
@@ -588,6 +596,9 @@ impl Table {
                 Role::Attr(Attr::ContentType) => content_type = Some(text),
                 _ => {}
             }
+        }
+        if let Some(id) = &self.copy_mark {
+            meta.push((location::COPY_META.to_string(), id.clone()));
         }
         Ok(NewObject {
             body: enc.body,

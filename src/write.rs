@@ -223,7 +223,7 @@ fn unknown(mut e: S3Error) -> S3Error {
 /// An identity for one PUT: this process, this moment, a sequence number
 /// (unique among the servers sharing a bucket unless two share a pid and a
 /// nanosecond and a sequence number).
-fn new_write_id() -> String {
+pub fn new_write_id() -> String {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -709,6 +709,26 @@ int32_t awss3_table_count(struct Awss3Table *t, uint64_t *out);
 int32_t awss3_table_truncate(struct Awss3Table *t);
 
 /**
+ * ALTER TABLE ... ENGINE=<other> starts copying the table out: with
+ * discovery, the table is fenced first, so that no other server writes it
+ * during the copy (one GET, one HEAD and one PUT, then a wait of about 3 s);
+ * a table that is not shared sends nothing.
+ *
+ * # Safety
+ * `t` must be a valid table.
+ */
+int32_t awss3_table_fence(struct Awss3Table *t);
+
+/**
+ * The copy ended without the table being renamed away (the ALTER failed or
+ * was killed): the fence, if any, is lifted.
+ *
+ * # Safety
+ * `t` must be a valid table.
+ */
+int32_t awss3_table_lift_fence(struct Awss3Table *t);
+
+/**
  * Starts a scan, in key order, of the rows whose keys lie between the
  * bounds (`AWSS3_BOUND_NONE`: unbounded), filling the columns flagged in
  * `needed`. `whole`: the statement reads it to the end (no LIMIT), so a

@@ -1219,6 +1219,7 @@ int ha_awss3::open(const char *name, int, uint)
 
 int ha_awss3::close(void)
 {
+  lift_fence();
   awss3_table_free(core);
   core= nullptr;
   return 0;
@@ -1854,11 +1855,42 @@ static bool statement_has_limit(THD *thd)
   return thd->lex->unit.global_parameters()->limit_params.explicit_limit;
 }
 
+/* ALTER TABLE reading the table it alters: a copy out of AWSS3 (a copy
+   into AWSS3 of an AWSS3 table is refused when the copy is created). */
+static bool copying_out(THD *thd, const TABLE *t)
+{
+  return thd_sql_command(thd) == SQLCOM_ALTER_TABLE && thd->lex->query_tables &&
+         thd->lex->query_tables->table == t;
+}
+
+/* The copy ended and the table stays (the ALTER failed or was killed). */
+void ha_awss3::lift_fence()
+{
+  if (fenced && !renaming_away && core && fail(awss3_table_lift_fence(core)))
+    sql_print_warning("AWSS3: the fence of `%s`.`%s` could not be lifted (it ends "
+                      "with its lease): %s", table_share->db.str,
+                      table_share->table_name.str, last_error.c_ptr_safe());
+  fenced= renaming_away= false;
+}
+
+int ha_awss3::extra(enum ha_extra_function operation)
+{
+  if (operation == HA_EXTRA_PREPARE_FOR_RENAME && fenced)
+    renaming_away= true;
+  return 0;
+}
+
 int ha_awss3::rnd_init(bool scan)
 {
   compute_needed();
   if (!scan)
     return 0;
+  if (!fenced && copying_out(ha_thd(), table))
+  {
+    if (int rc= fail(awss3_table_fence(core)))
+      return rc;
+    fenced= true;
+  }
   int rc= fail(awss3_scan_start(core, needed.get(), table->s->fields, NULL, 0,
                                 AWSS3_BOUND_NONE, NULL, 0, AWSS3_BOUND_NONE,
                                 AWSS3_MALFORMED_AS_SET,
@@ -2484,7 +2516,10 @@ int ha_awss3::external_lock(THD *thd, int lock_type)
   /* A statement's progress is its own: end ours at its end (the core never
      carries ownership into the next statement). */
   if (lock_type == F_UNLCK)
+  {
     progress_stop();
+    lift_fence();
+  }
   if (core)
   {
     if (lock_type == F_UNLCK)

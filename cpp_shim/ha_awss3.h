@@ -70,6 +70,13 @@ class ha_awss3 final : public handler
   int mrr_printed_error= 0;
   /* Between external_lock() and its unlock: a statement uses the table. */
   bool in_statement= false;
+  /* ALTER TABLE ... ENGINE=<other> is copying this table out, and the core
+     fenced it (awss3_table_fence); the server is about to rename it away
+     (HA_EXTRA_PREPARE_FOR_RENAME: the ALTER succeeded, the fence goes with
+     the table). */
+  bool fenced= false;
+  bool renaming_away= false;
+  void lift_fence();
   /* s3://bucket/prefix, for messages. */
   std::string location;
   /* Message of the last engine error, for print_error(). */
@@ -164,7 +171,7 @@ public:
   int rnd_pos(uchar *buf, uchar *pos) override;
   void position(const uchar *record) override;
   int info(uint flag) override;
-  int extra(enum ha_extra_function) override { return 0; }
+  int extra(enum ha_extra_function operation) override;
   ha_rows records_in_range(uint inx, const key_range *min_key,
                            const key_range *max_key, page_range *pages) override;
   int external_lock(THD *thd, int lock_type) override;

@@ -60,6 +60,9 @@ use crate::write::{self, Expect, NewObject, Outcome};
 pub const PREFIX: &str = "~awss3-catalog/";
 /// The metadata header that carries the definition version (HEAD reads it).
 pub const VERSION_META: &str = "awss3-version";
+/// The metadata header of a fenced entry (`fence.rs`: a DROP or a copying
+/// ALTER is under way; its value says which, and until when).
+pub const FENCE_META: &str = "awss3-fence";
 /// Where the owner records of engine-chosen prefixes are.
 pub const OWNERS: &str = "~awss3-catalog/~owners/";
 /// The metadata header of an owner record that names its table.
@@ -330,6 +333,8 @@ pub fn decode(body: &[u8], key: &str, db: &str, table: &str) -> std::result::Res
 /// entry) and when.
 struct Seen {
     version: Option<String>,
+    /// The entry's fence, as its metadata said (`fence.rs` reads it).
+    fence: Option<String>,
     at: Instant,
 }
 
@@ -346,14 +351,30 @@ fn with_seen<T>(f: impl FnOnce(&mut HashMap<(String, String), Seen>) -> T) -> T 
 /// Records what the catalogue holds for a table now (after a check, or this
 /// server's own CREATE, ALTER, RENAME, DROP).
 pub fn saw(db: &str, table: &str, version: Option<&str>) {
+    saw_fenced(db, table, version, None)
+}
+
+/// `saw`, with the entry's fence (FENCE_META) if it had one.
+pub fn saw_fenced(db: &str, table: &str, version: Option<&str>, fence: Option<&str>) {
     with_seen(|m| {
         m.insert(
             (db.to_string(), table.to_string()),
             Seen {
                 version: version.map(str::to_string),
+                fence: fence.map(str::to_string),
                 at: Instant::now(),
             },
         );
+    })
+}
+
+/// What this server saw of a table's entry less than `within` ago: whether
+/// there was one, and its fence.
+pub fn seen_within(db: &str, table: &str, within: Duration) -> Option<(bool, Option<String>)> {
+    with_seen(|m| {
+        m.get(&(db.to_string(), table.to_string()))
+            .filter(|s| s.at.elapsed() < within)
+            .map(|s| (s.version.is_some(), s.fence.clone()))
     })
 }
 
@@ -439,7 +460,25 @@ pub fn catalogue(stop: Interrupt) -> Result<Catalogue> {
 impl Catalogue {
     pub fn put(&self, name: &Name, e: &Entry, expect: CatalogExpect<'_>) -> Result<()> {
         self.c
-            .wait(put_entry(&self.c.s3, &self.bucket, name, e, expect))
+            .wait(put_entry(&self.c.s3, &self.bucket, name, e, expect, None))
+    }
+
+    /// Writes the entry with `fence` (or without one: `None`), expecting
+    /// `expect`; whatever KILL says when `through_kill` (lifting a fence).
+    pub fn put_fence(
+        &self,
+        name: &Name,
+        e: &Entry,
+        expect: CatalogExpect<'_>,
+        fence: Option<&str>,
+        through_kill: bool,
+    ) -> Result<()> {
+        let put = put_entry(&self.c.s3, &self.bucket, name, e, expect, fence);
+        if through_kill {
+            self.c.wait_through_kill(put)
+        } else {
+            self.c.wait(put)
+        }
     }
 
     pub fn withdraw(&self, name: &Name) -> Result<()> {
@@ -464,7 +503,12 @@ impl Catalogue {
         let e = decode(&o.body, secret, &name.db, &name.table)
             .and_then(|e| own_location(&e, &name.db, b).map(|()| e))
             .map_err(|m| Error::Engine(format!("s3://{b}/{key}: {m}")))?;
-        saw(&name.db, &name.table, Some(&e.version));
+        saw_fenced(
+            &name.db,
+            &name.table,
+            Some(&e.version),
+            meta(&o.head, FENCE_META),
+        );
         Ok(Some(e))
     }
 
@@ -480,7 +524,7 @@ impl Catalogue {
         &self,
         name: &Name,
         loc: Option<&Location>,
-    ) -> Result<(Option<String>, Option<Owner>)> {
+    ) -> Result<(Option<(String, Option<String>)>, Option<Owner>)> {
         let (b, s3) = (&self.bucket, &self.c.s3);
         let key = name.key();
         let owner_key = loc.map(owner_key);
@@ -495,7 +539,12 @@ impl Catalogue {
             Ok::<_, Error>((entry?, owner?))
         })?;
         Ok((
-            entry.map(|(_, h)| entry_version(&h).unwrap_or("").to_string()),
+            entry.map(|(_, h)| {
+                (
+                    entry_version(&h).unwrap_or("").to_string(),
+                    meta(&h, FENCE_META).map(str::to_string),
+                )
+            }),
             owner.map(|o| owner_of(o.map(|(_, h)| h))),
         ))
     }
@@ -605,12 +654,18 @@ pub enum CatalogExpect<'a> {
     Absent,
     /// The entry of this definition version (ALTER).
     Version(&'a str),
+    /// The entry with this fence (lifting or renewing it).
+    Fence(&'a str),
 }
 
 fn entry_version(head: &ObjectHead) -> Option<&str> {
+    meta(head, VERSION_META)
+}
+
+pub fn meta<'a>(head: &'a ObjectHead, name: &str) -> Option<&'a str> {
     head.meta
         .iter()
-        .find(|(k, _)| k == VERSION_META)
+        .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
 
@@ -622,6 +677,7 @@ async fn put_entry(
     name: &Name,
     e: &Entry,
     expect: CatalogExpect<'_>,
+    fence: Option<&str>,
 ) -> Result<()> {
     let key = name.key();
     let exists = || {
@@ -641,7 +697,9 @@ async fn put_entry(
     let obj = NewObject {
         body: encode(&name.db, &name.table, e, &settings::current().0.catalog_key),
         content_type: Some("application/json".into()),
-        meta: vec![(VERSION_META.into(), e.version.clone())],
+        meta: std::iter::once((VERSION_META.into(), e.version.clone()))
+            .chain(fence.map(|f| (FENCE_META.into(), f.to_string())))
+            .collect(),
     };
     let expected = match expect {
         CatalogExpect::Absent => Expect::Absent,
@@ -649,15 +707,19 @@ async fn put_entry(
             name: VERSION_META,
             value: v,
         },
+        CatalogExpect::Fence(f) => Expect::Meta {
+            name: FENCE_META,
+            value: f,
+        },
     };
     match write::write(s3, bucket, &key, obj, expected).await? {
         Outcome::Written(_) => {
-            saw(&name.db, &name.table, Some(&e.version));
+            saw_fenced(&name.db, &name.table, Some(&e.version), fence);
             Ok(())
         }
         Outcome::Conflict => Err(match expect {
             CatalogExpect::Absent => exists(),
-            CatalogExpect::Version(_) => changed(),
+            CatalogExpect::Version(_) | CatalogExpect::Fence(_) => changed(),
         }),
     }
 }
@@ -775,10 +837,14 @@ pub fn catalog_check(name: &Name, path: &str, version: &[u8], stop: Interrupt) -
         Some((loc, Ownership::Owned)) if sc.published => Some(loc.clone()),
         _ => None,
     };
-    let (theirs, owner) = match cat.version_and_owner(name, owned.as_ref()) {
+    let (entry, owner) = match cat.version_and_owner(name, owned.as_ref()) {
         Ok(v) => v,
         Err(Error::Killed) => return Err(Error::Killed),
         _ => return Ok(Check::Same),
+    };
+    let (theirs, fence) = match entry {
+        Some((v, f)) => (Some(v), f),
+        None => (None, None),
     };
     if owner.is_some_and(|o| !o.is(name)) {
         saw(&name.db, &name.table, None);
@@ -795,7 +861,7 @@ pub fn catalog_check(name: &Name, path: &str, version: &[u8], stop: Interrupt) -
             _ => {}
         }
     }
-    saw(&name.db, &name.table, theirs.as_deref());
+    saw_fenced(&name.db, &name.table, theirs.as_deref(), fence.as_deref());
     let check = decide(theirs.as_deref(), &ours, sc.published);
     if check == Check::Same && !sc.published {
         sc.published = true;

@@ -8,6 +8,7 @@ use crate::call::{ctx, ctx_for, delete_all, delete_marked, first_key, first_page
 use crate::catalog::{self, catalogue, CatalogExpect, Entry, Name, Owner};
 use crate::error::{Error, Result};
 use crate::estimate;
+use crate::fence;
 use crate::listing;
 use crate::location::{self, Location, Ownership, Sidecar};
 use crate::runtime::Interrupt;
@@ -243,7 +244,13 @@ pub fn drop_table(path: &str, name: &Name, frm_present: bool, stop: Interrupt) -
                 // this entry): only the entry goes.
                 Some((_, o)) if !o.is(name) => {}
                 Some((loc, _)) => {
-                    cat.c.wait(delete_all(&cat.c.s3, loc))?;
+                    // Other servers stop writing before the objects go: a
+                    // row they wrote after the listing would be left behind.
+                    let held = fence::fence(&cat, name, &e, "DROP TABLE")?;
+                    if let Err(err) = cat.c.wait(delete_all(&cat.c.s3, loc)) {
+                        let _ = held.lift(&cat);
+                        return Err(err);
+                    }
                 }
                 None => {}
             }

@@ -1334,6 +1334,34 @@ pub unsafe extern "C" fn awss3_table_truncate(t: *mut Awss3Table) -> i32 {
     })
 }
 
+/// ALTER TABLE ... ENGINE=<other> starts copying the table out: with
+/// discovery, the table is fenced first, so that no other server writes it
+/// during the copy (one GET, one HEAD and one PUT, then a wait of about 3 s);
+/// a table that is not shared sends nothing.
+///
+/// # Safety
+/// `t` must be a valid table.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_table_fence(t: *mut Awss3Table) -> i32 {
+    guard(|| {
+        table_mut(t)?.table.fence_for_copy()?;
+        Ok(0)
+    })
+}
+
+/// The copy ended without the table being renamed away (the ALTER failed or
+/// was killed): the fence, if any, is lifted.
+///
+/// # Safety
+/// `t` must be a valid table.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_table_lift_fence(t: *mut Awss3Table) -> i32 {
+    guard(|| {
+        table_mut(t)?.table.lift_fence()?;
+        Ok(0)
+    })
+}
+
 unsafe fn bound(key: *const u8, len: usize, kind: i32) -> Result<Option<(Vec<u8>, bool)>, Error> {
     Ok(
         match Awss3Bound::try_from(kind)

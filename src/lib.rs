@@ -13,6 +13,7 @@ pub mod ddl;
 pub mod discovery;
 pub mod error;
 pub mod estimate;
+pub mod fence;
 pub mod ffi;
 pub mod insert;
 pub mod keycodec;

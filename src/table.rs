@@ -12,8 +12,10 @@ use tokio::sync::Semaphore;
 use crate::batch::Batch;
 use crate::budget::Budget;
 use crate::call::{bucket, ctx_for, delete_all_counted, first_page, for_each_page, Ctx};
+use crate::catalog::{catalogue, Name};
 use crate::error::{Error, Result};
 use crate::estimate;
+use crate::fence;
 use crate::keycodec::{self, KeyError};
 use crate::keyrange::{KeyRange, ListPlan};
 use crate::listing::{self, Listing};
@@ -102,6 +104,9 @@ pub struct Table {
     /// ALTER ... ENGINE=AWSS3's copy into a CONNECTION: the mark its objects
     /// carry (`location::COPY_META`).
     copy_mark: Option<String>,
+    /// The fence this handler holds while ALTER ... ENGINE=<other> copies
+    /// the table out.
+    fence: Option<fence::Held>,
 }
 
 impl Table {
@@ -134,6 +139,7 @@ impl Table {
             budget: None,
             row_mode: Malformed::Fail,
             copy_mark,
+            fence: None,
         })
     }
 
@@ -398,6 +404,7 @@ impl Table {
     /// `Ok(Some(true))`: a row is in `self.row`; `Ok(Some(false))`: end of
     /// table; `Ok(None)`: nothing yet within `wait`.
     pub fn scan_next(&mut self, wait: Duration) -> Result<Option<bool>> {
+        self.renew_fence()?;
         loop {
             let Some((scan, mode)) = self.scan.as_mut() else {
                 return Err(Error::Engine("no scan in progress".into()));
@@ -561,9 +568,34 @@ impl Table {
 
     fn check_writable(&self) -> Result<()> {
         if self.def.read_only {
-            Err(Error::ReadOnly)
-        } else {
-            Ok(())
+            return Err(Error::ReadOnly);
+        }
+        fence::write_gate(&Name::of(&self.def), &self.def.path, self.stop)
+    }
+
+    /// ALTER TABLE ... ENGINE=<other> starts copying this table out: with
+    /// discovery, the other servers stop writing it first (`fence`).
+    pub fn fence_for_copy(&mut self) -> Result<()> {
+        if self.fence.is_none() {
+            self.fence = fence::fence_for_copy(&Name::of(&self.def), &self.def.path, self.stop)?;
+        }
+        Ok(())
+    }
+
+    /// The copy failed: the table stays, and may be written again.
+    pub fn lift_fence(&mut self) -> Result<()> {
+        match self.fence.take() {
+            Some(held) => held.lift(&catalogue(Interrupt::NONE)?),
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps a copy's fence from running out (called as the copy reads).
+    fn renew_fence(&mut self) -> Result<()> {
+        let stop = self.stop;
+        match self.fence.as_mut() {
+            Some(held) => held.renew_if_due(&catalogue(stop)?),
+            None => Ok(()),
         }
     }
 

@@ -524,7 +524,7 @@ impl Catalogue {
         &self,
         name: &Name,
         loc: Option<&Location>,
-    ) -> Result<(Option<(String, Option<String>)>, Option<Owner>)> {
+    ) -> Result<(Option<EntryHead>, Option<Owner>)> {
         let (b, s3) = (&self.bucket, &self.c.s3);
         let key = name.key();
         let owner_key = loc.map(owner_key);
@@ -539,11 +539,9 @@ impl Catalogue {
             Ok::<_, Error>((entry?, owner?))
         })?;
         Ok((
-            entry.map(|(_, h)| {
-                (
-                    entry_version(&h).unwrap_or("").to_string(),
-                    meta(&h, FENCE_META).map(str::to_string),
-                )
+            entry.map(|(_, h)| EntryHead {
+                version: entry_version(&h).unwrap_or("").to_string(),
+                fence: meta(&h, FENCE_META).map(str::to_string),
             }),
             owner.map(|o| owner_of(o.map(|(_, h)| h))),
         ))
@@ -554,6 +552,12 @@ impl Catalogue {
         let head = self.c.wait(self.c.s3.head(&self.bucket, &owner_key(loc)))?;
         Ok(owner_of(head.map(|(_, h)| h)))
     }
+}
+
+/// What a HEAD of an entry says: its version, and its fence if any.
+pub struct EntryHead {
+    pub version: String,
+    pub fence: Option<String>,
 }
 
 /// Who owns an engine-chosen location, as its owner record says.
@@ -843,7 +847,7 @@ pub fn catalog_check(name: &Name, path: &str, version: &[u8], stop: Interrupt) -
         _ => return Ok(Check::Same),
     };
     let (theirs, fence) = match entry {
-        Some((v, f)) => (Some(v), f),
+        Some(h) => (Some(h.version), h.fence),
         None => (None, None),
     };
     if owner.is_some_and(|o| !o.is(name)) {

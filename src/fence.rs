@@ -76,7 +76,7 @@ pub fn write_gate(name: &Name, path: &str, stop: Interrupt) -> Result<()> {
         None => {
             let (entry, _) = catalogue(stop)?.version_and_owner(name, None)?;
             let (v, f) = match &entry {
-                Some((v, f)) => (Some(v.as_str()), f.clone()),
+                Some(h) => (Some(h.version.as_str()), h.fence.clone()),
                 None => (None, None),
             };
             catalog::saw_fenced(&name.db, &name.table, v, f.as_deref());

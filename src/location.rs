@@ -418,7 +418,7 @@ mod tests {
         let fields = Sidecar {
             owned: None,
             dropped: vec!["f".into()],
-            published: false,
+            ..Sidecar::default()
         };
         write_sidecar(&path(&d1, "c"), &fields).unwrap();
         std::fs::write(d1.join("junk.awss3.tmp"), "{").unwrap();

@@ -489,6 +489,11 @@ impl Catalogue {
 
     /// A table's entry as the catalogue holds it now.
     pub fn fetch(&self, name: &Name) -> Result<Option<Entry>> {
+        Ok(self.fetch_read(name)?.map(|(e, _)| e))
+    }
+
+    /// `fetch`, with the ETag of the entry as read (to rewrite that one only).
+    pub fn fetch_read(&self, name: &Name) -> Result<Option<(Entry, String)>> {
         let (b, key) = (&self.bucket, name.key());
         let Some(o) = self.c.wait(self.c.s3.get(b, &key, MAX_ENTRY_BYTES))? else {
             saw(&name.db, &name.table, None);
@@ -509,7 +514,7 @@ impl Catalogue {
             Some(&e.version),
             meta(&o.head, FENCE_META),
         );
-        Ok(Some(e))
+        Ok(Some((e, o.entry.etag)))
     }
 
     /// The version the catalogue holds for a table (one HEAD): `None` when
@@ -660,6 +665,8 @@ pub enum CatalogExpect<'a> {
     Version(&'a str),
     /// The entry with this fence (lifting or renewing it).
     Fence(&'a str),
+    /// The entry as read, by its ETag (fencing it).
+    ETag(&'a str),
 }
 
 fn entry_version(head: &ObjectHead) -> Option<&str> {
@@ -715,6 +722,7 @@ async fn put_entry(
             name: FENCE_META,
             value: f,
         },
+        CatalogExpect::ETag(t) => Expect::ETag(t),
     };
     match write::write(s3, bucket, &key, obj, expected).await? {
         Outcome::Written(_) => {
@@ -723,7 +731,9 @@ async fn put_entry(
         }
         Outcome::Conflict => Err(match expect {
             CatalogExpect::Absent => exists(),
-            CatalogExpect::Version(_) | CatalogExpect::Fence(_) => changed(),
+            CatalogExpect::Version(_) | CatalogExpect::Fence(_) | CatalogExpect::ETag(_) => {
+                changed()
+            }
         }),
     }
 }
@@ -1050,6 +1060,27 @@ mod tests {
         }
         // Fields are length-prefixed: moving bytes between two does not verify.
         assert_ne!(signed_bytes("ab", "c", &e), signed_bytes("a", "bc", &e));
+    }
+
+    #[test]
+    fn owner_records_name_their_table_in_ascii() {
+        let loc = Location::default_for("bk", "d/b", "t~é", 2).unwrap();
+        assert_eq!(owner_key(&loc), "~awss3-catalog/~owners/d%2Fb/t%7Eé~2");
+        // No database's entries are under ~owners/ (`~` is escaped in names).
+        assert!(!owner_key(&loc).starts_with(&db_prefix("~owners")));
+        let n = |db: &str, t: &str| Name {
+            db: db.into(),
+            table: t.into(),
+        };
+        let id = owner_id(&n("db", "日本"));
+        assert_eq!(id.len(), 64);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        // The name's parts are kept apart: ("ab", "c") is not ("a", "bc").
+        assert_ne!(owner_id(&n("ab", "c")), owner_id(&n("a", "bc")));
+        assert!(Owner::Id(id.clone()).is(&n("db", "日本")));
+        assert!(!Owner::Id(id).is(&n("db", "other")));
+        // No record: the entry is taken at its word.
+        assert!(Owner::Unrecorded.is(&n("db", "any")));
     }
 
     #[test]

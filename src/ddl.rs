@@ -228,13 +228,14 @@ pub fn drop_table(path: &str, name: &Name, frm_present: bool, stop: Interrupt) -
     // have renamed it (its objects are the new name's), dropped it, or
     // dropped and created it again elsewhere.
     let cat = catalogue(stop)?;
-    match cat.fetch(name)? {
+    match cat.fetch_read(name)? {
         None if frm_present => {
             // Gone already: only this server's copy of its definition is left.
             location::remove_sidecar(path).map_err(Error::Engine)
         }
         None => Err(Error::NotFound),
-        Some(e) => {
+        Some(read) => {
+            let e = &read.0;
             let owner = match &e.owned {
                 Some(loc) => Some((loc, cat.owner(loc)?)),
                 None => None,
@@ -246,7 +247,7 @@ pub fn drop_table(path: &str, name: &Name, frm_present: bool, stop: Interrupt) -
                 Some((loc, _)) => {
                     // Other servers stop writing before the objects go: a
                     // row they wrote after the listing would be left behind.
-                    let held = fence::fence(&cat, name, &e, "DROP TABLE")?;
+                    let held = fence::fence(&cat, name, &read, "DROP TABLE")?;
                     if let Err(err) = cat.c.wait(delete_all(&cat.c.s3, loc)) {
                         let _ = held.lift(&cat);
                         return Err(err);

@@ -108,18 +108,17 @@ pub struct Held {
     renew_at: Instant,
 }
 
-/// Fences a shared table for `what` (its entry `e`, as just read), then
-/// waits until every write that did not see the fence was answered. KILL
-/// during the wait lifts the fence again.
-pub fn fence(cat: &Catalogue, name: &Name, e: &Entry, what: &str) -> Result<Held> {
+/// Fences a shared table for `what` (its entry `e`, as just read with
+/// `etag`), then waits until every write that did not see the fence was
+/// answered. KILL during the wait lifts the fence again.
+pub fn fence(
+    cat: &Catalogue,
+    name: &Name,
+    (e, etag): &(Entry, String),
+    what: &str,
+) -> Result<Held> {
     let value = encode(what, now_unix() + LEASE.as_secs());
-    cat.put_fence(
-        name,
-        e,
-        CatalogExpect::Version(&e.version),
-        Some(&value),
-        false,
-    )?;
+    cat.put_fence(name, e, CatalogExpect::ETag(etag), Some(&value), false)?;
     let held = Held {
         name: name.clone(),
         entry: e.clone(),
@@ -178,13 +177,13 @@ pub fn fence_for_copy(name: &Name, path: &str, stop: Interrupt) -> Result<Option
         return Ok(None);
     }
     let cat = catalogue(stop)?;
-    let Some(e) = cat.fetch(name)? else {
+    let Some(read) = cat.fetch_read(name)? else {
         return Err(Error::Engine(format!(
             "`{}`.`{}` was dropped or renamed by another server; nothing was changed",
             name.db, name.table
         )));
     };
-    fence(&cat, name, &e, "ALTER TABLE ... ENGINE").map(Some)
+    fence(&cat, name, &read, "ALTER TABLE ... ENGINE").map(Some)
 }
 
 #[cfg(test)]

@@ -56,6 +56,13 @@ DB = "awssw"
 COLS = "(k VARCHAR(64) COLLATE utf8mb4_bin PRIMARY KEY, writer VARCHAR(16), n INT, " \
        "payload VARCHAR(200), crc BIGINT)"
 ER_DUP_ENTRY, ER_CHECKREAD, ER_TABLE_EXISTS = 1062, 1020, 1050
+# A write refused because the store ignores conditional writes and
+# awss3_last_writer_wins is OFF (--expect-refusals): recorded under this code.
+REFUSED = -1296
+
+
+def refusal(code, msg):
+    return code == 1296 and "ignores conditional writes" in msg
 CONN_LOST = {2003, 2006, 2013, 2055}  # the client lost (or could not get) its connection
 
 
@@ -156,13 +163,16 @@ class Worker(threading.Thread):
             return 0, res
         except pymysql.MySQLError as e:
             code, msg = err_code(e)
+            if SH_ARGS.expect_refusals and refusal(code, msg):
+                code = REFUSED
             if code in CONN_LOST or code == -1:
                 try:
                     self.conn.close()
                 except Exception:
                     pass
                 self.conn = None
-            expected = (op == "dup" and code == ER_DUP_ENTRY) or (op == "update" and code == ER_CHECKREAD)
+            expected = ((op == "dup" and code == ER_DUP_ENTRY) or (op == "update" and code == ER_CHECKREAD)
+                        or code == REFUSED)
             self.stats.add(t0, self.sh.now(), op, code, None if expected else msg)
             return code, msg
 
@@ -322,9 +332,16 @@ def setup(servers, run_dir):
         if len(prefixes) != 1:
             raise SystemExit(f"setup: the servers' kv tables are at different prefixes: {sorted(prefixes)}")
         with conns[0].cursor() as cur:
-            for i in range(SH_ARGS.counters):
-                p = f"counter {i}"
-                cur.execute(f"INSERT INTO {DB}.ctr VALUES (%s,'init',0,%s,%s)", (f"ctr-{i}", p, crc(p)))
+            # The counters exist either way, so that refused increments are measured too.
+            if SH_ARGS.expect_refusals:
+                cur.execute("SET GLOBAL awss3_last_writer_wins= ON")
+            try:
+                for i in range(SH_ARGS.counters):
+                    p = f"counter {i}"
+                    cur.execute(f"INSERT INTO {DB}.ctr VALUES (%s,'init',0,%s,%s)", (f"ctr-{i}", p, crc(p)))
+            finally:
+                if SH_ARGS.expect_refusals:
+                    cur.execute("SET GLOBAL awss3_last_writer_wins= OFF")
         return prefixes.pop(), {f"server {j} {t}": v for (j, t), v in notes.items()}
     finally:
         for c in conns:
@@ -353,7 +370,7 @@ def server_report(j, logs, errors, kill_t, end_t, restart_t):
         after = [x for x in ok if x[0] >= kill_t]
         rep["ok_per_s_before_kill"] = round(len(before) / kill_t, 1) if kill_t > 0 else None
         rep["ok_per_s_after_kill"] = round(len(after) / (end_t - kill_t), 1) if end_t > kill_t else None
-        errs_after = [e for e in errors if e["t"] >= kill_t and e["code"] not in (ER_DUP_ENTRY, ER_CHECKREAD)]
+        errs_after = [e for e in errors if e["t"] >= kill_t and e["code"] not in (ER_DUP_ENTRY, ER_CHECKREAD, REFUSED)]
         rep["errors_after_kill"] = len(errs_after)
         if errs_after:
             rep["error_window_s"] = [round(errs_after[0]["t"] - kill_t, 3), round(errs_after[-1]["t"] - kill_t, 3)]
@@ -419,10 +436,13 @@ def verify(sh, servers, prefix, dead_urls):
     # Dup contests.
     one = next(iter(dup_rows.values()), None)
     contests = sh.contests
-    clean = two = zero_won = err_side = 0
+    clean = two = zero_won = err_side = refused = 0
     doubles = []
     for n, res in sorted(contests.items()):
         codes = [c for c, _ in res.values()]
+        if codes and all(c == REFUSED for c in codes):
+            refused += 1
+            continue
         winners = [j for j, (c, _) in res.items() if c == 0]
         if any(c not in (0, ER_DUP_ENTRY) for c in codes):
             err_side += 1
@@ -449,7 +469,8 @@ def verify(sh, servers, prefix, dead_urls):
             fails.append(f"verify: dup keys that no contest wrote: {extra[:5]}")
     out["races"]["dup"] = {"contests": len(contests), "one_winner_rest_1062": clean,
                            "two_or_more_winners": two, "no_winner": zero_won,
-                           "with_other_error_on_a_side": err_side, "double_winner_rounds": doubles[:20]}
+                           "with_other_error_on_a_side": err_side, "all_refused": refused,
+                           "double_winner_rounds": doubles[:20]}
     out["races"]["dup"]["double_winner_rate"] = round(two / len(contests), 4) if contests else None
 
     # Counters.
@@ -521,6 +542,9 @@ def main():
                     help="after a restart, errors this long after it still count as in the kill window")
     ap.add_argument("--strict", action="store_true", help="also fail on race figures (double winners, lost increments)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--expect-refusals", action="store_true",
+                    help="awss3_last_writer_wins=OFF on a store that ignores conditional writes: writes "
+                         "refused for that are expected, and counted (code -1296)")
     ap.add_argument("--json", default=None, help="default <run-dir>/result.json")
     args = ap.parse_args()
     SH_ARGS = args
@@ -604,7 +628,8 @@ def main():
         ws = [w for w in workers if w.srv.j == s.j]
         errs = sorted((e for w in ws for e in w.stats.errors), key=lambda e: e["t"])
         for e in errs:
-            if (e["op"] == "dup" and e["code"] == ER_DUP_ENTRY) or (e["op"] == "update" and e["code"] == ER_CHECKREAD):
+            if ((e["op"] == "dup" and e["code"] == ER_DUP_ENTRY) or (e["op"] == "update" and e["code"] == ER_CHECKREAD)
+                    or e["code"] == REFUSED):
                 continue
             e2 = dict(e, server=s.j)
             in_window = killed_t is not None and e["t"] >= killed_t and (window_end is None or e["t"] <= window_end)
@@ -686,7 +711,8 @@ def print_summary(r, path):
     d = r["races"].get("dup", {})
     p(f"RACE dup keys: {d.get('contests')} contests: {d.get('one_winner_rest_1062')} clean (one winner, rest 1062), "
       f"{d.get('two_or_more_winners')} with TWO OR MORE SQL winners (rate {d.get('double_winner_rate')}), "
-      f"{d.get('no_winner')} no winner, {d.get('with_other_error_on_a_side')} with another error on a side")
+      f"{d.get('no_winner')} no winner, {d.get('with_other_error_on_a_side')} with another error on a side, "
+      f"{d.get('all_refused')} refused on every server (awss3_last_writer_wins=OFF)")
     if r.get("contest_note"):
         p(f"  {r['contest_note']}")
     i = r["races"].get("increments")

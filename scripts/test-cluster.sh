@@ -11,7 +11,8 @@
 #
 # Settings: CLUSTER_SECONDS (default 60), CLUSTER_SERVERS (2), CLUSTER_ENDPOINTS
 # (list|first, see cluster.sh), CLUSTER_RESTART_AT (s; default: node 1 stays down),
-# CLUSTER_LAST_WRITER_WINS (ON; OFF: writes to shared tables are refused on Garage),
+# CLUSTER_LAST_WRITER_WINS (ON; OFF: writes to shared tables are refused on Garage, and
+# the run counts those refusals: --expect-refusals),
 # AWSS3_PLUGIN_DIR; other options go to cluster_workload.py (e.g. --threads 8 --strict).
 # The result is also in build/run/cluster/result.json (under $AWSS3_RUN_DIR).
 set -euo pipefail
@@ -33,7 +34,9 @@ trap '"$repo/scripts/cluster.sh" stop >/dev/null 2>&1 || true' EXIT
 trap 'exit 130' INT TERM
 "$repo/scripts/cluster.sh" start
 rc=0
-python3 "$repo/scripts/cluster_workload.py" --seconds "${CLUSTER_SECONDS:-60}" \
+refusals=
+[ "${CLUSTER_LAST_WRITER_WINS:-ON}" = OFF ] && refusals=--expect-refusals
+python3 "$repo/scripts/cluster_workload.py" --seconds "${CLUSTER_SECONDS:-60}" $refusals \
   ${CLUSTER_RESTART_AT:+--restart-at "$CLUSTER_RESTART_AT"} "$@" || rc=$?
 "$repo/scripts/cluster.sh" stop
 trap - EXIT

@@ -71,9 +71,9 @@ class ha_awss3 final : public handler
   /* Between external_lock() and its unlock: a statement uses the table. */
   bool in_statement= false;
   /* ALTER TABLE ... ENGINE=<other> is copying this table out, and the core
-     fenced it (awss3_table_fence); the server is about to rename it away
-     (HA_EXTRA_PREPARE_FOR_RENAME: the ALTER succeeded, the fence goes with
-     the table). */
+     fenced it (awss3_table_fence); the copy succeeded and the server is about
+     to remove the old table (HA_EXTRA_PREPARE_FOR_RENAME): the DROP that
+     follows takes the fence over. */
   bool fenced= false;
   bool renaming_away= false;
   void lift_fence();

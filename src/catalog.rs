@@ -356,13 +356,19 @@ pub fn saw(db: &str, table: &str, version: Option<&str>) {
 
 /// `saw`, with the entry's fence (FENCE_META) if it had one.
 pub fn saw_fenced(db: &str, table: &str, version: Option<&str>, fence: Option<&str>) {
+    saw_at(db, table, version, fence, Instant::now())
+}
+
+/// `saw_fenced` of an answer to a request sent `at`: what it says counts
+/// from then (a slow answer must not make a view look fresher than it is).
+pub fn saw_at(db: &str, table: &str, version: Option<&str>, fence: Option<&str>, at: Instant) {
     with_seen(|m| {
         m.insert(
             (db.to_string(), table.to_string()),
             Seen {
                 version: version.map(str::to_string),
                 fence: fence.map(str::to_string),
-                at: Instant::now(),
+                at,
             },
         );
     })
@@ -463,6 +469,17 @@ impl Catalogue {
             .wait(put_entry(&self.c.s3, &self.bucket, name, e, expect, None))
     }
 
+    /// `put_fence` as a future (the lease's renewal task), not waited here.
+    pub fn put_fence_async<'a>(
+        &'a self,
+        name: &'a Name,
+        e: &'a Entry,
+        expect: CatalogExpect<'a>,
+        fence: Option<&'a str>,
+    ) -> impl std::future::Future<Output = Result<()>> + 'a {
+        put_entry(&self.c.s3, &self.bucket, name, e, expect, fence)
+    }
+
     /// Writes the entry with `fence` (or without one: `None`), expecting
     /// `expect`; whatever KILL says when `through_kill` (lifting a fence).
     pub fn put_fence(
@@ -489,12 +506,14 @@ impl Catalogue {
 
     /// A table's entry as the catalogue holds it now.
     pub fn fetch(&self, name: &Name) -> Result<Option<Entry>> {
-        Ok(self.fetch_read(name)?.map(|(e, _)| e))
+        Ok(self.fetch_read(name)?.map(|r| r.entry))
     }
 
-    /// `fetch`, with the ETag of the entry as read (to rewrite that one only).
-    pub fn fetch_read(&self, name: &Name) -> Result<Option<(Entry, String)>> {
+    /// `fetch`, with the ETag of the entry as read (to rewrite that one only)
+    /// and its fence.
+    pub fn fetch_read(&self, name: &Name) -> Result<Option<Read>> {
         let (b, key) = (&self.bucket, name.key());
+        let asked = Instant::now();
         let Some(o) = self.c.wait(self.c.s3.get(b, &key, MAX_ENTRY_BYTES))? else {
             saw(&name.db, &name.table, None);
             return Ok(None);
@@ -508,13 +527,19 @@ impl Catalogue {
         let e = decode(&o.body, secret, &name.db, &name.table)
             .and_then(|e| own_location(&e, &name.db, b).map(|()| e))
             .map_err(|m| Error::Engine(format!("s3://{b}/{key}: {m}")))?;
-        saw_fenced(
+        let fence = meta(&o.head, FENCE_META).map(str::to_string);
+        saw_at(
             &name.db,
             &name.table,
             Some(&e.version),
-            meta(&o.head, FENCE_META),
+            fence.as_deref(),
+            asked,
         );
-        Ok(Some((e, o.entry.etag)))
+        Ok(Some(Read {
+            entry: e,
+            etag: o.entry.etag,
+            fence,
+        }))
     }
 
     /// The version the catalogue holds for a table (one HEAD): `None` when
@@ -557,6 +582,56 @@ impl Catalogue {
         let head = self.c.wait(self.c.s3.head(&self.bucket, &owner_key(loc)))?;
         Ok(owner_of(head.map(|(_, h)| h)))
     }
+
+    /// `owner`, whatever KILL says (settling a RENAME's owner change).
+    pub fn owner_through_kill(&self, loc: &Location) -> Result<Owner> {
+        let head = self
+            .c
+            .wait_through_kill(self.c.s3.head(&self.bucket, &owner_key(loc)))?;
+        Ok(owner_of(head.map(|(_, h)| h)))
+    }
+}
+
+/// A fence's metadata value: `<what>;<until, unix seconds>`.
+pub fn fence_value(what: &str, until: u64) -> String {
+    format!("{what};{until}")
+}
+
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// What a fence is for, if it holds at `now` (unix seconds). A value whose
+/// end does not parse holds (the safe reading) until a server writes the
+/// entry again (a DROP or an ALTER of the table).
+pub fn fence_holds(value: &str, now: u64) -> Option<String> {
+    match value.rsplit_once(';') {
+        Some((what, until)) => match until.parse::<u64>() {
+            Ok(until) if until <= now => None,
+            _ => Some(what.to_string()),
+        },
+        None => Some(value.to_string()),
+    }
+}
+
+/// The error of a change refused because another server fenced the table.
+pub fn fenced_error(name: &Name, what: &str) -> Error {
+    Error::Engine(format!(
+        "`{}`.`{}` is fenced by another server ({what} under way): nothing was changed; \
+         run the statement again when that is done",
+        name.db, name.table
+    ))
+}
+
+/// An entry as read: what it says, its ETag, and its fence (FENCE_META) if
+/// it has one.
+pub struct Read {
+    pub entry: Entry,
+    pub etag: String,
+    pub fence: Option<String>,
 }
 
 /// What a HEAD of an entry says: its version, and its fence if any.
@@ -632,13 +707,12 @@ impl Catalogue {
 fn owner_of(record: Option<ObjectHead>) -> Owner {
     match record {
         None => Owner::Unrecorded,
-        Some(h) => Owner::Id(
-            h.meta
-                .iter()
-                .find(|(k, _)| k == OWNER_META)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default(),
-        ),
+        // A record without its metadata (a copy tool dropped it) names no
+        // one: the entry is taken at its word, as with no record.
+        Some(h) => match meta(&h, OWNER_META) {
+            Some(id) => Owner::Id(id.to_string()),
+            None => Owner::Unrecorded,
+        },
     }
 }
 
@@ -851,6 +925,7 @@ pub fn catalog_check(name: &Name, path: &str, version: &[u8], stop: Interrupt) -
         Some((loc, Ownership::Owned)) if sc.published => Some(loc.clone()),
         _ => None,
     };
+    let asked = Instant::now();
     let (entry, owner) = match cat.version_and_owner(name, owned.as_ref()) {
         Ok(v) => v,
         Err(Error::Killed) => return Err(Error::Killed),
@@ -875,7 +950,13 @@ pub fn catalog_check(name: &Name, path: &str, version: &[u8], stop: Interrupt) -
             _ => {}
         }
     }
-    saw_fenced(&name.db, &name.table, theirs.as_deref(), fence.as_deref());
+    saw_at(
+        &name.db,
+        &name.table,
+        theirs.as_deref(),
+        fence.as_deref(),
+        asked,
+    );
     let check = decide(theirs.as_deref(), &ours, sc.published);
     if check == Check::Same && !sc.published {
         sc.published = true;
@@ -905,13 +986,25 @@ pub fn catalog_publish(
         // to replace; a table never published is published at its next check.
         return Ok(());
     }
+    let cat = catalogue(stop)?;
+    if expect.is_some() {
+        // An ALTER must not rewrite a fenced entry: the fence would go, and
+        // the other servers would write while a DROP or a copy runs.
+        let (head, _) = cat.version_and_owner(name, None)?;
+        if let Some(what) = head
+            .and_then(|h| h.fence)
+            .and_then(|f| fence_holds(&f, now_unix()))
+        {
+            return Err(fenced_error(name, &what));
+        }
+    }
     let e = Entry::new(version_hex(version), frm.to_vec(), &sc);
     let before = expect.map(version_hex);
     let expect = match &before {
         None => CatalogExpect::Absent,
         Some(v) => CatalogExpect::Version(v),
     };
-    catalogue(stop)?.put(name, &e, expect)?;
+    cat.put(name, &e, expect)?;
     if !sc.published {
         sc.published = true;
         location::write_sidecar(path, &sc).map_err(Error::Engine)?;

@@ -214,8 +214,8 @@ pub fn drop_table(path: &str, name: &Name, frm_present: bool, stop: Interrupt) -
                     c.wait(delete_all(&c.s3, loc))?;
                 }
             }
-            // ALTER's copy, or the old table ALTER ... ENGINE=other left
-            // under a temporary name: its engine-chosen prefix is free again.
+            // ALTER's copy, or a table that is not shared: its engine-chosen
+            // prefix is free again.
             if settings.discovery && *ownership == Ownership::Owned && loc.bucket == settings.bucket
             {
                 catalogue(stop)?.release(loc)?;
@@ -235,30 +235,46 @@ pub fn drop_table(path: &str, name: &Name, frm_present: bool, stop: Interrupt) -
         }
         None => Err(Error::NotFound),
         Some(read) => {
-            let e = &read.0;
-            let owner = match &e.owned {
+            let owner = match &read.entry.owned {
                 Some(loc) => Some((loc, cat.owner(loc)?)),
                 None => None,
             };
-            match &owner {
-                // Another name owns the location (an interrupted RENAME left
-                // this entry): only the entry goes.
-                Some((_, o)) if !o.is(name) => {}
-                Some((loc, _)) => {
-                    // Other servers stop writing before the objects go: a
-                    // row they wrote after the listing would be left behind.
-                    let held = fence::fence(&cat, name, &read, "DROP TABLE")?;
-                    if let Err(err) = cat.c.wait(delete_all(&cat.c.s3, loc)) {
-                        let _ = held.lift(&cat);
-                        return Err(err);
+            // Another name owns the location (an interrupted RENAME left this
+            // entry): only the entry goes, and nothing is fenced.
+            let stale = matches!(&owner, Some((_, o)) if !o.is(name));
+            // Other servers stop writing before the objects go (a row they
+            // wrote after the listing would be left behind). A table over a
+            // CONNECTION keeps its objects: only a fence this server holds
+            // already (the end of an ALTER ... ENGINE=<other>) is taken over.
+            let held = match &owner {
+                _ if stale => None,
+                Some(_) => Some(fence::fence(&cat, name, &read, "DROP TABLE")?),
+                None => fence::own(name, &read),
+            };
+            let finishing = held.as_ref().is_some_and(|h| h.finishing);
+            if let (Some((loc, _)), false) = (&owner, stale) {
+                // The end of an ALTER that already committed runs to its end.
+                let deleted = if finishing {
+                    cat.c.wait_through_kill(delete_all(&cat.c.s3, loc))
+                } else {
+                    cat.c.wait(delete_all(&cat.c.s3, loc))
+                };
+                if let Err(err) = deleted {
+                    if let (Some(h), false) = (&held, finishing) {
+                        let _ = h.lift(&cat);
                     }
+                    return Err(err);
                 }
-                None => {}
             }
-            // Withdrawn after the objects: a DROP that fails half-way leaves
-            // the table listed (and DROP can be repeated), never objects
-            // nobody lists. The owner record goes last.
-            cat.withdraw(name)?;
+            // Withdrawn after the objects (a DROP that fails half-way leaves
+            // the table listed, and DROP can be repeated, never objects nobody
+            // lists), and then whatever KILL says: a fenced table whose
+            // objects are gone must not stay listed. The owner record goes
+            // last.
+            cat.withdraw_through_kill(name)?;
+            if let Some(h) = held {
+                h.done();
+            }
             if let Some((loc, o @ Owner::Id(_))) = &owner {
                 if o.is(name) {
                     cat.release(loc)?;
@@ -299,8 +315,11 @@ pub fn rename_table(
         let cat = catalogue(stop)?;
         let (from_name, to_name) = names;
         let current = if shared {
-            match cat.fetch(from_name)? {
-                Some(e) => Some(e),
+            match cat.fetch_read(from_name)? {
+                Some(read) => {
+                    fence::refuse_if_fenced(from_name, &read)?;
+                    Some(read.entry)
+                }
                 None if local.is_none() => return Err(Error::NotFound),
                 None => {
                     return Err(Error::Engine(format!(
@@ -348,20 +367,37 @@ pub fn rename_table(
             // The step that moves the table: from here on it runs to the
             // end (or is undone) whatever KILL says.
             if let Some((loc, o)) = &owner {
-                match cat.pass(loc, o, to_name) {
-                    Ok(true) => {}
-                    passed => {
-                        let _ = cat.withdraw_through_kill(to_name);
-                        return Err(passed.err().unwrap_or_else(|| {
-                            Error::Engine(format!(
-                                "{} changed owner meanwhile (another server renamed or \
-                                 dropped `{}`.`{}`); nothing was renamed",
-                                loc.url(),
+                let passed = match cat.pass(loc, o, to_name) {
+                    Ok(passed) => Ok(passed),
+                    // No answer: the record says whether it was passed.
+                    Err(e) => match cat.owner_through_kill(loc) {
+                        Ok(now @ Owner::Id(_)) => Ok(now.is(to_name)),
+                        Ok(Owner::Unrecorded) => Ok(false),
+                        Err(_) => {
+                            return Err(Error::Engine(format!(
+                                "RENAME of `{}`.`{}` to `{}`: whether {} passed to the new \
+                                 name is unknown ({e}); both names are in the catalogue \
+                                 and its owner record decides which is the table (the \
+                                 other owns nothing: DROP TABLE of it removes only the name)",
                                 from_name.db,
-                                from_name.table
-                            ))
-                        }));
-                    }
+                                from_name.table,
+                                to_name.table,
+                                loc.url()
+                            )))
+                        }
+                    },
+                };
+                if !matches!(passed, Ok(true)) {
+                    let _ = cat.withdraw_through_kill(to_name);
+                    return Err(passed.err().unwrap_or_else(|| {
+                        Error::Engine(format!(
+                            "{} changed owner meanwhile (another server renamed or \
+                             dropped `{}`.`{}`); nothing was renamed",
+                            loc.url(),
+                            from_name.db,
+                            from_name.table
+                        ))
+                    }));
                 }
             }
             if e.owned.is_some() {

@@ -404,7 +404,6 @@ impl Table {
     /// `Ok(Some(true))`: a row is in `self.row`; `Ok(Some(false))`: end of
     /// table; `Ok(None)`: nothing yet within `wait`.
     pub fn scan_next(&mut self, wait: Duration) -> Result<Option<bool>> {
-        self.renew_fence()?;
         loop {
             let Some((scan, mode)) = self.scan.as_mut() else {
                 return Err(Error::Engine("no scan in progress".into()));
@@ -586,15 +585,6 @@ impl Table {
     pub fn lift_fence(&mut self) -> Result<()> {
         match self.fence.take() {
             Some(held) => held.lift(&catalogue(Interrupt::NONE)?),
-            None => Ok(()),
-        }
-    }
-
-    /// Keeps a copy's fence from running out (called as the copy reads).
-    fn renew_fence(&mut self) -> Result<()> {
-        let stop = self.stop;
-        match self.fence.as_mut() {
-            Some(held) => held.renew_if_due(&catalogue(stop)?),
             None => Ok(()),
         }
     }

@@ -62,6 +62,7 @@ install: $(PLUGIN)
 	bash scripts/install-plugin.sh
 
 test: $(PLUGIN)
+	bash scripts/test-deps.sh
 	bash scripts/test.sh
 
 # Random seeds for longer than `make test` (MINUTES=30, SEED=N to replay one).

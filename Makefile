@@ -16,7 +16,7 @@ CXXFLAGS := -std=c++17 -O2 -g0 -fPIC -Wall -Wextra $(CXXWARN) \
 RUSTLIB := target/release/libawss3.a
 PLUGIN  := build/ha_awss3.so
 
-.PHONY: help deps plugin header test test-rust test-mtr test-cluster difftest conformance demo up down bench lint clean deb deb-test
+.PHONY: help deps plugin print-cxxflags header test test-rust test-mtr test-cluster difftest conformance demo up down bench lint clean deb deb-test
 
 help:
 	@echo "make deps    - install the pinned MariaDB packages, server headers and moto (Debian 12)"
@@ -54,6 +54,10 @@ $(PLUGIN): build/ha_awss3.o $(RUSTLIB) cpp_shim/exports.map
 
 plugin: $(PLUGIN)
 
+# The compiler flags of the shim (scripts/test-version-message.sh builds a variant).
+print-cxxflags:
+	@echo $(CXXFLAGS)
+
 # Regenerates cpp_shim/awss3.h from src/ffi.rs (commit the result).
 header:
 	AWSS3_BLESS_HEADER=1 $(CARGO) build --release
@@ -63,6 +67,7 @@ install: $(PLUGIN)
 
 test: $(PLUGIN)
 	bash scripts/test-deps.sh
+	bash scripts/test-version-message.sh
 	bash scripts/test.sh
 
 # Random seeds for longer than `make test` (MINUTES=30, SEED=N to replay one).

@@ -2559,6 +2559,32 @@ THR_LOCK_DATA **ha_awss3::store_lock(THD *thd, THR_LOCK_DATA **to,
   return to;
 }
 
+/* The server refuses a storage engine built for another server version
+   before it calls any of it ("API version for STORAGE ENGINE plugin awss3 not
+   supported by this version of the server"). A constructor runs when the
+   library is loaded, before that check: it says in the error log which
+   versions differ and what to do. (AWSS3_BUILT_FOR: tests build a library
+   that claims another version.) */
+#ifndef AWSS3_BUILT_FOR
+#define AWSS3_BUILT_FOR MYSQL_SERVER_VERSION
+#endif
+__attribute__((constructor)) static void awss3_version_check()
+{
+  const char *built= AWSS3_BUILT_FOR;
+  size_t n= strcspn(built, "-");
+  if (using_custom_server_version ||
+      (!strncmp(server_version, built, n) &&
+       (server_version[n] == '-' || server_version[n] == '\0')))
+    return;
+  fprintf(stderr,
+          "AWSS3: ha_awss3.so was built for MariaDB %.*s and this server is %s: "
+          "the server refuses a storage engine built for another version, and "
+          "AWSS3 tables cannot be opened until the plugin is rebuilt for this "
+          "server: in the AWSS3 source, run `make deps plugin install` (make "
+          "deps builds for the installed server's own version)\n",
+          (int) n, built, server_version);
+}
+
 struct st_mysql_storage_engine awss3_storage_engine=
 { MYSQL_HANDLERTON_INTERFACE_VERSION };
 

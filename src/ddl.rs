@@ -175,8 +175,15 @@ fn create_location(def: &TableDef, kind: CreateKind, stop: Interrupt) -> Result<
             )
         });
         estimate::set(&loc, 0);
-        let sc = Sidecar::owned(loc, Ownership::Owned);
-        location::write_sidecar(&def.path, &sc).map_err(Error::Engine)?;
+        let sc = Sidecar::owned(loc.clone(), Ownership::Owned);
+        if let Err(e) = location::write_sidecar(&def.path, &sc) {
+            // The server drops nothing of a table whose create failed: the
+            // prefix taken for it is given back here.
+            if let Some(cat) = &cat {
+                let _ = cat.release(&loc);
+            }
+            return Err(Error::Engine(e));
+        }
         return Ok(note);
     }
     Err(Error::Engine(format!(

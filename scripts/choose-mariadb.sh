@@ -4,7 +4,9 @@
 #   INSTALLED  the installed mariadb-server-core version, or "" when none is
 #   BINARIES   versions apt can install (one per line)
 #   SOURCES    versions apt has the source package of (one per line)
-# Prints the version and exits 0, or prints why not to stderr and exits 3.
+# Prints the versions to try, best first, and exits 0; or prints why there is
+# none to stderr and exits 3. (An index may list a source that its mirror does
+# not serve: install-deps.sh takes the first whose source downloads.)
 #
 # The rule: an engine plugin loads only into the server version whose headers
 # built it, and a DBA's server is never changed by us. So with a server
@@ -33,7 +35,7 @@ The server is never downgraded to a version whose source exists.
 MSG
   exit 3
 fi
-V=$(comm -12 <(grep . <<<"$binaries" | sort -u) <(grep . <<<"$sources" | sort -u) | sort -V | tail -n1 || true)
+V=$(comm -12 <(grep . <<<"$binaries" | sort -u) <(grep . <<<"$sources" | sort -u) | sort -rV || true)
 if [ -z "$V" ]; then
   echo "install-deps: no MariaDB version has both binary and source packages in the apt sources" >&2
   exit 3

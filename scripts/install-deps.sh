@@ -67,21 +67,30 @@ fi
 
 # The version to build for (scripts/choose-mariadb.sh): the installed server's
 # own, or the newest with binaries and source when none is installed.
-# AWSS3_ASSUME_INSTALLED=<version> (tests): act as if that server were installed.
+# AWSS3_ASSUME_INSTALLED=<version> (tests): act as if that server were
+# installed; =none: as if no server were.
 installed=${AWSS3_ASSUME_INSTALLED:-}
-if [ -z "$installed" ] &&
+[ "$installed" = none ] && installed=
+if [ -z "${AWSS3_ASSUME_INSTALLED:-}" ] &&
    [ "$(dpkg-query -W -f='${db:Status-Abbrev}' mariadb-server-core 2>/dev/null || true)" = "ii " ]; then
   installed=$(dpkg-query -W -f='${Version}' mariadb-server-core)
 fi
 # A source tree unpacked by hand for the installed version is used as it is.
 if [ -n "$installed" ] && [ "$(cat "$deps/mariadb-src/.version" 2>/dev/null)" = "$installed" ]; then
-  V=$installed
+  candidates=$installed
 else
-V=$(bash "$here/scripts/choose-mariadb.sh" "$installed" \
+  candidates=$(bash "$here/scripts/choose-mariadb.sh" "$installed" \
       "$(apt-cache madison mariadb-server-core | awk -F'|' '{gsub(/ /,"",$2); print $2}')" \
       "$(apt-cache showsrc mariadb 2>/dev/null | awk '/^Version:/{print $2}')") || exit 3
 fi
-echo "install-deps: MariaDB $V${installed:+ (the installed server)}"
+# The source already unpacked, if it is one of them; else the first below
+# whose source downloads.
+V=$(head -n1 <<<"$candidates")
+have_src=$(cat "$deps/mariadb-src/.version" 2>/dev/null || true)
+if [ -n "$have_src" ] && grep -qxF -- "$have_src" <<<"$candidates"; then
+  V=$have_src
+fi
+echo "install-deps: MariaDB $(tr '\n' ' ' <<<"$candidates")${installed:+(the installed server)}"
 
 # Tools the build and tests use (not version-sensitive; no MariaDB package):
 # apt-get source needs dpkg-dev; the UNINSTALL test reads sockets with ss.
@@ -99,17 +108,26 @@ fi
 # indexes a security release's source without serving it) stops here.
 src=$deps/mariadb-src
 if [ ! -f "$src/.version" ] || [ "$(cat "$src/.version")" != "$V" ]; then
-  rm -rf "$deps/dl"; mkdir -p "$deps/dl"
-  if ! (cd "$deps/dl" && apt-get source --download-only -qq "mariadb=$V" >"$deps/dl/log" 2>&1); then
+  got=
+  while read -r V; do
+    rm -rf "$deps/dl"; mkdir -p "$deps/dl"
+    if (cd "$deps/dl" && apt-get source --download-only -qq "mariadb=$V" >"$deps/dl/log" 2>&1); then
+      got=1
+      break
+    fi
+    echo "install-deps: the source of MariaDB $V is listed but could not be downloaded:" >&2
     tail -n 3 "$deps/dl/log" >&2
-    echo "install-deps: the source package of MariaDB $V${installed:+ (the installed server)}" \
-         "is listed but could not be downloaded (above). Nothing was installed, removed or" \
-         "changed. Add a deb-src line of a mirror that serves it, run apt-get update and" \
-         "make deps again, or unpack mariadb-$V's source into $src (with a .version file" \
-         "saying $V)." >&2
+  done <<<"$candidates"
+  if [ -z "$got" ]; then
+    echo "install-deps: no source package could be downloaded for MariaDB" \
+         "$(tr '\n' ' ' <<<"$candidates")${installed:+(the installed server)}. Nothing was" \
+         "installed, removed or changed. Add a deb-src line of a mirror that serves it, run" \
+         "apt-get update and make deps again, or unpack that version's source into $src" \
+         "(with a .version file saying the version)." >&2
     rm -rf "$deps/dl"
     exit 3
   fi
+  echo "install-deps: MariaDB $V (its source downloads)"
   rm -rf "$src"; mkdir -p "$src"
   orig=$(ls "$deps"/dl/mariadb_*.orig.tar.gz | head -n1)
   tar -xzf "$orig" -C "$src" --strip-components=1 --wildcards \

@@ -24,7 +24,8 @@ b=$'1:10.11.19-0+deb12u1\n1:10.11.18-0+deb12u1'
 s18='1:10.11.18-0+deb12u1'
 s_both=$'1:10.11.18-0+deb12u1\n1:10.11.19-0+deb12u1'
 check "no server: the newest version with binaries and source" "" "$b" "$s18" "1:10.11.18-0+deb12u1"
-check "no server, both have source: the newest" "" "$b" "$s_both" "1:10.11.19-0+deb12u1"
+check "no server, both have source: the newest first, then the older" "" "$b" "$s_both" \
+  $'1:10.11.19-0+deb12u1\n1:10.11.18-0+deb12u1'
 check "server installed at a version with source: that one" "1:10.11.18-0+deb12u1" "$b" "$s18" "1:10.11.18-0+deb12u1"
 check "patched server, its source found: that one, never the older" "1:10.11.19-0+deb12u1" "$b" "$s_both" "1:10.11.19-0+deb12u1"
 check "patched server without source: stop (no downgrade to 10.11.18)" "1:10.11.19-0+deb12u1" "$b" "$s18" FAIL
@@ -53,6 +54,19 @@ if command -v apt-cache >/dev/null && [ -z "${AWSS3_SKIP_DEPS_RUN:-}" ]; then
       fails=$((fails + 1))
     fi
   done
+  # No server installed (a fresh machine): an index may list a newer source that
+  # the mirror does not serve; the newest whose source downloads is taken.
+  out=$(AWSS3_DEPS_DIR=$tmp/n AWSS3_ASSUME_INSTALLED=none AWSS3_DEPS_CHECK_ONLY=1 \
+        bash "$here/install-deps.sh" 2>&1); rc=$?
+  after=$(dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\n' 'mariadb*' 'libmariadb*' 2>/dev/null)
+  got=$(sed -n 's/^install-deps: MariaDB \(.*\) (its source downloads)$/\1/p' <<<"$out")
+  if [ $rc -eq 0 ] && [ -n "$got" ] && [ "$(cat "$tmp/n/mariadb-src/.version" 2>/dev/null)" = "$got" ] \
+      && [ "$before" = "$after" ]; then
+    echo "ok   no server installed: MariaDB $got, the newest whose source downloads; no package changed"
+  else
+    echo "FAIL no server installed: rc=$rc, chosen '$got'"; echo "$out" | tail -n 8
+    fails=$((fails + 1))
+  fi
   rm -rf "$tmp"
 fi
 [ $fails -eq 0 ] && echo "test-deps: all passed" || echo "test-deps: $fails failed"

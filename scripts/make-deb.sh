@@ -3,8 +3,11 @@
 #   build/mariadb-plugin-awss3_<version>_amd64.deb
 # with the plugin in the server's plugin directory, a config snippet in
 # /etc/mysql/mariadb.conf.d/ (everything commented out), and the README under
-# /usr/share/doc. It depends on the exact server version it was built against
-# (build/deps/mariadb-version): a storage engine loads into no other.
+# /usr/share/doc. A storage engine loads only into the server version it was
+# built against (build/deps/mariadb-version), yet the package must not hold a
+# server's security update back: it depends on that version or a newer 10.11,
+# and a trigger on the server's binary says loudly, at the upgrade, that the
+# plugin must be rebuilt (the plugin says it again in the error log).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 so=$repo/build/ha_awss3.so
@@ -25,8 +28,33 @@ cat > "$root/usr/share/doc/$pkg/copyright" <<TXT
 AWSS3 storage engine for MariaDB. License: GPL-2.0-only.
 On Debian systems the license is in /usr/share/common-licenses/GPL-2.
 TXT
+install -D -m 0644 /dev/null "$root/usr/share/$pkg/built-for"
+echo "$server" > "$root/usr/share/$pkg/built-for"
 mkdir -p "$root/DEBIAN"
 echo /etc/mysql/mariadb.conf.d/50-awss3.cnf > "$root/DEBIAN/conffiles"
+# The server package replaces /usr/sbin/mariadbd at every upgrade: our
+# postinst runs then ("triggered") and compares versions.
+echo "interest-noawait /usr/sbin/mariadbd" > "$root/DEBIAN/triggers"
+cat > "$root/DEBIAN/postinst" <<'SH'
+#!/bin/sh
+# mariadb-plugin-awss3: after install, and after every upgrade of the server
+# (trigger on /usr/sbin/mariadbd): the plugin loads only into the server
+# version it was built for; say so loudly when they differ.
+set -e
+built=$(cat /usr/share/mariadb-plugin-awss3/built-for 2>/dev/null || true)
+now=$(dpkg-query -W -f='${Version}' mariadb-server-core 2>/dev/null || true)
+if [ -n "$built" ] && [ -n "$now" ] && [ "$now" != "$built" ]; then
+  cat >&2 <<MSG
+mariadb-plugin-awss3: WARNING: ha_awss3.so was built for MariaDB $built, and the
+installed server is now $now. The server refuses a storage engine built for
+another version: AWSS3 tables cannot be opened until the plugin is rebuilt.
+No table's rows are affected. Rebuild it in the AWSS3 source:
+  make deps plugin deb && sudo apt install ./build/mariadb-plugin-awss3_*.deb
+MSG
+fi
+exit 0
+SH
+chmod 0755 "$root/DEBIAN/postinst"
 size=$(du -sk "$root" | cut -f1)
 cat > "$root/DEBIAN/control" <<TXT
 Package: $pkg
@@ -34,14 +62,15 @@ Version: $version
 Architecture: amd64
 Maintainer: AWSS3 authors <awss3@localhost>
 Installed-Size: $size
-Depends: mariadb-server-core (= $server), libc6, libgcc-s1
+Depends: mariadb-server-core (>= $server), mariadb-server-core (<< 1:10.12~), libc6, libgcc-s1
 Section: database
 Priority: optional
 Description: MariaDB storage engine keeping tables in S3, one object per row
  AWSS3 lets MariaDB keep a table under a prefix of an S3 (or S3-compatible)
  bucket: each row is one object keyed by the table's primary key. Built for
- MariaDB $server only: a storage engine loads into the exact server version
- whose headers built it.
+ MariaDB $server: a storage engine loads into the exact server version whose
+ headers built it. A server upgrade is not held back; the package says at the
+ upgrade that the plugin must be rebuilt.
 TXT
 dpkg-deb --root-owner-group --build "$root" "$deb" >/dev/null
 echo "$deb"

@@ -490,7 +490,7 @@ impl Catalogue {
         fence: Option<&str>,
         through_kill: bool,
     ) -> Result<()> {
-        let put = put_entry(&self.c.s3, &self.bucket, name, e, expect, fence);
+        let put = self.put_fence_async(name, e, expect, fence);
         if through_kill {
             self.c.wait_through_kill(put)
         } else {
@@ -499,9 +499,7 @@ impl Catalogue {
     }
 
     pub fn withdraw(&self, name: &Name) -> Result<()> {
-        self.c.wait(self.c.s3.delete(&self.bucket, &name.key()))?;
-        saw(&name.db, &name.table, None);
-        Ok(())
+        self.c.wait(self.delete_entry(name))
     }
 
     /// A table's entry as the catalogue holds it now.
@@ -579,15 +577,16 @@ impl Catalogue {
 
     /// The owner record of `loc` (one HEAD).
     pub fn owner(&self, loc: &Location) -> Result<Owner> {
-        let head = self.c.wait(self.c.s3.head(&self.bucket, &owner_key(loc)))?;
-        Ok(owner_of(head.map(|(_, h)| h)))
+        self.c.wait(self.read_owner(loc))
     }
 
     /// `owner`, whatever KILL says (settling a RENAME's owner change).
     pub fn owner_through_kill(&self, loc: &Location) -> Result<Owner> {
-        let head = self
-            .c
-            .wait_through_kill(self.c.s3.head(&self.bucket, &owner_key(loc)))?;
+        self.c.wait_through_kill(self.read_owner(loc))
+    }
+
+    async fn read_owner(&self, loc: &Location) -> Result<Owner> {
+        let head = self.c.s3.head(&self.bucket, &owner_key(loc)).await?;
         Ok(owner_of(head.map(|(_, h)| h)))
     }
 }
@@ -697,8 +696,11 @@ impl Catalogue {
 
     /// `withdraw`, whatever KILL says (finishing or undoing a RENAME).
     pub fn withdraw_through_kill(&self, name: &Name) -> Result<()> {
-        self.c
-            .wait_through_kill(self.c.s3.delete(&self.bucket, &name.key()))?;
+        self.c.wait_through_kill(self.delete_entry(name))
+    }
+
+    async fn delete_entry(&self, name: &Name) -> Result<()> {
+        self.c.s3.delete(&self.bucket, &name.key()).await?;
         saw(&name.db, &name.table, None);
         Ok(())
     }

@@ -77,16 +77,11 @@ pub fn write_gate(name: &Name, path: &str, stop: Interrupt) -> Result<()> {
         return Ok(());
     }
     let seen = catalog::seen_within(&name.db, &name.table, GATE);
-    if seen.is_none()
-        || seen
-            .as_ref()
-            .is_some_and(|(listed, f)| !listed || f.is_some())
-    {
-        // Whether the table is shared at all decides before any refusal
-        // (a table of this name here that the catalogue does not hold).
-        if !location::sidecar_or_default(path)?.published {
-            return Ok(());
-        }
+    // Anything but a fresh "listed, no fence" needs to know whether this
+    // table is shared at all (a local table of a name the catalogue holds
+    // for another server is never refused); read only then.
+    if !matches!(seen, Some((true, None))) && !location::sidecar_or_default(path)?.published {
+        return Ok(());
     }
     let (listed, fence) = match seen {
         Some(seen) => seen,

@@ -1,22 +1,13 @@
 # AWSS3 — build, test and demo. `make help` lists the targets.
 SHELL := /bin/bash
-REPO  := $(abspath .)
-DEPS  := $(REPO)/build/deps
-SRC   := $(DEPS)/mariadb-src
-GEN   := /usr/include/mariadb/server
-CXX   ?= g++
 CARGO ?= cargo
 
 CXXWARN ?=
-# The server's headers are -isystem: their own warnings are not ours to fix.
-CXXFLAGS := -std=c++17 -O2 -g0 -fPIC -Wall -Wextra $(CXXWARN) \
-  -DMYSQL_DYNAMIC_PLUGIN -DHAVE_CONFIG_H -DDBUG_OFF -DNDEBUG \
-  -I$(REPO)/cpp_shim -isystem $(GEN) -isystem $(GEN)/private -isystem $(SRC)/include \
-  -isystem $(SRC)/sql -isystem $(SRC)/wsrep-lib/include -isystem $(SRC)/wsrep-lib/wsrep-API/v26
+export CXXWARN
 RUSTLIB := target/release/libawss3.a
 PLUGIN  := build/ha_awss3.so
 
-.PHONY: help deps plugin print-cxxflags header test test-rust test-mtr test-cluster difftest conformance demo up down bench lint clean deb deb-test
+.PHONY: help deps plugin header test test-rust test-mtr test-cluster difftest conformance demo up down bench lint clean deb deb-test
 
 help:
 	@echo "make deps    - install the pinned MariaDB packages, server headers and moto (Debian 12)"
@@ -30,7 +21,8 @@ help:
 	@echo "make install - copy the plugin into the running server's plugin_dir"
 	@echo "make lint    - cargo fmt --check, clippy -D warnings"
 	@echo "make deb     - build/mariadb-plugin-awss3_<version>_amd64.deb (for the exact server version built against)"
-	@echo "make deb-test - install that .deb, load the plugin into a throwaway server, remove it (root)"
+	@echo "make deb-test - install that .deb, load the plugin into a throwaway server, remove it; then, in a"
+	@echo "                throwaway Debian root: rebuild from the package, a server upgrade (root)"
 
 deps: build/deps/.installed
 build/deps/.installed: scripts/install-deps.sh scripts/requirements.txt
@@ -40,23 +32,16 @@ build/deps/.installed: scripts/install-deps.sh scripts/requirements.txt
 $(RUSTLIB): $(wildcard src/*.rs) Cargo.toml Cargo.lock build.rs cpp_shim/awss3.h | deps
 	$(CARGO) build --release --locked
 
-build/ha_awss3.o: cpp_shim/ha_awss3.cc cpp_shim/ha_awss3.h cpp_shim/awss3.h | deps
+# Compile and link flags live in scripts/build-shim.sh (awss3-rebuild, shipped in
+# the .deb, builds the shim the same way).
+build/ha_awss3.o: cpp_shim/ha_awss3.cc cpp_shim/ha_awss3.h cpp_shim/awss3.h scripts/build-shim.sh | deps
 	@mkdir -p build
-	$(CXX) $(CXXFLAGS) -c -o $@ cpp_shim/ha_awss3.cc
+	bash scripts/build-shim.sh compile $@
 
-# The Rust staticlib and the shim in one .so; the version script keeps the
-# Rust/SDK symbols private so they cannot clash with mysqld's.
 $(PLUGIN): build/ha_awss3.o $(RUSTLIB) cpp_shim/exports.map
-	$(CXX) -shared -o $@ build/ha_awss3.o \
-	  -Wl,--whole-archive /usr/lib/x86_64-linux-gnu/libmysqlservices.a -Wl,--no-whole-archive \
-	  $(RUSTLIB) -Wl,--version-script=cpp_shim/exports.map -Wl,--gc-sections \
-	  -lpthread -ldl -lm
+	bash scripts/build-shim.sh link $@ build/ha_awss3.o
 
 plugin: $(PLUGIN)
-
-# The compiler flags of the shim (scripts/test-version-message.sh builds a variant).
-print-cxxflags:
-	@echo $(CXXFLAGS)
 
 # Regenerates cpp_shim/awss3.h from src/ffi.rs (commit the result).
 header:
@@ -97,8 +82,11 @@ test-cluster: $(PLUGIN)
 deb: $(PLUGIN)
 	bash scripts/make-deb.sh
 
+# The package on this machine, then its life on a throwaway Debian root: rebuild
+# from the package alone, a server upgrade (scripts/test-server-upgrade.sh).
 deb-test: deb
 	bash scripts/deb-smoke.sh $$(ls -t build/mariadb-plugin-awss3_*_amd64.deb | head -n1)
+	bash scripts/test-server-upgrade.sh $$(ls -t build/mariadb-plugin-awss3_*_amd64.deb | head -n1)
 
 lint:
 	$(CARGO) fmt --check

@@ -38,6 +38,7 @@
 #include "mysql/service_progress_report.h"
 #include "sql_servers.h"
 #include "sql_acl.h"
+#include <unistd.h>
 #include "discover.h"
 
 #include <cmath>
@@ -2576,13 +2577,18 @@ __attribute__((constructor)) static void awss3_version_check()
       (!strncmp(server_version, built, n) &&
        (server_version[n] == '-' || server_version[n] == '\0')))
     return;
+  /* Installed from the package: its own command rebuilds; else the source. */
+  bool packaged= access("/usr/sbin/awss3-rebuild", X_OK) == 0;
   fprintf(stderr,
           "AWSS3: ha_awss3.so was built for MariaDB %.*s and this server is %s: "
           "the server refuses a storage engine built for another version, and "
           "AWSS3 tables cannot be opened until the plugin is rebuilt for this "
-          "server: in the AWSS3 source, run `make deps plugin install` (make "
-          "deps builds for the installed server's own version)\n",
-          (int) n, built, server_version);
+          "server: %s\n",
+          (int) n, built, server_version,
+          packaged ? "run `sudo awss3-rebuild` (mariadb-plugin-awss3), then "
+                     "restart the server"
+                   : "in the AWSS3 source, run `make deps plugin install` (make "
+                     "deps builds for the installed server's own version)");
 }
 
 struct st_mysql_storage_engine awss3_storage_engine=

@@ -38,7 +38,7 @@ echo "1:10.11.0-0+deb12u1" > "$built"
 dpkg-trigger --no-await /usr/sbin/mariadbd
 said=$(dpkg --triggers-only --pending 2>&1 || true)
 cp "$tmp/built-for" "$built"
-if grep -q "built for MariaDB 1:10.11.0-0+deb12u1" <<<"$said" && grep -q "make deps plugin deb" <<<"$said"; then
+if grep -q "built for MariaDB 1:10.11.0-0+deb12u1" <<<"$said" && grep -q "sudo awss3-rebuild" <<<"$said"; then
   echo "deb-smoke: the server-upgrade trigger names both versions and the command to run"
 else
   echo "deb-smoke: no message from the server-upgrade trigger:"; echo "$said"; exit 1

@@ -13,56 +13,13 @@ deps=${AWSS3_DEPS_DIR:-$here/build/deps}
 mkdir -p "$deps"
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 
-# deb-src for every suite apt installs from (security included): the private
-# server headers come only from the source package, and the version built for
-# must be the installed server's own.
-want_src=$(python3 - <<'PY'
-import glob, re
-out = []
-for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-    if path.endswith("/awss3-deb-src.sources"):
-        continue
-    for stanza in re.split(r"\n\s*\n", open(path).read()):
-        f = {}
-        for line in stanza.splitlines():
-            if ":" in line and not line.lstrip().startswith("#"):
-                k, v = line.split(":", 1)
-                f[k.strip()] = v.strip()
-        if "deb" in f.get("Types", "").split() and f.get("Enabled", "yes") != "no" and "URIs" in f:
-            keep = {k: f[k] for k in ("URIs", "Suites", "Components", "Signed-By") if k in f}
-            out.append("Types: deb-src\n" + "".join(f"{k}: {v}\n" for k, v in keep.items()))
-for path in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
-    try:
-        lines = open(path).read().splitlines()
-    except OSError:
-        continue
-    for line in lines:
-        w = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
-        if len(w) >= 4 and w[0] == "deb":
-            rest = w[1:]
-            out.append("Types: deb-src\nURIs: %s\nSuites: %s\nComponents: %s\n"
-                       % (rest[0], rest[1], " ".join(rest[2:])))
-print("\n".join(out), end="")
-PY
-)
-if [ -z "$want_src" ]; then
-  want_src='Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-'
-fi
-if [ "$(cat /etc/apt/sources.list.d/awss3-deb-src.sources 2>/dev/null)" != "$(printf '%s' "$want_src")" ]; then
-  printf '%s' "$want_src" | $SUDO tee /etc/apt/sources.list.d/awss3-deb-src.sources >/dev/null
-  stamp_update=1
-fi
-if [ -n "${stamp_update:-}" ] || [ ! -f "$deps/.apt-updated" ]; then
-  # A suite may publish binaries without sources (a mirror of bookworm-security
-  # that serves no deb-src): a failed index is not fatal, a missing source is
-  # (below, naming the version).
-  $SUDO apt-get update -qq || echo "install-deps: apt-get update reported errors (above); going on" >&2
+# deb-src for every suite apt installs from, security included
+# (scripts/apt-deb-src.sh); apt-get update when that changed or never ran here.
+if [ ! -f "$deps/.apt-updated" ]; then
+  bash "$here/scripts/apt-deb-src.sh" --update
   touch "$deps/.apt-updated"
+else
+  bash "$here/scripts/apt-deb-src.sh"
 fi
 
 # The version to build for (scripts/choose-mariadb.sh): the installed server's
@@ -92,17 +49,6 @@ if [ -n "$have_src" ] && grep -qxF -- "$have_src" <<<"$candidates"; then
 fi
 echo "install-deps: MariaDB $(tr '\n' ' ' <<<"$candidates")${installed:+(the installed server)}"
 
-# Tools the build and tests use (not version-sensitive; no MariaDB package):
-# apt-get source needs dpkg-dev; the UNINSTALL test reads sockets with ss.
-tools=()
-command -v dpkg-source >/dev/null || tools+=(dpkg-dev)
-command -v ss >/dev/null || tools+=(iproute2)
-command -v g++ >/dev/null || tools+=(g++)
-command -v make >/dev/null || tools+=(make)
-if [ ${#tools[@]} -gt 0 ]; then
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${tools[@]}" >/dev/null
-fi
-
 # Server source headers at exactly $V, fetched before any MariaDB package is
 # touched: a source that is listed but cannot be downloaded (a mirror that
 # indexes a security release's source without serving it) stops here.
@@ -110,13 +56,10 @@ src=$deps/mariadb-src
 if [ ! -f "$src/.version" ] || [ "$(cat "$src/.version")" != "$V" ]; then
   got=
   while read -r V; do
-    rm -rf "$deps/dl"; mkdir -p "$deps/dl"
-    if (cd "$deps/dl" && apt-get source --download-only -qq "mariadb=$V" >"$deps/dl/log" 2>&1); then
+    if bash "$here/scripts/server-headers.sh" "$V" "$src" 2> >(sed 's/^/install-deps: /' >&2); then
       got=1
       break
     fi
-    echo "install-deps: the source of MariaDB $V is listed but could not be downloaded:" >&2
-    tail -n 3 "$deps/dl/log" >&2
   done <<<"$candidates"
   if [ -z "$got" ]; then
     echo "install-deps: no source package could be downloaded for MariaDB" \
@@ -124,17 +67,9 @@ if [ ! -f "$src/.version" ] || [ "$(cat "$src/.version")" != "$V" ]; then
          "installed, removed or changed. Add a deb-src line of a mirror that serves it, run" \
          "apt-get update and make deps again, or unpack that version's source into $src" \
          "(with a .version file saying the version)." >&2
-    rm -rf "$deps/dl"
     exit 3
   fi
   echo "install-deps: MariaDB $V (its source downloads)"
-  rm -rf "$src"; mkdir -p "$src"
-  orig=$(ls "$deps"/dl/mariadb_*.orig.tar.gz | head -n1)
-  tar -xzf "$orig" -C "$src" --strip-components=1 --wildcards \
-      '*/include/*' '*/sql/*' '*/wsrep-lib/*' '*/storage/example/*' '*/storage/sequence/*'
-  cp "$src/include/probes_mysql_nodtrace.h.in" "$src/include/probes_mysql_nodtrace.h"
-  rm -rf "$deps/dl"
-  echo "$V" > "$src/.version"
 fi
 
 pkgs=(mariadb-server mariadb-server-core mariadb-client mariadb-client-core mariadb-common
@@ -153,6 +88,17 @@ if [ -n "${AWSS3_DEPS_CHECK_ONLY:-}" ]; then
   echo "install-deps: check only: would install ${want[*]:-nothing}"
   exit 0
 fi
+# Tools the build and tests use (not version-sensitive; no MariaDB package),
+# installed only once the version is settled: a run that stops changes nothing.
+# The UNINSTALL test reads sockets with ss.
+tools=()
+command -v ss >/dev/null || tools+=(iproute2)
+command -v g++ >/dev/null || tools+=(g++)
+command -v make >/dev/null || tools+=(make)
+if [ ${#tools[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${tools[@]}" >/dev/null
+fi
+
 echo "$V" > "$deps/mariadb-version"
 if [ ${#want[@]} -gt 0 ]; then
   # policy-rc.d: do not start the distro's own server; tests start their own.

@@ -14,15 +14,11 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$tmp/fake"
-# The shim compiled as the Makefile does, claiming another version; linked as the Makefile links.
+# The shim compiled and linked as `make plugin` does (scripts/build-shim.sh),
+# claiming another version.
 make -s -C "$repo" plugin >/dev/null
-flags=$(make -s -C "$repo" --no-print-directory print-cxxflags)
-# shellcheck disable=SC2086
-g++ $flags -DAWSS3_BUILT_FOR='"10.11.0-MariaDB"' -c -o "$tmp/fake/ha_awss3.o" "$repo/cpp_shim/ha_awss3.cc"
-g++ -shared -o "$tmp/fake/ha_awss3.so" "$tmp/fake/ha_awss3.o" \
-  -Wl,--whole-archive /usr/lib/x86_64-linux-gnu/libmysqlservices.a -Wl,--no-whole-archive \
-  "$repo/target/release/libawss3.a" -Wl,--version-script="$repo/cpp_shim/exports.map" \
-  -Wl,--gc-sections -lpthread -ldl -lm
+bash "$repo/scripts/build-shim.sh" compile "$tmp/fake/ha_awss3.o" -DAWSS3_BUILT_FOR='"10.11.0-MariaDB"'
+bash "$repo/scripts/build-shim.sh" link "$tmp/fake/ha_awss3.so" "$tmp/fake/ha_awss3.o"
 
 start() { # name plugin-dir -> error log path
   local d=$tmp/$1

@@ -76,7 +76,7 @@ cat > "$root/DEBIAN/postrm" <<'SH'
 set -e
 if [ "$1" = purge ]; then
   rm -rf /var/cache/mariadb-plugin-awss3
-  rm -f /etc/apt/sources.list.d/awss3-deb-src.sources
+  rm -f /etc/apt/sources.list.d/awss3-deb-src.sources /etc/apt/sources.list.d/awss3-deb-src.list
 fi
 exit 0
 SH

@@ -33,6 +33,50 @@ out=$(bash "$here/choose-mariadb.sh" "" "$b" "" 2>&1); rc=$?
 if [ $rc -eq 3 ]; then echo "ok   no source at all: stop"; else echo "FAIL no source at all: rc=$rc $out"; fails=$((fails + 1)); fi
 rm -f /tmp/choose-mariadb.err
 
+# apt-deb-src.sh on made-up apt sources: each deb entry gets a deb-src twin with
+# the same options (apt refuses a suite whose entries disagree, e.g. on Trusted).
+etc=$(mktemp -d); mkdir -p "$etc/sources.list.d"
+cat >"$etc/sources.list" <<'SRC'
+deb [trusted=yes signed-by=/k.gpg] http://one.example/debian bookworm main contrib # note
+# deb http://commented.example/ bookworm main
+deb-src http://already.example/ bookworm main
+SRC
+cat >"$etc/sources.list.d/a.sources" <<'SRC'
+types: deb
+uris: http://two.example/debian-security
+# a comment
+suites: bookworm-security
+components: main
+Check-Valid-Until: no
+Signed-By:
+ -----BEGIN PGP PUBLIC KEY BLOCK-----
+ .
+ -----END PGP PUBLIC KEY BLOCK-----
+
+Types: deb
+Enabled: false
+URIs: http://off.example/
+Suites: x
+Components: main
+SRC
+got=$(AWSS3_APT_ETC=$etc bash "$here/apt-deb-src.sh")
+want='Types: deb-src
+uris: http://two.example/debian-security
+suites: bookworm-security
+components: main
+Check-Valid-Until: no
+Signed-By:
+ -----BEGIN PGP PUBLIC KEY BLOCK-----
+ .
+ -----END PGP PUBLIC KEY BLOCK-----
+deb-src [trusted=yes signed-by=/k.gpg] http://one.example/debian bookworm main contrib'
+if [ "$got" = "$want" ]; then
+  echo "ok   apt-deb-src: a deb-src twin per deb entry, options kept, disabled and commented entries left out"
+else
+  echo "FAIL apt-deb-src:"; diff <(echo "$want") <(echo "$got"); fails=$((fails + 1))
+fi
+rm -rf "$etc"
+
 # install-deps.sh itself, as if a server were installed whose source cannot be had:
 # it must stop (status 3, naming the version) and change no package. Needs apt.
 if command -v apt-cache >/dev/null && [ -z "${AWSS3_SKIP_DEPS_RUN:-}" ]; then

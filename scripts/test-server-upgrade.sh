@@ -24,7 +24,8 @@ deb=$(readlink -f "${1:?usage: test-server-upgrade.sh DEB}")
 # shellcheck source=lib.sh
 . "$repo/scripts/lib.sh"
 DEBOOTSTRAP_VERSION=1.0.128+nmu2+deb12u2
-if [ "$(dpkg-query -W -f='${Version}' debootstrap 2>/dev/null || true)" != "$DEBOOTSTRAP_VERSION" ]; then
+have=$(dpkg-query -W -f='${Version}' debootstrap 2>/dev/null || true)
+if [ -z "$have" ] || dpkg --compare-versions "$have" lt "$DEBOOTSTRAP_VERSION"; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "debootstrap=$DEBOOTSTRAP_VERSION" >/dev/null
 fi
@@ -40,9 +41,11 @@ cleanup() {
   AWSS3_RUN_DIR=$run bash "$repo/scripts/moto.sh" stop >/dev/null 2>&1 || true
   for m in "$R/proc" "$R/dev"; do mountpoint -q "$m" && umount -l "$m"; done
   [ $rc -eq 0 ] || { echo "test-server-upgrade: FAILED; last output:"; tail -n 30 "$log" 2>/dev/null; }
-  rm -rf "$R" "$run"
+  # --one-file-system: should an unmount have failed, the host's /dev stays.
+  rm -rf --one-file-system "$R" "$run"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP
 ok() { echo "ok   $*"; }
 fail() { echo "FAIL $*"; exit 1; }
 # A command inside the root, with a clean environment.
@@ -58,6 +61,12 @@ rm -f "$R/etc/apt/sources.list"
 cp /etc/apt/sources.list.d/*.sources "$R/etc/apt/sources.list.d/" 2>/dev/null || true
 rm -f "$R/etc/apt/sources.list.d/awss3-deb-src.sources"
 [ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$R/etc/apt/sources.list"
+cp /etc/apt/sources.list.d/*.list "$R/etc/apt/sources.list.d/" 2>/dev/null || true
+rm -f "$R/etc/apt/sources.list.d/awss3-deb-src.list"
+# The keys the host's sources name.
+for k in /etc/apt/keyrings /etc/apt/trusted.gpg.d; do
+  [ -d "$k" ] && mkdir -p "$R$k" && cp -a "$k/." "$R$k/"
+done
 cp /etc/hosts "$R/etc/hosts"   # mariadb-install-db resolves the host name
 mount -t proc proc "$R/proc"
 mount --bind /dev "$R/dev"
@@ -156,7 +165,7 @@ echo "test-server-upgrade: rebuild $secs s (first, downloads the source headers 
 # --- 4. the server upgraded -----------------------------------------------------
 newest=$(inroot apt-cache madison mariadb-server-core | awk -F'|' '{gsub(/ /,"",$2); print $2}' | sort -V | tail -n1)
 if [ "$newest" = "$built" ]; then
-  ok "4. skipped: no MariaDB newer than $built is published here"
+  echo "SKIP 4-5. no MariaDB newer than $built is published here: the server upgrade is not tested"
 else
   pre=$(pkgs)
   up=$(inroot apt-get install -y -q --no-install-recommends "${server[@]}" 2>&1) || fail "the upgrade failed: $up"
@@ -164,9 +173,11 @@ else
   [ "$(inroot dpkg-query -W -f='${Version}' mariadb-server-core)" = "$newest" ] || fail "server not upgraded to $newest"
   grep -q "^mariadb-plugin-awss3 .* ii $" <<<"$post" || fail "the package did not survive the upgrade: $(grep awss3 <<<"$post")"
   # nothing removed, nothing downgraded
-  while read -r p v _; do
+  while read -r p v st; do
     now=$(awk -v p="$p" '$1 == p {print $2}' <<<"$post")
     [ -n "$now" ] || fail "the upgrade removed $p"
+    [ "$st" != ii ] || [ "$(awk -v p="$p" '$1 == p {print $3}' <<<"$post")" = ii ] \
+      || fail "the upgrade removed $p (left: $(grep "^$p " <<<"$post"))"
     dpkg --compare-versions "$now" ge "$v" || fail "the upgrade downgraded $p ($v -> $now)"
   done <<<"$pre"
   grep -q "built for MariaDB $built" <<<"$up" && grep -q "installed server is now $newest" <<<"$up" \

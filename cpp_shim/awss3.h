@@ -240,6 +240,14 @@ typedef struct Awss3Settings {
    */
   const char *catalog_key;
   size_t catalog_key_len;
+  /**
+   * Bytes of rows the row cache may hold (0: off).
+   */
+  uint64_t row_cache_size;
+  /**
+   * Bytes one scan's fetched bodies may hold.
+   */
+  uint64_t scan_memory;
 } Awss3Settings;
 
 /**
@@ -259,6 +267,22 @@ typedef struct Awss3Counters {
    * Requests moved to the next endpoint of a location (connection failures, timeouts).
    */
   uint64_t endpoint_failovers;
+  /**
+   * Rows a scan took from the row cache (no request).
+   */
+  uint64_t row_cache_hits;
+  /**
+   * Rows a scan that may use the row cache had to GET.
+   */
+  uint64_t row_cache_misses;
+  /**
+   * Bytes the row cache holds now (never above awss3_row_cache_size).
+   */
+  uint64_t row_cache_bytes;
+  /**
+   * Rows the row cache holds now.
+   */
+  uint64_t row_cache_rows;
 } Awss3Counters;
 
 typedef struct Awss3Column {
@@ -942,7 +966,16 @@ void awss3_batch_end(struct Awss3Table *t);
 int32_t awss3_bulk_begin(struct Awss3Table *t, uint64_t rows, bool one_by_one, bool *concurrent);
 
 /**
- * Waits for the rows of a multi-row INSERT: 0, or the first failure
+ * A DELETE of several rows starts: `awss3_delete` then queues each row's
+ * DELETE, sent up to the window at a time; `awss3_bulk_end` waits for them.
+ *
+ * # Safety
+ * `t` must be a valid table.
+ */
+int32_t awss3_bulk_delete_begin(struct Awss3Table *t);
+
+/**
+ * Waits for the rows of a multi-row INSERT or DELETE: 0, or the first failure
  * (`AWSS3_ERROR_DUP_KEY_DEFERRED` for a duplicate key).
  *
  * # Safety

@@ -96,6 +96,7 @@ static my_bool awss3_skip_malformed;
 static my_bool awss3_discovery;
 static my_bool awss3_last_writer_wins;
 static ulong awss3_definition_check_interval;
+static ulonglong awss3_row_cache_size, awss3_scan_memory;
 
 static const char MASKED[]= "*****";
 static const char EMPTY[]= "";
@@ -130,6 +131,8 @@ static void push_settings(const char *secret, const char *token,
   st.definition_check_interval= awss3_definition_check_interval;
   st.catalog_key= catalog_key;
   st.catalog_key_len= catalog_key ? strlen(catalog_key) : 0;
+  st.row_cache_size= awss3_row_cache_size;
+  st.scan_memory= awss3_scan_memory;
   if (awss3_settings_set(&st))
   {
     const char *msg; size_t len;
@@ -230,8 +233,12 @@ static MYSQL_SYSVAR_STR(session_token, awss3_session_token, PLUGIN_VAR_RQCMDARG,
   "S3 session token for temporary credentials (shown masked)",
   NULL, update_token, "");
 static MYSQL_SYSVAR_ULONG(prefetch_window, awss3_prefetch_window,
-  PLUGIN_VAR_RQCMDARG, "Object requests in flight during a scan",
-  NULL, update_ulong, 32, 1, 1024, 0);
+  PLUGIN_VAR_RQCMDARG,
+  "The most object requests in flight at once: a scan starts with 8 and "
+  "doubles while its throughput grows, up to this (halving when the store "
+  "throttles, within awss3_scan_memory); batched reads and multi-row writes "
+  "use this many",
+  NULL, update_ulong, 256, 1, 1024, 0);
 static MYSQL_SYSVAR_ULONG(max_retries, awss3_max_retries, PLUGIN_VAR_RQCMDARG,
   "Retries of a transient S3 failure (5xx, 429, timeout) before the statement fails",
   NULL, update_ulong, 3, 0, 100, 0);
@@ -274,6 +281,25 @@ static MYSQL_SYSVAR_ULONG(definition_check_interval,
   "checks, one HEAD)",
   NULL, update_ulong, 1, 0, 86400, 0);
 
+static void update_ulonglong(MYSQL_THD, struct st_mysql_sys_var *, void *var,
+                             const void *save)
+{
+  *static_cast<ulonglong *>(var)= *static_cast<const ulonglong *>(save);
+  push_settings(NULL, NULL);
+}
+static MYSQL_SYSVAR_ULONGLONG(row_cache_size, awss3_row_cache_size,
+  PLUGIN_VAR_RQCMDARG,
+  "Bytes of rows kept in memory for the next scan of an unchanged table: a scan "
+  "takes a row from it when LIST shows the version it holds (same ETag, size "
+  "and LastModified), instead of a GET (0: off)",
+  NULL, update_ulonglong, 32ULL << 20, 0, ULONGLONG_MAX, 0);
+
+static MYSQL_SYSVAR_ULONGLONG(scan_memory, awss3_scan_memory,
+  PLUGIN_VAR_RQCMDARG,
+  "The most bytes of fetched bodies one scan holds at once (in flight and "
+  "waiting for their turn): its window shrinks to fit",
+  NULL, update_ulonglong, 16ULL << 20, 1ULL << 16, ULONGLONG_MAX, 0);
+
 /* Session and global: a DBA can cap what one statement may cost. */
 static MYSQL_THDVAR_ULONGLONG(max_requests_per_statement, PLUGIN_VAR_RQCMDARG,
   "Most S3 requests one statement may send, retries included (0: no limit); "
@@ -297,6 +323,8 @@ static struct st_mysql_sys_var *awss3_system_variables[]=
   MYSQL_SYSVAR(definition_check_interval),
   MYSQL_SYSVAR(catalog_key),
   MYSQL_SYSVAR(last_writer_wins),
+  MYSQL_SYSVAR(row_cache_size),
+  MYSQL_SYSVAR(scan_memory),
   NULL
 };
 
@@ -330,6 +358,10 @@ static SHOW_VAR awss3_counter_vars[]=
   {"bytes_received", (char *) &counters.bytes_received, SHOW_ULONGLONG},
   {"bytes_sent", (char *) &counters.bytes_sent, SHOW_ULONGLONG},
   {"endpoint_failovers", (char *) &counters.endpoint_failovers, SHOW_ULONGLONG},
+  {"row_cache_hits", (char *) &counters.row_cache_hits, SHOW_ULONGLONG},
+  {"row_cache_misses", (char *) &counters.row_cache_misses, SHOW_ULONGLONG},
+  {"row_cache_bytes", (char *) &counters.row_cache_bytes, SHOW_ULONGLONG},
+  {"row_cache_rows", (char *) &counters.row_cache_rows, SHOW_ULONGLONG},
   {NullS, NullS, SHOW_LONG}
 };
 
@@ -697,7 +729,10 @@ ulonglong ha_awss3::table_flags() const
          HA_BINLOG_STMT_CAPABLE |
          /* VIRTUAL columns are computed by the server, never stored
             (AWSS3_ROLE_COMPUTED); STORED ones are value columns. */
-         HA_CAN_VIRTUAL_COLUMNS;
+         HA_CAN_VIRTUAL_COLUMNS |
+         /* A DELETE of several rows sends them up to the window at a time
+            (start_bulk_delete). */
+         HA_CAN_FORCE_BULK_DELETE;
 }
 
 Awss3_share *ha_awss3::get_share()
@@ -1595,6 +1630,26 @@ int ha_awss3::end_bulk_insert()
   return rc;
 }
 
+/* The server calls it only without DELETE triggers (a trigger could read
+   a row whose DELETE is still in flight). 0: batched. */
+bool ha_awss3::start_bulk_delete()
+{
+  bulk= core && !fail(awss3_bulk_delete_begin(core));
+  push_core_warnings();
+  return !bulk;
+}
+
+int ha_awss3::end_bulk_delete()
+{
+  if (!bulk)
+    return 0;
+  bulk= false;
+  int rc= fail(awss3_bulk_end(core));
+  if (rc)
+    my_errno= rc;
+  return rc;
+}
+
 int ha_awss3::write_row(const uchar *buf)
 {
   progress_step();
@@ -2060,13 +2115,27 @@ static bool all_single_keys(RANGE_SEQ_IF *seq, void *param, uint n_ranges,
 /* Ranges from the range optimizer: rows and costs as the server computes
    them (records_in_range, read_time); when every range is one key, the
    core reads them in batches instead of one after another. */
+/* The server asks for its default MRR in every statement but SELECT (a
+   DS-MRR's second handler would read rows under the writer's feet). Ours reads
+   ahead in this one handler, in the sequence's (key) order, so a single-table
+   UPDATE or DELETE may batch its key list too: it writes only rows already
+   read, each at its own key, and an UPDATE that changes the key has the
+   server collect every row before it writes any. */
+bool ha_awss3::mrr_default_forced(uint mrr_mode)
+{
+  if (!(mrr_mode & HA_MRR_USE_DEFAULT_IMPL))
+    return false;
+  enum_sql_command cmd= (enum_sql_command) thd_sql_command(ha_thd());
+  return cmd != SQLCOM_UPDATE && cmd != SQLCOM_DELETE;
+}
+
 ha_rows ha_awss3::multi_range_read_info_const(uint keyno, RANGE_SEQ_IF *seq,
                                               void *seq_init_param,
                                               uint n_ranges, uint *bufsz,
                                               uint *mrr_mode,
                                               Cost_estimate *cost)
 {
-  bool forced= *mrr_mode & HA_MRR_USE_DEFAULT_IMPL;
+  bool forced= mrr_default_forced(*mrr_mode);
   /* Walked first: each walk of the sequence recounts what the range
      optimizer reads after this call (range_count, max_key_parts). */
   bool points= !forced && all_single_keys(seq, seq_init_param, n_ranges,
@@ -2087,7 +2156,7 @@ ha_rows ha_awss3::multi_range_read_info(uint keyno, uint n_ranges, uint keys,
                                         uint key_parts, uint *bufsz,
                                         uint *mrr_mode, Cost_estimate *cost)
 {
-  bool forced= *mrr_mode & HA_MRR_USE_DEFAULT_IMPL;
+  bool forced= mrr_default_forced(*mrr_mode);
   ha_rows rows= handler::multi_range_read_info(keyno, n_ranges, keys, key_parts,
                                                bufsz, mrr_mode, cost);
   if (rows != HA_POS_ERROR && !forced &&

@@ -104,6 +104,7 @@ class ha_awss3 final : public handler
   bool key_of_key_image(const uchar *key, uint len, String *out);
   uint push_core_warnings();
   int mrr_fill();
+  bool mrr_default_forced(uint mrr_mode);
   int mrr_next(range_id_t *range_info);
   void progress_start(ulonglong expected);
   void progress_step();
@@ -131,6 +132,8 @@ public:
 
   void start_bulk_insert(ha_rows rows, uint flags) override;
   int end_bulk_insert() override;
+  bool start_bulk_delete() override;
+  int end_bulk_delete() override;
   int write_row(const uchar *buf) override;
   int update_row(const uchar *old_data, const uchar *new_data) override;
   int delete_row(const uchar *buf) override;

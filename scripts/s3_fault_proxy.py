@@ -35,6 +35,9 @@ PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
                         RENAME withdraws its old entry)
   --deny-deletes        answer every DELETE of one object (but a probe's) 403
                         AccessDenied (a policy that refuses deletes)
+  --peaks               (with --delay) record in PORTFILE.peaks the most requests of
+                        each method that were in flight at once, e.g. "DELETE 32 GET 32
+                        PUT 1" (how many a statement overlaps, without timing anything)
   --lose-probe-refusal  drop the connection instead of passing on the first refusal
                         (412) of a PUT to a conditional-write probe object
                         (.awss3-probe-*): the probe's second PUT loses its answer
@@ -66,6 +69,10 @@ GARBLE_LIST = "--garble-list" in ARGS
 PASS = "--pass" in ARGS
 DELAY_DELETES = float(ARGS[ARGS.index("--delay-deletes") + 1]) if "--delay-deletes" in ARGS else 0.0
 DENY_DELETES = "--deny-deletes" in ARGS
+PEAKS = "--peaks" in ARGS
+IN_FLIGHT = {}
+PEAK = {}
+PEAK_LOCK = threading.Lock()
 FLOOD = int(ARGS[ARGS.index("--flood-list") + 1]) if "--flood-list" in ARGS else 0
 LOST = set()
 LOST_LOCK = threading.Lock()
@@ -113,6 +120,22 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def forward(self):
+        if not PEAKS:
+            return self.forward_one()
+        m = self.command
+        with PEAK_LOCK:
+            IN_FLIGHT[m] = IN_FLIGHT.get(m, 0) + 1
+            if IN_FLIGHT[m] > PEAK.get(m, 0):
+                PEAK[m] = IN_FLIGHT[m]
+                with open(sys.argv[2] + ".peaks", "w") as f:
+                    f.write(" ".join(f"{k} {v}" for k, v in sorted(PEAK.items())))
+        try:
+            self.forward_one()
+        finally:
+            with PEAK_LOCK:
+                IN_FLIGHT[m] -= 1
+
+    def forward_one(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         deny_delete = (DENY_DELETES and self.command == "DELETE"
@@ -214,12 +237,15 @@ class Proxy(http.server.BaseHTTPRequestHandler):
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+    # A window of requests opens that many connections at once: the default
+    # backlog (5) would refuse some of them.
+    request_queue_size = 1024
 
 
 if __name__ == "__main__":
     if not (PASS or IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY or DELAY
             or STALL_BODY or LOSE_PUT or GARBLE_LIST or FLOOD or LOSE_PROBE_REFUSAL
-            or DROP_FIRST_PUT or DELAY_DELETES or DENY_DELETES):
+            or DROP_FIRST_PUT or DELAY_DELETES or DENY_DELETES or PEAKS):
         sys.exit(__doc__)
     srv = Server(("127.0.0.1", 0), Proxy)
     with open(sys.argv[2] + ".pid", "w") as f:

@@ -122,6 +122,7 @@ pub fn bucket(s3: &Arc<S3>, loc: &Location) -> listing::Bucket {
         store: s3.clone(),
         bucket: loc.bucket.clone(),
         max_body: u64::MAX,
+        row_cache: false,
     }
 }
 

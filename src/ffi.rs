@@ -17,8 +17,8 @@ use crate::location::Server;
 use crate::schema::{same_row, Attr, CellKind, Column, Format, Role, TableDef, Value};
 use crate::table::{self, Table};
 use crate::{
-    alter, catalog, ddl, discovery, insert, keyrange, lookups, metrics, progress, runtime,
-    settings, stats,
+    alter, catalog, ddl, discovery, insert, keyrange, lookups, metrics, progress, rowcache,
+    runtime, settings, stats,
 };
 
 // The boundary's enumerations are C enums in the header (cbindgen), but the
@@ -246,6 +246,14 @@ pub struct Awss3Counters {
     pub bytes_sent: u64,
     /// Requests moved to the next endpoint of a location (connection failures, timeouts).
     pub endpoint_failovers: u64,
+    /// Rows a scan took from the row cache (no request).
+    pub row_cache_hits: u64,
+    /// Rows a scan that may use the row cache had to GET.
+    pub row_cache_misses: u64,
+    /// Bytes the row cache holds now (never above awss3_row_cache_size).
+    pub row_cache_bytes: u64,
+    /// Rows the row cache holds now.
+    pub row_cache_rows: u64,
 }
 
 /// An open table (opaque).
@@ -589,6 +597,7 @@ pub extern "C" fn awss3_init() -> i32 {
 pub extern "C" fn awss3_shutdown() {
     guard(|| {
         runtime::stop();
+        rowcache::CACHE.clear();
         Ok(0)
     });
 }
@@ -624,6 +633,10 @@ pub struct Awss3Settings {
     /// Null: unchanged.
     pub catalog_key: *const c_char,
     pub catalog_key_len: usize,
+    /// Bytes of rows the row cache may hold (0: off).
+    pub row_cache_size: u64,
+    /// Bytes one scan's fetched bodies may hold.
+    pub scan_memory: u64,
 }
 
 /// Replaces the server-wide settings.
@@ -670,6 +683,7 @@ pub unsafe extern "C" fn awss3_settings_set(s: *const Awss3Settings) -> i32 {
                 cur.catalog_key = v;
             }
             cur.prefetch_window = usize::try_from(s.prefetch_window).unwrap_or(usize::MAX);
+            cur.scan_memory = s.scan_memory.max(1);
             cur.max_retries = u32::try_from(s.max_retries).unwrap_or(u32::MAX);
             cur.request_timeout = Duration::from_secs(s.request_timeout);
             cur.skip_malformed = s.skip_malformed;
@@ -677,6 +691,7 @@ pub unsafe extern "C" fn awss3_settings_set(s: *const Awss3Settings) -> i32 {
             cur.last_writer_wins = s.last_writer_wins;
             cur.definition_check_interval = Duration::from_secs(s.definition_check_interval);
         });
+        rowcache::CACHE.set_capacity(s.row_cache_size);
         Ok(0)
     })
 }
@@ -688,6 +703,7 @@ pub unsafe extern "C" fn awss3_counters_get(out: *mut Awss3Counters) {
     guard(|| {
         if let Some(o) = out.as_mut() {
             let [g, h, p, l, d, r, e, br, bs, fo] = metrics::snapshot();
+            let rc = rowcache::CACHE.stats();
             *o = Awss3Counters {
                 get_requests: g,
                 head_requests: h,
@@ -699,6 +715,10 @@ pub unsafe extern "C" fn awss3_counters_get(out: *mut Awss3Counters) {
                 bytes_received: br,
                 bytes_sent: bs,
                 endpoint_failovers: fo,
+                row_cache_hits: rc.hits,
+                row_cache_misses: rc.misses,
+                row_cache_bytes: rc.bytes,
+                row_cache_rows: rc.rows,
             };
         }
         Ok(0)
@@ -1820,7 +1840,20 @@ pub unsafe extern "C" fn awss3_bulk_begin(
     })
 }
 
-/// Waits for the rows of a multi-row INSERT: 0, or the first failure
+/// A DELETE of several rows starts: `awss3_delete` then queues each row's
+/// DELETE, sent up to the window at a time; `awss3_bulk_end` waits for them.
+///
+/// # Safety
+/// `t` must be a valid table.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_bulk_delete_begin(t: *mut Awss3Table) -> i32 {
+    guard(|| {
+        table_mut(t)?.table.bulk_delete_begin()?;
+        Ok(0)
+    })
+}
+
+/// Waits for the rows of a multi-row INSERT or DELETE: 0, or the first failure
 /// (`AWSS3_ERROR_DUP_KEY_DEFERRED` for a duplicate key).
 ///
 /// # Safety

@@ -34,6 +34,9 @@ pub struct Bucket {
     pub store: Arc<dyn Store>,
     pub bucket: String,
     pub max_body: u64,
+    /// A scan of this bucket may take rows from the row cache
+    /// (`rowcache`: only scans that read no metadata column).
+    pub row_cache: bool,
 }
 
 impl ListSource for Bucket {

@@ -61,6 +61,18 @@ pub fn retry() {
     bump(&COUNTERS.retries, 1);
 }
 
+/// Requests the store throttled (503 SlowDown, 429), retried: windows
+/// (`window::Controller`) halve when this moves.
+static THROTTLED: AtomicU64 = AtomicU64::new(0);
+
+pub fn throttled() {
+    bump(&THROTTLED, 1);
+}
+
+pub fn throttled_so_far() -> u64 {
+    THROTTLED.load(Ordering::Relaxed)
+}
+
 /// A request moved to the next of a location's endpoints.
 pub fn failover() {
     bump(&COUNTERS.failovers, 1);

@@ -26,6 +26,7 @@ use futures_util::future::BoxFuture;
 
 use crate::budget::Budget;
 use crate::metrics::{self, Op};
+use crate::rowcache;
 use crate::settings::Settings;
 use crate::store::{
     Cond, ListRequest, Object, ObjectEntry, ObjectHead, Page, PutAnswer, PutOutcome, PutRequest,
@@ -394,6 +395,9 @@ impl S3 {
                 }
                 Err(f) if f.transient && tries < self.max_retries => {
                     metrics::retry();
+                    if matches!(f.status, Some(503) | Some(429)) || f.code == "SlowDown" {
+                        metrics::throttled();
+                    }
                     tries += 1;
                     if n > 1 && fails_over(&f) {
                         at = eps.move_from(at);
@@ -784,11 +788,15 @@ impl Store for S3 {
         Box::pin(self.head_object(bucket, key))
     }
 
+    // This server's writes drop the row cache's copy: a later LIST shows
+    // another version anyway, and the memory is free at once.
     fn put<'a>(&'a self, bucket: &'a str, req: PutRequest<'a>) -> BoxFuture<'a, PutAnswer> {
+        rowcache::CACHE.forget(self.endpoint(), bucket, req.key);
         Box::pin(self.put_object(bucket, req))
     }
 
     fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), S3Error>> {
+        rowcache::CACHE.forget(self.endpoint(), bucket, key);
         Box::pin(self.delete_object(bucket, key))
     }
 
@@ -797,6 +805,9 @@ impl Store for S3 {
         bucket: &'a str,
         keys: &'a [String],
     ) -> BoxFuture<'a, Result<(), S3Error>> {
+        for k in keys {
+            rowcache::CACHE.forget(self.endpoint(), bucket, k);
+        }
         Box::pin(self.delete_objects(bucket, keys))
     }
 }

@@ -11,13 +11,16 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
 use tokio::runtime::Handle;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::keycodec;
 use crate::listing::{self, ListSource, Listing};
+use crate::metrics;
+use crate::rowcache;
 use crate::schema::Fetch;
 use crate::store::{Object, ObjectEntry, ObjectHead, S3Error};
+use crate::window::Controller;
 
 /// One listed object with what was fetched for it.
 #[derive(Debug)]
@@ -60,6 +63,21 @@ impl Source for listing::Bucket {
                     .head(&self.bucket, &entry.key)
                     .await?
                     .map(|(e, h)| ScanItem::Headed(e, h)),
+                Fetch::Get if self.row_cache => {
+                    let cache = &rowcache::CACHE;
+                    let endpoint = self.store.endpoint();
+                    if let Some(o) = cache.get(endpoint, &self.bucket, &entry, self.max_body) {
+                        return Ok(Some(ScanItem::Got(o)));
+                    }
+                    let got = self
+                        .store
+                        .get(&self.bucket, &entry.key, self.max_body)
+                        .await?;
+                    if let Some(o) = &got {
+                        cache.put(endpoint, &self.bucket, &entry, o);
+                    }
+                    got.map(ScanItem::Got)
+                }
                 Fetch::Get => self
                     .store
                     .get(&self.bucket, &entry.key, self.max_body)
@@ -185,12 +203,16 @@ impl Scan {
     /// Lists `source` (from where `listing` starts) and fetches what `fetch`
     /// says for each object within `bounds`; listing stops at the first key
     /// above them, so nothing past the range is listed further or fetched.
+    /// `window`: the most requests in flight; `memory`: the most bytes the
+    /// bodies fetched and not yet taken may hold (`window::Controller` sizes
+    /// the window between 1 and `window` within it).
     pub fn start(
         rt: &Handle,
         source: Arc<dyn Source>,
         mut listing: Listing,
         fetch: Fetch,
         window: usize,
+        memory: u64,
         bounds: Bounds,
     ) -> Scan {
         let window = window.max(1);
@@ -257,14 +279,54 @@ impl Scan {
                     erx,
                     |mut erx| async move { erx.recv().await.map(|e| (e, erx)) },
                 );
+            // Up to `window` fetches are queued in key order; each waits for
+            // a permit, and the controller decides how many permits exist. A
+            // permit is given back when its row leaves in order, so fetched
+            // rows waiting behind a slower one count against the window too.
+            let clock = tokio::time::Instant::now();
+            let mut ctl = Controller::new(window, memory, Duration::ZERO);
+            let permits = Arc::new(Semaphore::new(ctl.target()));
+            let mut granted = ctl.target();
+            let mut debt = 0usize;
+            let mut throttled = metrics::throttled_so_far();
             let fetched = entries
                 .map(|entry| {
                     let source = source.clone();
-                    async move { source.fetch(entry?, fetch).await }
+                    let permits = permits.clone();
+                    async move {
+                        let permit = permits.acquire_owned().await.ok();
+                        let fetched = match entry {
+                            Ok(e) => source.fetch(e, fetch).await,
+                            Err(e) => Err(e),
+                        };
+                        (fetched, permit)
+                    }
                 })
                 .buffered(window);
             futures_util::pin_mut!(fetched);
-            while let Some(item) = fetched.next().await {
+            while let Some((item, permit)) = fetched.next().await {
+                let now_throttled = metrics::throttled_so_far();
+                if now_throttled != throttled {
+                    throttled = now_throttled;
+                    ctl.throttled();
+                }
+                let target = ctl.done(clock.elapsed(), item_bytes(&item));
+                if target > granted {
+                    let more = target - granted;
+                    let repaid = more.min(debt);
+                    debt -= repaid;
+                    permits.add_permits(more - repaid);
+                } else if target < granted {
+                    debt += granted - target;
+                    debt -= permits.forget_permits(debt);
+                }
+                granted = target;
+                if let Some(p) = permit {
+                    if debt > 0 {
+                        p.forget();
+                        debt -= 1;
+                    }
+                }
                 let item = match item {
                     Ok(Some(i)) => Ok(i),
                     // Deleted between LIST and GET: not a row any more.
@@ -297,6 +359,14 @@ impl Scan {
             Ok(Some(Ok(item))) => Next::Row(item),
             Ok(Some(Err(e))) => Next::Failed(e),
         }
+    }
+}
+
+/// What a fetched row holds in memory.
+fn item_bytes(item: &Result<Option<ScanItem>, S3Error>) -> u64 {
+    match item {
+        Ok(Some(ScanItem::Got(o))) => o.body.len() as u64,
+        _ => 0,
     }
 }
 
@@ -490,6 +560,7 @@ mod tests {
             all(),
             Fetch::Head,
             8,
+            1 << 20,
             Bounds::default(),
         );
         let (keys, e) = drain(&mut scan);
@@ -500,6 +571,29 @@ mod tests {
         let max = fake.max_in_flight.load(Ordering::SeqCst);
         assert!(max <= 8, "{max} fetches at once with a window of 8");
         assert!(max >= 2, "fetches never overlapped ({max})");
+    }
+
+    #[test]
+    fn the_window_grows_past_its_start_and_stays_within_the_limit() {
+        // 2 ms a fetch: more in flight pays, so the window grows from 8
+        // toward the limit of 64, never past it.
+        let rt = rt();
+        let fake = Arc::new(Fake::new(3000, 1000));
+        let mut scan = Scan::start(
+            rt.handle(),
+            fake.clone(),
+            all(),
+            Fetch::Head,
+            64,
+            1 << 30,
+            Bounds::default(),
+        );
+        let (keys, e) = drain(&mut scan);
+        assert!(e.is_none());
+        assert_eq!(keys.len(), 3000);
+        let max = fake.max_in_flight.load(Ordering::SeqCst);
+        assert!(max <= 64, "{max} fetches at once with a limit of 64");
+        assert!(max > crate::window::START, "the window never grew ({max})");
     }
 
     #[test]
@@ -517,7 +611,15 @@ mod tests {
             upper: bound(20, true),
             pad: false,
         };
-        let mut scan = Scan::start(rt.handle(), fake.clone(), all(), Fetch::Get, 8, bounds);
+        let mut scan = Scan::start(
+            rt.handle(),
+            fake.clone(),
+            all(),
+            Fetch::Get,
+            8,
+            1 << 20,
+            bounds,
+        );
         let (keys, e) = drain(&mut scan);
         assert!(e.is_none());
         assert_eq!(keys, (11..=20).map(|i| entry(i).key).collect::<Vec<_>>());
@@ -536,7 +638,15 @@ mod tests {
             upper: bound(20, false),
             pad: false,
         };
-        let mut scan = Scan::start(rt.handle(), fake, all(), Fetch::ListOnly, 8, bounds);
+        let mut scan = Scan::start(
+            rt.handle(),
+            fake,
+            all(),
+            Fetch::ListOnly,
+            8,
+            1 << 20,
+            bounds,
+        );
         assert_eq!(
             drain(&mut scan).0,
             (10..20).map(|i| entry(i).key).collect::<Vec<_>>()
@@ -553,6 +663,7 @@ mod tests {
             all(),
             Fetch::ListOnly,
             8,
+            1 << 20,
             Bounds::default(),
         );
         assert_eq!(drain(&mut scan).0.len(), 1500);
@@ -567,7 +678,15 @@ mod tests {
         fake.gone = Some(3);
         fake.fail_at = Some(20);
         let fake = Arc::new(fake);
-        let mut scan = Scan::start(rt.handle(), fake, all(), Fetch::Get, 4, Bounds::default());
+        let mut scan = Scan::start(
+            rt.handle(),
+            fake,
+            all(),
+            Fetch::Get,
+            4,
+            1 << 20,
+            Bounds::default(),
+        );
         let (keys, e) = drain(&mut scan);
         assert_eq!(keys.len(), 19, "rows 0..20 less the vanished one");
         assert!(!keys.contains(&entry(3).key));
@@ -584,6 +703,7 @@ mod tests {
             all(),
             Fetch::Head,
             4,
+            1 << 20,
             Bounds::default(),
         );
         for _ in 0..10 {

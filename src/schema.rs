@@ -171,6 +171,16 @@ pub fn fetch_for(columns: &[Column], needed: &[bool]) -> Fetch {
     fetch
 }
 
+/// Whether a scan reading `needed` may take rows from the row cache: a
+/// cached version pins the body, key and LIST attributes, not the metadata
+/// or Content-Type, which can be rewritten in place (`rowcache`).
+pub fn row_cacheable(columns: &[Column], needed: &[bool]) -> bool {
+    columns
+        .iter()
+        .zip(needed)
+        .all(|(c, &n)| !n || !matches!(c.role, Role::Attr(Attr::ContentType) | Role::Meta(_)))
+}
+
 /// What the shim knows of a table at CREATE and open.
 #[derive(Clone, Debug)]
 pub struct TableDef {

@@ -17,8 +17,11 @@ pub struct Settings {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: String,
-    /// Object requests (GET/HEAD) in flight during a scan.
+    /// The most object requests (GET/HEAD) in flight during a scan
+    /// (`window::Controller` sizes the window up to it).
     pub prefetch_window: usize,
+    /// The most bytes one scan's fetched bodies may hold in memory.
+    pub scan_memory: u64,
     /// Retries of a transient failure before the statement fails.
     pub max_retries: u32,
     /// Time limit of one request attempt.
@@ -47,6 +50,7 @@ impl std::fmt::Debug for Settings {
             .field("bucket", &self.bucket)
             .field("access_key_id", &self.access_key_id)
             .field("prefetch_window", &self.prefetch_window)
+            .field("scan_memory", &self.scan_memory)
             .field("max_retries", &self.max_retries)
             .field("request_timeout", &self.request_timeout)
             .field("skip_malformed", &self.skip_malformed)
@@ -66,7 +70,8 @@ impl Default for Settings {
             access_key_id: String::new(),
             secret_access_key: String::new(),
             session_token: String::new(),
-            prefetch_window: 32,
+            prefetch_window: 256,
+            scan_memory: 16 << 20,
             max_retries: 3,
             request_timeout: Duration::from_secs(30),
             skip_malformed: false,

@@ -23,7 +23,9 @@ use crate::location::{self, Location};
 use crate::rowcodec::Codec;
 use crate::runtime::{self, Interrupt};
 use crate::scan::{Next, Scan, ScanItem};
-use crate::schema::{fetch_for, Attr, CellKind, Column, Fetch, Format, Role, TableDef, Value};
+use crate::schema::{
+    fetch_for, row_cacheable, Attr, CellKind, Column, Fetch, Format, Role, TableDef, Value,
+};
 use crate::settings::Settings;
 use crate::store::{ObjectEntry, ObjectHead, Store};
 use crate::write::{self, Expect, NewObject, Outcome};
@@ -335,6 +337,9 @@ impl Table {
         let plan = ListPlan::new(&self.loc.prefix, range, self.def.key_pad_space);
         let source = Arc::new(listing::Bucket {
             max_body: self.def.max_body,
+            // CHECK TABLE reads every object: that is what it is for.
+            row_cache: row_cacheable(&self.def.columns, &needed)
+                && !matches!(malformed, Some(Malformed::Report)),
             ..bucket(&c.s3, &self.loc)
         });
         let listing = Listing::new(&plan.prefix, plan.start_after, listing::PAGE);
@@ -344,6 +349,7 @@ impl Table {
             listing,
             fetch,
             c.settings.prefetch_window,
+            c.settings.scan_memory,
             plan.bounds,
         );
         self.scan = Some((scan, malformed.unwrap_or(Malformed::setting(&c.settings))));
@@ -891,12 +897,61 @@ impl Table {
         }
     }
 
+    /// A DELETE of several rows starts: its DELETE requests are sent
+    /// concurrently, up to the window at a time (`delete` queues, `bulk_end`
+    /// waits). A DELETE needs no condition: nothing to probe.
+    pub fn bulk_delete_begin(&mut self) -> Result<()> {
+        self.check_writable()?;
+        let c = self.ctx()?;
+        self.bulk = Some(Bulk {
+            permits: Arc::new(Semaphore::new(c.settings.prefetch_window.max(1))),
+            tasks: VecDeque::new(),
+            keys: VecDeque::new(),
+        });
+        Ok(())
+    }
+
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
         self.check_writable()?;
         let object_key = self.object_key(key).map_err(|e| self.key_error(key, e))?;
         let c = self.ctx()?;
+        if self.bulk.is_some() {
+            return self.delete_concurrent(&c, object_key);
+        }
         c.wait(c.s3.delete(&self.loc.bucket, &object_key))?;
         estimate::add(&self.loc, -1);
+        self.scan_wrote |= self.scan.is_some();
+        self.current = None;
+        Ok(())
+    }
+
+    /// One row of a multi-row DELETE: handed to a task once a slot of the
+    /// window is free. A row that failed already fails this one.
+    fn delete_concurrent(&mut self, c: &Ctx, object_key: String) -> Result<()> {
+        let Some(bulk) = self.bulk.as_mut() else {
+            return Err(Error::Engine("no multi-row DELETE in progress".into()));
+        };
+        while bulk.tasks.front().is_some_and(|t| t.is_finished()) {
+            if let Some(task) = bulk.tasks.pop_front() {
+                bulk.keys.pop_front();
+                task_result(c.rt.block_on(task))?;
+            }
+        }
+        let permit = match runtime::wait(&c.rt, bulk.permits.clone().acquire_owned(), c.stop) {
+            Ok(p) => p.map_err(|_| Error::Engine("the write window was closed".into()))?,
+            Err(e) => {
+                bulk.tasks.iter().for_each(|t| t.abort());
+                return Err(e);
+            }
+        };
+        let (s3, bucket, loc) = (c.s3.clone(), self.loc.bucket.clone(), self.loc.clone());
+        bulk.keys.push_back(object_key.clone());
+        bulk.tasks.push_back(c.rt.spawn(async move {
+            let _slot = permit;
+            s3.delete(&bucket, &object_key).await?;
+            estimate::add(&loc, -1);
+            Ok(())
+        }));
         self.scan_wrote |= self.scan.is_some();
         self.current = None;
         Ok(())

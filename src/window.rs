@@ -1,0 +1,254 @@
+//! How many object requests a scan keeps in flight: sized by what the store
+//! answers, not a constant. At 20 ms a fixed window of 32 caps a scan at
+//! 1,600 rows/s; at 0.3 ms the same 32 only queue at the server. So the
+//! window starts small and doubles each time a window's worth of answers
+//! came in faster than the one before (throughput still grows with
+//! concurrency), holds when it no longer does and tries again later, halves
+//! when the store throttles (503 SlowDown, 429), and never lets the bodies in
+//! flight exceed the statement's memory bound. `awss3_prefetch_window` is the
+//! upper limit; `awss3_scan_memory` the bound.
+//!
+//! The controller is plain arithmetic over (time, bytes, throttled) events,
+//! so it is tested against a simulated store (latency, capacity, throttling,
+//! body sizes) without a network.
+
+use std::time::Duration;
+
+/// Where a window starts: enough to see whether more helps.
+pub const START: usize = 8;
+/// Throughput must grow by this factor over the previous epoch for the
+/// window to double again (noise on a loaded machine is below it).
+const GAIN: f64 = 1.15;
+/// Epochs to hold after growth stopped paying before probing again.
+const HOLD_EPOCHS: u32 = 8;
+/// The shortest epoch taken as a measurement (at loopback speed a window's
+/// worth of answers can arrive within microseconds).
+const MIN_EPOCH: Duration = Duration::from_millis(2);
+/// A body size assumed until some are seen.
+const FIRST_BODY_GUESS: u64 = 4 << 10;
+
+#[derive(Debug)]
+pub struct Controller {
+    max: usize,
+    memory: u64,
+    target: usize,
+    /// Mean body size seen (exponentially weighted), and the last one: the
+    /// memory cap takes the larger, so a run of big bodies counts at once.
+    body: f64,
+    last_body: u64,
+    epoch_start: Duration,
+    epoch_done: usize,
+    /// Rows per second of the last finished epoch, and its window.
+    last_rate: f64,
+    /// Growing (doubling while it pays) or holding for some epochs.
+    hold: u32,
+    throttled_in_epoch: bool,
+    /// The window before the last doubling: returned to when it did not pay.
+    before_growth: Option<usize>,
+}
+
+impl Controller {
+    /// `max`: awss3_prefetch_window; `memory`: bytes the bodies in flight
+    /// may take; `now`: a monotonic clock reading.
+    pub fn new(max: usize, memory: u64, now: Duration) -> Controller {
+        let max = max.max(1);
+        let mut c = Controller {
+            max,
+            memory: memory.max(1),
+            target: START.min(max),
+            body: FIRST_BODY_GUESS as f64,
+            last_body: 0,
+            epoch_start: now,
+            epoch_done: 0,
+            last_rate: 0.0,
+            hold: 0,
+            throttled_in_epoch: false,
+            before_growth: None,
+        };
+        c.target = c.target.min(c.memory_cap());
+        c
+    }
+
+    /// The requests that may be in flight now.
+    pub fn target(&self) -> usize {
+        self.target
+    }
+
+    /// Most bodies of the mean size seen that fit in the memory bound.
+    fn memory_cap(&self) -> usize {
+        let body = self.body.max(self.last_body as f64).max(1.0);
+        ((self.memory as f64 / body) as usize).clamp(1, self.max)
+    }
+
+    /// The store throttled a request (it was retried): halve at once.
+    pub fn throttled(&mut self) {
+        if !self.throttled_in_epoch {
+            self.target = (self.target / 2).max(1);
+            self.throttled_in_epoch = true;
+            self.before_growth = None;
+            self.hold = HOLD_EPOCHS;
+        }
+    }
+
+    /// One request answered at `now` with a body of `bytes`; the new target.
+    pub fn done(&mut self, now: Duration, bytes: u64) -> usize {
+        self.body = 0.9 * self.body + 0.1 * bytes as f64;
+        self.last_body = bytes;
+        self.epoch_done += 1;
+        let elapsed = now.saturating_sub(self.epoch_start);
+        if self.epoch_done >= self.target && elapsed >= MIN_EPOCH {
+            let rate = self.epoch_done as f64 / elapsed.as_secs_f64();
+            self.end_epoch(rate);
+            self.epoch_start = now;
+            self.epoch_done = 0;
+        }
+        self.target = self.target.min(self.memory_cap());
+        self.target
+    }
+
+    fn end_epoch(&mut self, rate: f64) {
+        let throttled = std::mem::take(&mut self.throttled_in_epoch);
+        if throttled {
+            self.last_rate = rate;
+            return;
+        }
+        if let Some(prev) = self.before_growth.take() {
+            if rate < self.last_rate * GAIN {
+                // The doubling did not pay: back to where it did, and hold.
+                self.target = prev;
+                self.hold = HOLD_EPOCHS;
+                self.last_rate = rate;
+                return;
+            }
+        }
+        self.last_rate = rate;
+        if self.hold > 0 {
+            self.hold -= 1;
+            return;
+        }
+        let next = (self.target * 2).min(self.max).min(self.memory_cap());
+        if next > self.target {
+            self.before_growth = Some(self.target);
+            self.target = next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store: each request takes `latency`; at most `capacity` requests
+    /// a second are served (a queue forms beyond); more than `throttle_above`
+    /// in flight are answered SlowDown (retried, counted as throttled).
+    struct Store {
+        latency: f64,
+        capacity: f64,
+        throttle_above: usize,
+        body: u64,
+    }
+
+    /// Runs a scan of `rows` against `store`; the windows the controller
+    /// chose, epoch by epoch, and the time taken.
+    fn run(store: &Store, max: usize, memory: u64, rows: usize) -> (Vec<usize>, f64) {
+        let mut c = Controller::new(max, memory, Duration::ZERO);
+        let mut now = 0.0f64;
+        let mut done = 0;
+        let mut windows = vec![];
+        while done < rows {
+            let w = c.target();
+            windows.push(w);
+            if w > store.throttle_above {
+                c.throttled();
+            }
+            // w requests in flight: each batch of w takes a round trip, or
+            // what the server's capacity allows.
+            let batch = w.min(rows - done);
+            let t = store.latency.max(batch as f64 / store.capacity);
+            for i in 0..batch {
+                let at = now + t * (i + 1) as f64 / batch as f64;
+                c.done(Duration::from_secs_f64(at), store.body);
+            }
+            now += t;
+            done += batch;
+        }
+        (windows, now)
+    }
+
+    fn settled(w: &[usize]) -> usize {
+        *w.last().unwrap()
+    }
+
+    #[test]
+    fn at_20ms_the_window_grows_to_the_limit() {
+        let s = Store {
+            latency: 0.020,
+            capacity: 50_000.0,
+            throttle_above: usize::MAX,
+            body: 1024,
+        };
+        let (w, secs) = run(&s, 256, 16 << 20, 20_000);
+        assert_eq!(settled(&w), 256, "{w:?}");
+        // Within 15% of the floor N/W*RTT at the limit.
+        let floor = 20_000.0 / 256.0 * 0.020;
+        assert!(secs < floor * 1.15, "{secs} s vs floor {floor} s");
+    }
+
+    #[test]
+    fn where_the_server_is_the_limit_the_window_stays_small() {
+        // 0.3 ms round trips, 5,000 requests/s: 2 in flight already saturate it.
+        let s = Store {
+            latency: 0.0003,
+            capacity: 5_000.0,
+            throttle_above: usize::MAX,
+            body: 1024,
+        };
+        let (w, secs) = run(&s, 256, 16 << 20, 20_000);
+        assert!(settled(&w) <= 16, "{w:?}");
+        assert!(secs < 20_000.0 / 5_000.0 * 1.05, "{secs}");
+    }
+
+    #[test]
+    fn throttling_halves_and_stays_below_it() {
+        let s = Store {
+            latency: 0.020,
+            capacity: 50_000.0,
+            throttle_above: 50,
+            body: 1024,
+        };
+        let (w, _) = run(&s, 256, 16 << 20, 20_000);
+        let late = &w[w.len() / 2..];
+        assert!(late.iter().all(|&x| x <= 64), "{w:?}");
+        assert!(
+            late.iter().filter(|&&x| x > 50).count() * 4 < late.len(),
+            "mostly under the throttling point: {w:?}"
+        );
+        assert!(late.iter().any(|&x| x >= 16), "{w:?}");
+    }
+
+    #[test]
+    fn big_bodies_are_bounded_by_memory() {
+        let s = Store {
+            latency: 0.020,
+            capacity: 50_000.0,
+            throttle_above: usize::MAX,
+            body: 1 << 20,
+        };
+        let (w, _) = run(&s, 256, 16 << 20, 2_000);
+        assert!(w.iter().all(|&x| x <= 16), "16 MiB / 1 MiB bodies: {w:?}");
+    }
+
+    #[test]
+    fn the_limit_and_a_window_of_one_are_kept() {
+        let s = Store {
+            latency: 0.020,
+            capacity: 50_000.0,
+            throttle_above: usize::MAX,
+            body: 100,
+        };
+        let (w, _) = run(&s, 1, 16 << 20, 500);
+        assert!(w.iter().all(|&x| x == 1));
+        let (w, _) = run(&s, 32, 16 << 20, 5_000);
+        assert!(w.iter().all(|&x| x <= 32) && settled(&w) == 32, "{w:?}");
+    }
+}

@@ -237,7 +237,7 @@ static MYSQL_SYSVAR_ULONG(prefetch_window, awss3_prefetch_window,
   "The most object requests in flight at once: a scan starts with 8 and "
   "doubles while its throughput grows, up to this (halving when the store "
   "throttles, within awss3_scan_memory); batched reads and multi-row writes "
-  "use this many",
+  "use up to 32 of it",
   NULL, update_ulong, 256, 1, 1024, 0);
 static MYSQL_SYSVAR_ULONG(max_retries, awss3_max_retries, PLUGIN_VAR_RQCMDARG,
   "Retries of a transient S3 failure (5xx, 429, timeout) before the statement fails",
@@ -1630,10 +1630,14 @@ int ha_awss3::end_bulk_insert()
   return rc;
 }
 
-/* The server calls it only without DELETE triggers (a trigger could read
-   a row whose DELETE is still in flight). 0: batched. */
+/* 0: batched. Not with triggers (a trigger could read a row whose DELETE is
+   still in flight; a multi-table DELETE asks even with AFTER triggers), nor
+   with IGNORE (each row's failure must be its own warning, not a later row's). */
 bool ha_awss3::start_bulk_delete()
 {
+  THD *thd= ha_thd();
+  if (table->triggers || thd->lex->ignore)
+    return true;
   bulk= core && !fail(awss3_bulk_delete_begin(core));
   push_core_warnings();
   return !bulk;
@@ -2117,10 +2121,11 @@ static bool all_single_keys(RANGE_SEQ_IF *seq, void *param, uint n_ranges,
    core reads them in batches instead of one after another. */
 /* The server asks for its default MRR in every statement but SELECT (a
    DS-MRR's second handler would read rows under the writer's feet). Ours reads
-   ahead in this one handler, in the sequence's (key) order, so a single-table
-   UPDATE or DELETE may batch its key list too: it writes only rows already
-   read, each at its own key, and an UPDATE that changes the key has the
-   server collect every row before it writes any. */
+   ahead in this one handler, in the sequence's (key) order, so an UPDATE or
+   DELETE (SQLCOM_UPDATE/DELETE: one table, or one read through a subquery on
+   itself, where the server buffers the writes) may batch its key list too: it
+   writes only rows already read, each at its own key, and an UPDATE that
+   changes the key has the server collect every row before it writes any. */
 bool ha_awss3::mrr_default_forced(uint mrr_mode)
 {
   if (!(mrr_mode & HA_MRR_USE_DEFAULT_IMPL))

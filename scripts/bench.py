@@ -14,7 +14,9 @@ Settings (environment):
   BENCH_ROWS      rows (one S3 object each) in the table        (default 2000; also ROWS)
   BENCH_BODY      bytes per row body                            (default 1024; also BODY)
   BENCH_RTT_MS    round-trip time the proxy adds, ms            (default 20)
-  BENCH_WINDOW    awss3_prefetch_window, and the raw client's threads (default 32)
+  BENCH_WINDOW    awss3_prefetch_window (the engine's limit: its scans size their own
+                  window up to it), and the raw client's window (default 256, the
+                  engine's default)
   BENCH_KEYS      keys for the IN (...) list and the join        (default 300)
   BENCH_POINTS    one-statement point lookups (0: skip)          (default 200)
   BENCH_REPEAT    runs of each read case; the median is printed (default 3; 1 on moto)
@@ -47,6 +49,15 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The round-trip proxy: bench/'s rtt-proxy (Rust, built by `make bench`), else
+# scripts/rtt_proxy.py (Python: its own floor shows at high windows).
+RUST_PROXY = os.path.join(HERE, "..", "target", "bench", "release", "rtt-proxy")
+PROXY = os.environ.get("BENCH_PROXY") or (RUST_PROXY if os.access(RUST_PROXY, os.X_OK) else "")
+PROXY_CMD = [PROXY] if PROXY else [sys.executable, os.path.join(HERE, "rtt_proxy.py")]
+PROXY_NAME = "rtt-proxy (Rust)" if PROXY else "rtt_proxy.py"
+# The raw client: bench/'s raw-s3 (the engine's SDK, Rust), else boto3.
+RUST_RAW = os.path.join(HERE, "..", "target", "bench", "release", "raw-s3")
+RAW = os.environ.get("BENCH_RAW") or (RUST_RAW if os.access(RUST_RAW, os.X_OK) else "")
 CNF, RUN = sys.argv[1], sys.argv[2]
 
 
@@ -60,7 +71,7 @@ def env_int(names, default):
 ROWS = int(sys.argv[3]) if len(sys.argv) > 3 else env_int(["BENCH_ROWS", "ROWS"], 2000)
 BODY = env_int(["BENCH_BODY", "BODY"], 1024)
 RTT = float(os.environ.get("BENCH_RTT_MS") or 20) / 1000
-WINDOW = env_int(["BENCH_WINDOW"], 32)
+WINDOW = env_int(["BENCH_WINDOW"], 256)
 NKEYS = min(env_int(["BENCH_KEYS"], 300), ROWS)
 POINTS = min(env_int(["BENCH_POINTS"], 200), ROWS)
 REPEAT = os.environ.get("BENCH_REPEAT")
@@ -126,8 +137,7 @@ class Proxy:
                 os.remove(self.portfile + suffix)
         hostport = upstream.split("://", 1)[1].rstrip("/")
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "rtt_proxy.py"), hostport, self.portfile,
-             "--rtt-ms", str(RTT * 1000), "--seconds", "3600"],
+            PROXY_CMD + [hostport, self.portfile, "--rtt-ms", str(RTT * 1000), "--seconds", "3600"],
             stdout=subprocess.DEVNULL, stderr=open(self.portfile + ".log", "w"))
         for _ in range(100):
             if os.path.exists(self.portfile) and open(self.portfile).read().strip():
@@ -194,6 +204,16 @@ class Backend:
                                           request_checksum_calculation="when_required",
                                           response_checksum_validation="when_required",
                                           s3={"addressing_style": "path"}))
+
+    def raw(self, s3, *args):
+        """bench/'s raw-s3 through the proxy (s3 is self.s3) or straight to the server
+        (self.s3direct): one command, its JSON answer."""
+        url = self.proxy.url if s3 is self.s3 else self.direct
+        r = subprocess.run([RAW, url, self.region, self.key, self.secret, self.bucket]
+                           + [str(a) for a in args], capture_output=True, text=True)
+        if r.returncode:
+            sys.exit(f"bench: raw-s3 {' '.join(map(str, args))}: {r.stderr.strip()[-400:]}")
+        return json.loads(r.stdout)
 
     def engine_to(self, url):
         sql(f"SET GLOBAL awss3_endpoint = '{url}'; SET GLOBAL awss3_region = '{self.region}'; "
@@ -312,6 +332,11 @@ def run_backend(b, repeat):
     body = b"x" * BODY
 
     def raw_insert(s3, run):
+        if RAW:
+            a = b.raw(s3, f"raw{run}/", WINDOW, "put" if b.conditional else "put-head", ROWS, BODY)
+            assert a["objects"] == ROWS, a
+            return
+
         def one(i):
             k = f"raw{run}/{key(i)}"
             if b.conditional:
@@ -334,16 +359,36 @@ def run_backend(b, repeat):
 
     # full scan with bodies
     def raw_full(s3, _):
+        if RAW:
+            a = b.raw(s3, PREFIX, WINDOW, "scan")
+            assert a["bytes"] == ROWS * BODY, a
+            return
         keys = list_keys(s3, bucket, PREFIX)
         total = sum(pool_map(lambda k: len(s3.get_object(Bucket=bucket, Key=k)["Body"].read()),
                              keys))
         assert total == ROWS * BODY, total
 
     rss0 = mysqld_rss_kib()
-    row = measure(b, "full scan SUM(LENGTH(v))", "SELECT SUM(LENGTH(v)) FROM bench.t",
+    # Cold: the row cache off, every row a GET (as every scan but a repeated one).
+    row = measure(b, "full scan SUM(LENGTH(v)) (cold)",
+                  "SET GLOBAL awss3_row_cache_size = 0; SELECT SUM(LENGTH(v)) FROM bench.t",
                   raw_full, ROWS * BODY, repeat, {"ideal": ROWS / WINDOW * RTT})
+    sql("SET GLOBAL awss3_row_cache_size = DEFAULT")
     rss1 = mysqld_rss_kib()
     rows.append(row)
+    # Warm: the same scan of the unchanged table again; the raw client's
+    # equivalent is its LISTs.
+    sql("SELECT SUM(LENGTH(v)) FROM bench.t")
+
+    def raw_lists(s3, _):
+        if RAW:
+            assert b.raw(s3, PREFIX, WINDOW, "keys")["objects"] == ROWS
+            return
+        assert len(list_keys(s3, bucket, PREFIX)) == ROWS
+
+    rows.append(measure(b, "the same full scan again, unchanged (row cache)",
+                        "SELECT SUM(LENGTH(v)) FROM bench.t", raw_lists, ROWS * BODY, repeat,
+                        {"raw_how": "its LISTs"}))
     if row["raw_direct"] > 0.7 * row["raw"]:
         note(f"{b.name}: the raw client's times are not the RTT's: its full scan takes "
              f"{row['raw_direct']:.2f} s straight to the server (raw0), {row['raw']:.2f} s "
@@ -358,6 +403,9 @@ def run_backend(b, repeat):
 
     # key-only
     def raw_keys(s3, _):
+        if RAW:
+            assert b.raw(s3, PREFIX, WINDOW, "keys")["objects"] == ROWS
+            return
         assert len(list_keys(s3, bucket, PREFIX)) == ROWS
 
     rows.append(measure(b, "key-only SELECT COUNT(*)", "SELECT COUNT(*) FROM bench.t",
@@ -366,7 +414,14 @@ def run_backend(b, repeat):
     # IN (NKEYS keys)
     keys = [key(i * ROWS // NKEYS) for i in range(NKEYS)]
 
+    keyfile = os.path.join(RUN, "bench.keys")
+    with open(keyfile, "w") as f:
+        f.write("\n".join(keys) + "\n")
+
     def raw_gets(s3, _):
+        if RAW:
+            assert b.raw(s3, PREFIX, WINDOW, "get", keyfile)["bytes"] == NKEYS * BODY
+            return
         total = sum(pool_map(lambda k: len(s3.get_object(Bucket=bucket, Key=PREFIX + k)["Body"]
                                            .read()), keys))
         assert total == NKEYS * BODY, total
@@ -392,7 +447,14 @@ def run_backend(b, repeat):
     if POINTS:
         pkeys = [key(i * ROWS // POINTS) for i in range(POINTS)]
 
+        pointfile = os.path.join(RUN, "bench.points")
+        with open(pointfile, "w") as f:
+            f.write("\n".join(pkeys) + "\n")
+
         def raw_points(s3, _):
+            if RAW:
+                b.raw(s3, PREFIX, WINDOW, "points", pointfile)
+                return
             for k in pkeys:
                 s3.get_object(Bucket=bucket, Key=PREFIX + k)["Body"].read()
 
@@ -539,7 +601,7 @@ def run_big(b):
 # --- output -------------------------------------------------------------------------
 
 def print_backend(b, rows, peers, overhead):
-    print(f"\n== {b.name} at {b.direct}, through rtt_proxy.py: +{RTT * 1000:g} ms per request "
+    print(f"\n== {b.name} at {b.direct}, through {PROXY_NAME}: +{RTT * 1000:g} ms per request "
           f"(and per new connection); "
           f"{ROWS} rows x {BODY} B, window {WINDOW} ==")
     print(f"{'case':58} {'engine s':>8} {'raw s':>7} {'eng/raw':>7} {'raw0 s':>7}  "
@@ -555,8 +617,10 @@ def print_backend(b, rows, peers, overhead):
                   f"{r['engine'] / r['ideal']:.2f}, raw/ideal {r['raw'] / r['ideal']:.2f}")
     reps = sorted({r["runs"] for r in rows})
     print(f"(median of {'/'.join(map(str, reps))} runs; engine times include starting the "
-          f"`mariadb` client, ~{overhead * 1000:.0f} ms for SELECT 1; raw = boto3 "
-          f"{boto3.__version__}, {WINDOW} threads; raw0 = the same raw client straight to the "
+          f"`mariadb` client, ~{overhead * 1000:.0f} ms for SELECT 1; raw = "
+          + (f"bench/'s raw-s3 (aws-sdk-s3, the engine's SDK), window {WINDOW}, process start "
+             f"included" if RAW else f"boto3 {boto3.__version__}, {WINDOW} threads")
+          + f"; raw0 = the same raw client straight to the "
           f"server, no RTT, once: its own CPU floor; raw requests as counted by the proxy)")
     for r in rows:
         if r.get("plan"):
@@ -585,7 +649,8 @@ def main():
     overhead = (time.perf_counter() - t0) / 3
     started = time.perf_counter()
     r = subprocess.run([sys.executable, os.path.join(HERE, "rtt_proxy.py"), "--selftest",
-                        str(ROWS), str(WINDOW), "--rtt-ms", str(RTT * 1000)],
+                        str(ROWS), str(WINDOW), "--rtt-ms", str(RTT * 1000)]
+                       + (["--proxy", PROXY] if PROXY else []),
                        capture_output=True, text=True)
     print((r.stdout.strip() or r.stderr.strip()[-300:]) + "  (a light asyncio client and a "
           "stub server: the proxy's own share)")

@@ -2,7 +2,7 @@
 """A TCP proxy on loopback that adds a network round-trip time, for the benchmark.
 
 usage: rtt_proxy.py UPSTREAM_HOST:PORT PORTFILE [--rtt-ms MS] [--seconds N] [--no-connect-rtt]
-       rtt_proxy.py --selftest [N] [WINDOW] [--rtt-ms MS]
+       rtt_proxy.py --selftest [N] [WINDOW] [--rtt-ms MS] [--proxy BINARY]
 
 Listens on 127.0.0.1 on a free port, writes the port to PORTFILE and its pid to
 PORTFILE.pid, and exits by itself after N seconds (default 1800). Every chunk of
@@ -23,7 +23,8 @@ temporary file, then a rename). The upstream must be a loopback address.
 that answers every request at once with 1 KiB, this proxy in front of it, and sends N
 (default 2000) GETs over WINDOW (default 32) keep-alive connections through it with a
 light asyncio client; it prints the time next to the ideal N/WINDOW*RTT (+1 RTT for
-the connections' handshake).
+the connections' handshake). --proxy tests another proxy with the same arguments
+(bench/'s rtt-proxy, the one `make bench` uses).
 """
 import asyncio
 import collections
@@ -61,6 +62,8 @@ def selftest(argv):
     import tempfile
     import time
     pos = [a for a in argv[2:] if not a.startswith("-")]
+    if "--proxy" in argv:
+        pos.remove(argv[argv.index("--proxy") + 1])
     rtt_ms = float(argv[argv.index("--rtt-ms") + 1]) if "--rtt-ms" in argv else 20.0
     pos = [a for a in pos if a != str(argv[argv.index("--rtt-ms") + 1])] if "--rtt-ms" in argv \
         else pos
@@ -69,8 +72,10 @@ def selftest(argv):
     port = int(stub.stdout.readline())
     with tempfile.TemporaryDirectory() as tmp:
         pf = os.path.join(tmp, "port")
-        proxy = subprocess.Popen([sys.executable, os.path.abspath(__file__), f"127.0.0.1:{port}",
-                                  pf, "--rtt-ms", str(rtt_ms), "--seconds", "120"])
+        cmd = ([argv[argv.index("--proxy") + 1]] if "--proxy" in argv
+               else [sys.executable, os.path.abspath(__file__)])
+        proxy = subprocess.Popen(cmd + [f"127.0.0.1:{port}",
+                                        pf, "--rtt-ms", str(rtt_ms), "--seconds", "120"])
         try:
             for _ in range(200):
                 if os.path.exists(pf) and open(pf).read().strip():

@@ -4,8 +4,11 @@
 //! LastModified); a scan takes a row from here only when the listed version
 //! is the one cached, so a repeated scan of an unchanged table costs its
 //! LISTs alone and is exactly as current as one that GETs every row (LIST
-//! is read-after-write consistent). Keyed by (endpoint, bucket, key): two
-//! stores may hold the same bucket name.
+//! is read-after-write consistent). Keyed by (scope, bucket, key), the scope
+//! being the store's endpoints and the credentials' access key id: two stores
+//! may hold the same bucket name, and a table must not read a body that only
+//! another table's credentials could GET. Empty objects are never cached
+//! (a RAW table's NULL and '' are both empty, told apart by metadata).
 //!
 //! What a version does not pin: user metadata and Content-Type can be
 //! rewritten in place (a copy onto itself) keeping the ETag, and within the
@@ -18,8 +21,27 @@ use std::sync::{LazyLock, Mutex};
 
 use crate::store::{Object, ObjectEntry};
 
-/// An entry costs its body, its key twice (map and order) and this much.
+/// Besides its strings and body (`cost`), an entry costs about this much:
+/// the map's and the order's nodes, the slot's fields.
 const OVERHEAD: u64 = 160;
+
+/// What an entry holds in memory: its place twice (map and order), the
+/// version, and the object (body, metadata, content type, entry).
+fn cost(place: &Place, listed: &ObjectEntry, object: &Object) -> u64 {
+    let place_len = (place.0.len() + place.1.len() + place.2.len()) as u64;
+    let version = listed.etag.len() + listed.last_modified.as_ref().map_or(0, String::len);
+    let entry = object.entry.key.len()
+        + object.entry.etag.len()
+        + object.entry.last_modified.as_ref().map_or(0, String::len);
+    let head = object.head.content_type.as_ref().map_or(0, String::len)
+        + object
+            .head
+            .meta
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 48)
+            .sum::<usize>();
+    object.body.len() as u64 + 2 * place_len + (version + entry + head) as u64 + OVERHEAD
+}
 
 type Place = (String, String, String);
 
@@ -97,7 +119,7 @@ impl RowCache {
     /// than `max_body` (a hit), else `None` (a miss: the caller GETs it).
     pub fn get(
         &self,
-        endpoint: &str,
+        scope: &str,
         bucket: &str,
         listed: &ObjectEntry,
         max_body: u64,
@@ -106,7 +128,7 @@ impl RowCache {
         if g.capacity == 0 || listed.etag.is_empty() {
             return None;
         }
-        let place = (endpoint.to_string(), bucket.to_string(), listed.key.clone());
+        let place = (scope.to_string(), bucket.to_string(), listed.key.clone());
         let found = match g.slots.get(&place) {
             Some(s)
                 if s.etag == listed.etag
@@ -139,7 +161,7 @@ impl RowCache {
 
     /// Keeps `object`, read by GET after LIST showed `listed`, if the GET
     /// returned that same version whole.
-    pub fn put(&self, endpoint: &str, bucket: &str, listed: &ObjectEntry, object: &Object) {
+    pub fn put(&self, scope: &str, bucket: &str, listed: &ObjectEntry, object: &Object) {
         if listed.etag.is_empty()
             || object.entry.etag != listed.etag
             || object.oversize.is_some()
@@ -147,12 +169,12 @@ impl RowCache {
         {
             return;
         }
-        let cost = object.body.len() as u64 + 2 * listed.key.len() as u64 + OVERHEAD;
+        let place = (scope.to_string(), bucket.to_string(), listed.key.clone());
+        let cost = cost(&place, listed, object);
         let mut g = self.lock();
         if cost > g.capacity {
             return;
         }
-        let place = (endpoint.to_string(), bucket.to_string(), listed.key.clone());
         g.remove(&place);
         let capacity = g.capacity;
         g.shrink_to(capacity - cost);
@@ -175,12 +197,12 @@ impl RowCache {
 
     /// This server wrote or deleted the object: its cached row goes (a
     /// later LIST would show another version anyway; this frees the memory).
-    pub fn forget(&self, endpoint: &str, bucket: &str, key: &str) {
+    pub fn forget(&self, scope: &str, bucket: &str, key: &str) {
         let mut g = self.lock();
         if g.slots.is_empty() {
             return;
         }
-        g.remove(&(endpoint.to_string(), bucket.to_string(), key.to_string()));
+        g.remove(&(scope.to_string(), bucket.to_string(), key.to_string()));
     }
 
     /// `awss3_row_cache_size`: 0 empties and disables it.
@@ -301,7 +323,9 @@ mod tests {
     fn never_holds_more_than_its_size_and_drops_the_least_recent() {
         let c = RowCache::new();
         let body = vec![b'x'; 1000];
-        let cost = 1000 + 2 * 3 + OVERHEAD;
+        let e = entry("t/a", "\"e\"", &body);
+        let place = ("ep".to_string(), "b".to_string(), "t/a".to_string());
+        let cost = cost(&place, &e, &object(&e, &body));
         c.set_capacity(3 * cost);
         let es: Vec<_> = ["t/a", "t/b", "t/c", "t/d"]
             .iter()

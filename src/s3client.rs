@@ -213,6 +213,9 @@ struct Endpoints {
     down_until: Vec<AtomicU64>,
     /// As configured (the list, or "AWS S3 (region)"): what identifies the store.
     configured: String,
+    /// `configured` and the access key id (empty: the AWS chain): the row
+    /// cache's scope.
+    scope: String,
 }
 
 /// How long an endpoint that failed a connection or timed out is passed over.
@@ -301,6 +304,7 @@ impl S3 {
                 down_until: clients.iter().map(|_| AtomicU64::new(0)).collect(),
                 clients,
                 active: AtomicUsize::new(0),
+                scope: format!("{configured}\u{0}{}", s.access_key_id),
                 configured,
             }),
             max_retries: s.max_retries,
@@ -763,6 +767,10 @@ impl Store for S3 {
         &self.endpoints.configured
     }
 
+    fn cache_scope(&self) -> &str {
+        &self.endpoints.scope
+    }
+
     fn list_page<'a>(
         &'a self,
         bucket: &'a str,
@@ -790,14 +798,25 @@ impl Store for S3 {
 
     // This server's writes drop the row cache's copy: a later LIST shows
     // another version anyway, and the memory is free at once.
+    // Before and after: a scan of another session may GET the old version
+    // between the two, and must not keep it once the write is done.
     fn put<'a>(&'a self, bucket: &'a str, req: PutRequest<'a>) -> BoxFuture<'a, PutAnswer> {
-        rowcache::CACHE.forget(self.endpoint(), bucket, req.key);
-        Box::pin(self.put_object(bucket, req))
+        let key = req.key.to_string();
+        rowcache::CACHE.forget(self.cache_scope(), bucket, &key);
+        Box::pin(async move {
+            let answer = self.put_object(bucket, req).await;
+            rowcache::CACHE.forget(self.cache_scope(), bucket, &key);
+            answer
+        })
     }
 
     fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), S3Error>> {
-        rowcache::CACHE.forget(self.endpoint(), bucket, key);
-        Box::pin(self.delete_object(bucket, key))
+        rowcache::CACHE.forget(self.cache_scope(), bucket, key);
+        Box::pin(async move {
+            let answer = self.delete_object(bucket, key).await;
+            rowcache::CACHE.forget(self.cache_scope(), bucket, key);
+            answer
+        })
     }
 
     fn delete_batch<'a>(
@@ -806,9 +825,15 @@ impl Store for S3 {
         keys: &'a [String],
     ) -> BoxFuture<'a, Result<(), S3Error>> {
         for k in keys {
-            rowcache::CACHE.forget(self.endpoint(), bucket, k);
+            rowcache::CACHE.forget(self.cache_scope(), bucket, k);
         }
-        Box::pin(self.delete_objects(bucket, keys))
+        Box::pin(async move {
+            let answer = self.delete_objects(bucket, keys).await;
+            for k in keys {
+                rowcache::CACHE.forget(self.cache_scope(), bucket, k);
+            }
+            answer
+        })
     }
 }
 

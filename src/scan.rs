@@ -63,9 +63,11 @@ impl Source for listing::Bucket {
                     .head(&self.bucket, &entry.key)
                     .await?
                     .map(|(e, h)| ScanItem::Headed(e, h)),
-                Fetch::Get if self.row_cache => {
+                // Empty objects are never cached: NULL and '' of a RAW table
+                // are both empty, told apart by metadata a version does not pin.
+                Fetch::Get if self.row_cache && entry.size > 0 => {
                     let cache = &rowcache::CACHE;
-                    let endpoint = self.store.endpoint();
+                    let endpoint = self.store.cache_scope();
                     if let Some(o) = cache.get(endpoint, &self.bucket, &entry, self.max_body) {
                         return Ok(Some(ScanItem::Got(o)));
                     }
@@ -216,8 +218,9 @@ impl Scan {
         bounds: Bounds,
     ) -> Scan {
         let window = window.max(1);
-        // Rows waiting for the consumer: small, the window does the prefetching.
-        let (tx, rx) = mpsc::channel(window.min(64));
+        // Rows handed over to the consumer: a few (outside the window's
+        // count), the window does the prefetching.
+        let (tx, rx) = mpsc::channel(HANDOVER);
         let task = rt.spawn(async move {
             // One page of entries ahead of the fetchers.
             let (etx, erx) = mpsc::channel::<Result<ObjectEntry, S3Error>>(listing::PAGE as usize);
@@ -289,12 +292,17 @@ impl Scan {
             let mut granted = ctl.target();
             let mut debt = 0usize;
             let mut throttled = metrics::throttled_so_far();
+            // Permits are taken in key order, before a fetch is queued: were
+            // they taken inside the fetches, a later one could take the last
+            // permit while the rows ahead of it wait for one, for ever.
             let fetched = entries
-                .map(|entry| {
-                    let source = source.clone();
+                .then(|entry| {
                     let permits = permits.clone();
+                    async move { (entry, permits.acquire_owned().await.ok()) }
+                })
+                .map(|(entry, permit)| {
+                    let source = source.clone();
                     async move {
-                        let permit = permits.acquire_owned().await.ok();
                         let fetched = match entry {
                             Ok(e) => source.fetch(e, fetch).await,
                             Err(e) => Err(e),
@@ -321,20 +329,25 @@ impl Scan {
                     debt -= permits.forget_permits(debt);
                 }
                 granted = target;
+                let item = match item {
+                    Ok(Some(i)) => Some(Ok(i)),
+                    // Deleted between LIST and GET: not a row any more.
+                    Ok(None) => None,
+                    Err(e) => Some(Err(e)),
+                };
+                let failed = matches!(item, Some(Err(_)));
+                // The permit is given back once the row is handed over.
+                let gone = match item {
+                    Some(item) => tx.send(item).await.is_err(),
+                    None => false,
+                };
                 if let Some(p) = permit {
                     if debt > 0 {
                         p.forget();
                         debt -= 1;
                     }
                 }
-                let item = match item {
-                    Ok(Some(i)) => Ok(i),
-                    // Deleted between LIST and GET: not a row any more.
-                    Ok(None) => continue,
-                    Err(e) => Err(e),
-                };
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
+                if gone || failed {
                     break;
                 }
             }
@@ -361,6 +374,10 @@ impl Scan {
         }
     }
 }
+
+/// Rows a scan hands over ahead of the handler (the window's permits
+/// cover every other fetched row).
+const HANDOVER: usize = 4;
 
 /// What a fetched row holds in memory.
 fn item_bytes(item: &Result<Option<ScanItem>, S3Error>) -> u64 {

@@ -133,6 +133,13 @@ pub trait Store: Send + Sync {
     /// conditional-write probe is kept per store and bucket.
     fn endpoint(&self) -> &str;
 
+    /// Whose reads these are: the endpoint and the credentials' identity.
+    /// The row cache is kept per scope, so a table never reads a body that
+    /// only another table's credentials could GET.
+    fn cache_scope(&self) -> &str {
+        self.endpoint()
+    }
+
     /// One LIST page of up to `req.max_keys` keys under `req.prefix`.
     fn list_page<'a>(
         &'a self,

@@ -28,6 +28,7 @@ use crate::schema::{
 };
 use crate::settings::Settings;
 use crate::store::{ObjectEntry, ObjectHead, Store};
+use crate::window;
 use crate::write::{self, Expect, NewObject, Outcome};
 
 pub fn key_index(columns: &[Column]) -> Result<usize> {
@@ -531,7 +532,12 @@ impl Table {
             ..bucket(&c.s3, &self.loc)
         });
         let fetch = fetch_for(&self.def.columns, needed);
-        let batch = Batch::new(&c.rt, source, fetch, c.settings.prefetch_window);
+        let batch = Batch::new(
+            &c.rt,
+            source,
+            fetch,
+            window::fixed(c.settings.prefetch_window),
+        );
         let window = batch.window();
         self.batch = Some((batch, Malformed::setting(&c.settings)));
         self.current = None;
@@ -694,14 +700,15 @@ impl Table {
         }
         self.check_unconditional(&c, honoured)?;
         self.bulk = Some(Bulk {
-            permits: Arc::new(Semaphore::new(c.settings.prefetch_window.max(1))),
+            deletes: false,
+            permits: Arc::new(Semaphore::new(window::fixed(c.settings.prefetch_window))),
             tasks: VecDeque::new(),
             keys: VecDeque::new(),
         });
         Ok(())
     }
 
-    /// Waits for every row of the multi-row INSERT; the first failure.
+    /// Waits for every row of the multi-row INSERT or DELETE; the first failure.
     pub fn bulk_end(&mut self) -> Result<()> {
         let Some(mut bulk) = self.bulk.take() else {
             return Ok(());
@@ -795,7 +802,7 @@ impl Table {
         let key = self.key_bytes(values);
         let object_key = self.object_key(&key).map_err(|e| self.key_error(&key, e))?;
         let c = self.ctx()?;
-        if self.bulk.is_some() {
+        if self.bulk.as_ref().is_some_and(|b| !b.deletes) {
             return self.insert_concurrent(&c, object_key, values);
         }
         let etag = c.wait(self.put_new(&c, &object_key, values))?;
@@ -904,7 +911,8 @@ impl Table {
         self.check_writable()?;
         let c = self.ctx()?;
         self.bulk = Some(Bulk {
-            permits: Arc::new(Semaphore::new(c.settings.prefetch_window.max(1))),
+            deletes: true,
+            permits: Arc::new(Semaphore::new(window::fixed(c.settings.prefetch_window))),
             tasks: VecDeque::new(),
             keys: VecDeque::new(),
         });
@@ -915,7 +923,7 @@ impl Table {
         self.check_writable()?;
         let object_key = self.object_key(key).map_err(|e| self.key_error(key, e))?;
         let c = self.ctx()?;
-        if self.bulk.is_some() {
+        if self.bulk.as_ref().is_some_and(|b| b.deletes) {
             return self.delete_concurrent(&c, object_key);
         }
         c.wait(c.s3.delete(&self.loc.bucket, &object_key))?;
@@ -1043,6 +1051,9 @@ pub const GUESSED_ROWS: u64 = 1000;
 
 /// The write tasks of a multi-row INSERT and the window's free slots.
 struct Bulk {
+    /// A multi-row DELETE (else INSERT): only that statement's own kind of
+    /// row goes concurrently (DELETE ... FOR PORTION OF inserts too).
+    deletes: bool,
     permits: Arc<Semaphore>,
     /// In row order.
     tasks: VecDeque<tokio::task::JoinHandle<Result<()>>>,

@@ -16,6 +16,17 @@ use std::time::Duration;
 
 /// Where a window starts: enough to see whether more helps.
 pub const START: usize = 8;
+
+/// The window of batched reads and multi-row writes, which do not size
+/// themselves yet: at most this many of `awss3_prefetch_window` (a fixed 256
+/// overruns small stores: moto resets connections past its backlog of 128).
+pub const FIXED: usize = 32;
+
+/// The window of a batched read or a multi-row write under `limit`
+/// (awss3_prefetch_window).
+pub fn fixed(limit: usize) -> usize {
+    limit.clamp(1, FIXED)
+}
 /// Throughput must grow by this factor over the previous epoch for the
 /// window to double again (noise on a loaded machine is below it).
 const GAIN: f64 = 1.15;

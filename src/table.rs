@@ -699,12 +699,7 @@ impl Table {
             self.note_ignored_conditions(&c);
         }
         self.check_unconditional(&c, honoured)?;
-        self.bulk = Some(Bulk {
-            deletes: false,
-            permits: Arc::new(Semaphore::new(window::fixed(c.settings.prefetch_window))),
-            tasks: VecDeque::new(),
-            keys: VecDeque::new(),
-        });
+        self.bulk = Some(Bulk::new(false, &c.settings));
         Ok(())
     }
 
@@ -745,12 +740,7 @@ impl Table {
         let Some(bulk) = self.bulk.as_mut() else {
             return Err(Error::Engine("no multi-row INSERT in progress".into()));
         };
-        while bulk.tasks.front().is_some_and(|t| t.is_finished()) {
-            if let Some(task) = bulk.tasks.pop_front() {
-                bulk.keys.pop_front();
-                task_result(c.rt.block_on(task))?;
-            }
-        }
+        bulk.collect_finished(c)?;
         // A key repeated while this statement's earlier write of it is in
         // flight is a duplicate whatever that write's outcome (it stores the
         // key, or fails because the key exists): refused here, so the later
@@ -770,14 +760,7 @@ impl Table {
                 Err(e) => Err(e),
             };
         }
-        let permit = match runtime::wait(&c.rt, bulk.permits.clone().acquire_owned(), c.stop) {
-            Ok(p) => p.map_err(|_| Error::Engine("the write window was closed".into()))?,
-            Err(e) => {
-                // Killed while the window was full: stop what is in flight.
-                bulk.tasks.iter().for_each(|t| t.abort());
-                return Err(e);
-            }
-        };
+        let permit = bulk.slot(c)?;
         let (s3, bucket) = (c.s3.clone(), self.loc.bucket.clone());
         let prefix_len = self.loc.prefix.len();
         let loc = self.loc.clone();
@@ -910,12 +893,7 @@ impl Table {
     pub fn bulk_delete_begin(&mut self) -> Result<()> {
         self.check_writable()?;
         let c = self.ctx()?;
-        self.bulk = Some(Bulk {
-            deletes: true,
-            permits: Arc::new(Semaphore::new(window::fixed(c.settings.prefetch_window))),
-            tasks: VecDeque::new(),
-            keys: VecDeque::new(),
-        });
+        self.bulk = Some(Bulk::new(true, &c.settings));
         Ok(())
     }
 
@@ -939,19 +917,8 @@ impl Table {
         let Some(bulk) = self.bulk.as_mut() else {
             return Err(Error::Engine("no multi-row DELETE in progress".into()));
         };
-        while bulk.tasks.front().is_some_and(|t| t.is_finished()) {
-            if let Some(task) = bulk.tasks.pop_front() {
-                bulk.keys.pop_front();
-                task_result(c.rt.block_on(task))?;
-            }
-        }
-        let permit = match runtime::wait(&c.rt, bulk.permits.clone().acquire_owned(), c.stop) {
-            Ok(p) => p.map_err(|_| Error::Engine("the write window was closed".into()))?,
-            Err(e) => {
-                bulk.tasks.iter().for_each(|t| t.abort());
-                return Err(e);
-            }
-        };
+        bulk.collect_finished(c)?;
+        let permit = bulk.slot(c)?;
         let (s3, bucket, loc) = (c.s3.clone(), self.loc.bucket.clone(), self.loc.clone());
         bulk.keys.push_back(object_key.clone());
         bulk.tasks.push_back(c.rt.spawn(async move {
@@ -1049,7 +1016,7 @@ impl Table {
 /// The row estimate of a table that could not be listed.
 pub const GUESSED_ROWS: u64 = 1000;
 
-/// The write tasks of a multi-row INSERT and the window's free slots.
+/// The write tasks of a multi-row INSERT or DELETE and the window's free slots.
 struct Bulk {
     /// A multi-row DELETE (else INSERT): only that statement's own kind of
     /// row goes concurrently (DELETE ... FOR PORTION OF inserts too).
@@ -1059,6 +1026,41 @@ struct Bulk {
     tasks: VecDeque<tokio::task::JoinHandle<Result<()>>>,
     /// The object key of each task, in the same order.
     keys: VecDeque<String>,
+}
+
+impl Bulk {
+    fn new(deletes: bool, settings: &Settings) -> Bulk {
+        Bulk {
+            deletes,
+            permits: Arc::new(Semaphore::new(window::fixed(settings.prefetch_window))),
+            tasks: VecDeque::new(),
+            keys: VecDeque::new(),
+        }
+    }
+
+    /// Takes the outcomes of the tasks done at the front (row order): the
+    /// first failure is the statement's.
+    fn collect_finished(&mut self, c: &Ctx) -> Result<()> {
+        while self.tasks.front().is_some_and(|t| t.is_finished()) {
+            if let Some(task) = self.tasks.pop_front() {
+                self.keys.pop_front();
+                task_result(c.rt.block_on(task))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for a free slot of the window; killed while it is full, stops
+    /// what is in flight.
+    fn slot(&mut self, c: &Ctx) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        match runtime::wait(&c.rt, self.permits.clone().acquire_owned(), c.stop) {
+            Ok(p) => p.map_err(|_| Error::Engine("the write window was closed".into())),
+            Err(e) => {
+                self.tasks.iter().for_each(|t| t.abort());
+                Err(e)
+            }
+        }
+    }
 }
 
 fn task_result(done: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {

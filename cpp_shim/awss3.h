@@ -283,6 +283,16 @@ typedef struct Awss3Counters {
    * Rows the row cache holds now.
    */
   uint64_t row_cache_rows;
+  /**
+   * Requests the store throttled (503 SlowDown, 429) or dropped, retried:
+   * each one halves the windows of the statements running.
+   */
+  uint64_t throttled;
+  /**
+   * Requests the last scan, batched read or multi-row write kept in
+   * flight when it last sized its window (`window::Gate`).
+   */
+  uint64_t window;
 } Awss3Counters;
 
 typedef struct Awss3Column {
@@ -975,7 +985,16 @@ int32_t awss3_bulk_begin(struct Awss3Table *t, uint64_t rows, bool one_by_one, b
 int32_t awss3_bulk_delete_begin(struct Awss3Table *t);
 
 /**
- * Waits for the rows of a multi-row INSERT or DELETE: 0, or the first failure
+ * An UPDATE of several rows starts (`start_bulk_update`): rows that keep
+ * their key are written concurrently until `awss3_bulk_end`.
+ *
+ * # Safety
+ * `t` must be a valid table.
+ */
+int32_t awss3_bulk_update_begin(struct Awss3Table *t);
+
+/**
+ * Waits for the rows of a multi-row INSERT, DELETE or UPDATE: 0, or the first failure
  * (`AWSS3_ERROR_DUP_KEY_DEFERRED` for a duplicate key).
  *
  * # Safety

@@ -362,6 +362,8 @@ static SHOW_VAR awss3_counter_vars[]=
   {"row_cache_misses", (char *) &counters.row_cache_misses, SHOW_ULONGLONG},
   {"row_cache_bytes", (char *) &counters.row_cache_bytes, SHOW_ULONGLONG},
   {"row_cache_rows", (char *) &counters.row_cache_rows, SHOW_ULONGLONG},
+  {"throttled", (char *) &counters.throttled, SHOW_ULONGLONG},
+  {"window", (char *) &counters.window, SHOW_ULONGLONG},
   {NullS, NullS, SHOW_LONG}
 };
 
@@ -731,8 +733,9 @@ ulonglong ha_awss3::table_flags() const
             (AWSS3_ROLE_COMPUTED); STORED ones are value columns. */
          HA_CAN_VIRTUAL_COLUMNS |
          /* A DELETE of several rows sends them up to the window at a time
-            (start_bulk_delete). */
-         HA_CAN_FORCE_BULK_DELETE;
+            (start_bulk_delete), an UPDATE's writes likewise
+            (start_bulk_update). */
+         HA_CAN_FORCE_BULK_DELETE | HA_CAN_FORCE_BULK_UPDATE;
 }
 
 Awss3_share *ha_awss3::get_share()
@@ -1654,6 +1657,47 @@ int ha_awss3::end_bulk_delete()
   return rc;
 }
 
+/* 0: batched. The server asks only without AFTER UPDATE triggers. Not with
+   IGNORE (each row's failure must be its own warning), nor while the binary
+   log is open: the server writes no row event for ha_bulk_update_row(). */
+bool ha_awss3::start_bulk_update()
+{
+  if (ha_thd()->lex->ignore || mysql_bin_log.is_open())
+    return true;
+  bulk= core && !fail(awss3_bulk_update_begin(core));
+  push_core_warnings();
+  return !bulk;
+}
+
+/* A row that keeps its key is queued; an earlier row's failure is this
+   row's error (the statement stops there, as it would have). */
+int ha_awss3::bulk_update_row(const uchar *old_data, const uchar *new_data,
+                              ha_rows *dup_key_found)
+{
+  *dup_key_found= 0;
+  return update_one(old_data, new_data);
+}
+
+/* Waits for the rows in flight. After a failure already reported, the
+   others are waited for and their errors dropped: one error a statement. */
+int ha_awss3::exec_bulk_update(ha_rows *dup_key_found)
+{
+  *dup_key_found= 0;
+  if (!bulk)
+    return 0;
+  bulk= false;
+  int rc= fail(awss3_bulk_end(core));
+  if (rc && ha_thd()->is_error())
+    return 0;
+  return rc;
+}
+
+int ha_awss3::end_bulk_update()
+{
+  ha_rows dup= 0;
+  return exec_bulk_update(&dup);
+}
+
 int ha_awss3::write_row(const uchar *buf)
 {
   progress_step();
@@ -1665,7 +1709,21 @@ int ha_awss3::write_row(const uchar *buf)
   return rc;
 }
 
+/* Not batched: a batch still open (a partitioned table whose other
+   partition refused to batch) is waited for first, so this row is written
+   now, as the server expects. */
 int ha_awss3::update_row(const uchar *old_data, const uchar *new_data)
+{
+  if (bulk)
+  {
+    ha_rows dup;
+    if (int rc= exec_bulk_update(&dup))
+      return rc;
+  }
+  return update_one(old_data, new_data);
+}
+
+int ha_awss3::update_one(const uchar *old_data, const uchar *new_data)
 {
   String old_key;
   key_of_record(old_data, &old_key);
@@ -2594,6 +2652,16 @@ int ha_awss3::external_lock(THD *thd, int lock_type)
   {
     progress_stop();
     lift_fence();
+    /* A batch the server did not end (it always does): its writes are
+       waited for here rather than left running. */
+    if (bulk)
+    {
+      bulk= false;
+      if (int rc= fail(awss3_bulk_end(core)))
+        push_warning_printf(thd, Sql_condition::WARN_LEVEL_WARN, ER_GET_ERRMSG,
+                            "AWSS3: a write of this statement failed (error %d) %s",
+                            rc, rc == AWSS3_ERROR_ENGINE ? last_error.c_ptr_safe() : "");
+    }
   }
   if (core)
   {

@@ -135,6 +135,12 @@ public:
   bool start_bulk_delete() override;
   int end_bulk_delete() override;
   int write_row(const uchar *buf) override;
+  int update_one(const uchar *old_data, const uchar *new_data);
+  bool start_bulk_update() override;
+  int bulk_update_row(const uchar *old_data, const uchar *new_data,
+                      ha_rows *dup_key_found) override;
+  int exec_bulk_update(ha_rows *dup_key_found) override;
+  int end_bulk_update() override;
   int update_row(const uchar *old_data, const uchar *new_data) override;
   int delete_row(const uchar *buf) override;
   int delete_all_rows(void) override;

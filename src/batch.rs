@@ -1,56 +1,77 @@
 //! Batched point reads (multi-range read): the keys of an IN list or of a
-//! join buffer are fetched with up to `window` GETs (or HEADs) in flight and
-//! handed back in the order they were pushed. The caller pushes while there
-//! is room and takes the oldest result; memory is bounded by the window.
-//! Dropping the `Batch` stops every request it started.
+//! join buffer are fetched with GETs (or HEADs) in flight under the
+//! statement's `window::Gate` and handed back in the order they were pushed.
+//! The caller queues up to `limit` keys (awss3_prefetch_window) and takes the
+//! oldest answer; the gate decides how many of the queued keys are being
+//! fetched, so memory is bounded by it. Dropping the `Batch` stops every
+//! request it started.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
-use crate::scan::{ScanItem, Source};
+use crate::scan::{item_bytes, ScanItem, Source};
 use crate::schema::Fetch;
 use crate::store::{ObjectEntry, S3Error};
+use crate::window::Gate;
 
 type Fetched = Result<Option<ScanItem>, S3Error>;
 
-/// One pushed key: no request (a key S3 cannot store is in no table), or
-/// the request fetching it.
+/// One pushed key: no request (a key S3 cannot store is in no table), a key
+/// waiting for room in the window, or the request fetching it.
 enum Slot {
     Absent,
-    Fetching(JoinHandle<Fetched>),
+    Waiting(String),
+    Fetching(JoinHandle<Fetched>, OwnedSemaphorePermit),
 }
 
 pub struct Batch {
     rt: Handle,
     source: Arc<dyn Source>,
     fetch: Fetch,
-    window: usize,
+    limit: usize,
+    gate: Gate,
     slots: VecDeque<Slot>,
+    /// Slots at the front of `slots` that are not `Waiting`: keys start in
+    /// push order, so the oldest answer never waits behind younger ones.
+    started: usize,
 }
 
 impl Batch {
     /// `fetch`: what the statement reads of each row. A point read must
     /// prove that the object exists, so "list only" becomes a HEAD.
-    pub fn new(rt: &Handle, source: Arc<dyn Source>, fetch: Fetch, window: usize) -> Batch {
+    /// `limit`: the most keys queued (and fetched at once); `memory`: the
+    /// bound on bodies in flight (awss3_scan_memory).
+    pub fn new(
+        rt: &Handle,
+        source: Arc<dyn Source>,
+        fetch: Fetch,
+        limit: usize,
+        memory: u64,
+    ) -> Batch {
         let fetch = match fetch {
             Fetch::ListOnly => Fetch::Head,
             f => f,
         };
+        let limit = limit.max(1);
         Batch {
             rt: rt.clone(),
             source,
             fetch,
-            window: window.max(1),
+            limit,
+            gate: Gate::new(limit, memory),
             slots: VecDeque::new(),
+            started: 0,
         }
     }
 
+    /// The most keys the caller may keep queued.
     pub fn window(&self) -> usize {
-        self.window
+        self.limit
     }
 
     /// Keys pushed and not yet taken.
@@ -58,19 +79,24 @@ impl Batch {
         self.slots.len()
     }
 
-    /// Starts fetching `object_key` (`None`: a key that cannot exist). The
-    /// caller keeps at most `window` queued; more are refused.
+    /// Queues `object_key` (`None`: a key that cannot exist), fetched as soon
+    /// as the window has room. More than `window()` queued are refused.
     pub fn push(&mut self, object_key: Option<String>) -> Result<(), String> {
-        if self.slots.len() >= self.window {
+        if self.slots.len() >= self.limit {
             return Err(format!(
                 "batched read: more than {} keys in flight",
-                self.window
+                self.limit
             ));
         }
-        let Some(key) = object_key else {
-            self.slots.push_back(Slot::Absent);
-            return Ok(());
-        };
+        self.slots.push_back(match object_key {
+            None => Slot::Absent,
+            Some(key) => Slot::Waiting(key),
+        });
+        self.start_waiting();
+        Ok(())
+    }
+
+    fn spawn(&self, key: String) -> JoinHandle<Fetched> {
         let source = self.source.clone();
         let fetch = self.fetch;
         let entry = ObjectEntry {
@@ -79,11 +105,24 @@ impl Batch {
             last_modified: None,
             etag: String::new(),
         };
-        let task = self
-            .rt
-            .spawn(async move { source.fetch(entry, fetch).await });
-        self.slots.push_back(Slot::Fetching(task));
-        Ok(())
+        self.rt
+            .spawn(async move { source.fetch(entry, fetch).await })
+    }
+
+    /// Starts the oldest waiting keys while the window has room.
+    fn start_waiting(&mut self) {
+        while self.started < self.slots.len() {
+            if let Some(Slot::Waiting(_)) = self.slots.get(self.started) {
+                let Some(permit) = self.gate.try_enter() else {
+                    return;
+                };
+                if let Some(Slot::Waiting(key)) = self.slots.get_mut(self.started) {
+                    let key = std::mem::take(key);
+                    self.slots[self.started] = Slot::Fetching(self.spawn(key), permit);
+                }
+            }
+            self.started += 1;
+        }
     }
 
     /// The oldest pushed key's answer: `None` when nothing is queued;
@@ -92,21 +131,30 @@ impl Batch {
     /// drops that request with the future.
     pub fn take(
         &mut self,
-    ) -> Option<impl std::future::Future<Output = Result<Option<ScanItem>, Error>>> {
+    ) -> Option<impl std::future::Future<Output = Result<Option<ScanItem>, Error>> + '_> {
         let slot = self.slots.pop_front()?;
+        self.started = self.started.saturating_sub(1);
         Some(async move {
-            match slot {
-                Slot::Absent => Ok(None),
-                Slot::Fetching(task) => {
-                    let abort = AbortOnDrop(Some(task.abort_handle()));
-                    let done = task.await;
-                    std::mem::forget(abort);
-                    match done {
-                        Ok(r) => r.map_err(Error::from),
-                        Err(e) => Err(Error::Engine(format!("a batched read stopped: {e}"))),
-                    }
-                }
-            }
+            let (task, permit) = match slot {
+                Slot::Absent => return Ok(None),
+                Slot::Fetching(task, permit) => (task, permit),
+                // Every key ahead of it was taken, so their permits are back.
+                Slot::Waiting(key) => match self.gate.enter().await {
+                    Some(permit) => (self.spawn(key), permit),
+                    None => return Err(Error::Engine("the read window was closed".into())),
+                },
+            };
+            let abort = AbortOnDrop(Some(task.abort_handle()));
+            let done = task.await;
+            std::mem::forget(abort);
+            let done = match done {
+                Ok(r) => r,
+                Err(e) => return Err(Error::Engine(format!("a batched read stopped: {e}"))),
+            };
+            self.gate.answered(item_bytes(&done));
+            self.gate.leave(permit);
+            self.start_waiting();
+            done.map_err(Error::from)
         })
     }
 }
@@ -125,7 +173,7 @@ impl Drop for AbortOnDrop {
 impl Drop for Batch {
     fn drop(&mut self) {
         for slot in &self.slots {
-            if let Slot::Fetching(t) = slot {
+            if let Slot::Fetching(t, _) = slot {
                 t.abort();
             }
         }
@@ -214,7 +262,7 @@ mod tests {
         window: usize,
     ) -> Vec<Result<Option<String>, String>> {
         let rt = test_runtime();
-        let mut batch = Batch::new(rt.handle(), fake, Fetch::Get, window);
+        let mut batch = Batch::new(rt.handle(), fake, Fetch::Get, window, 16 << 20);
         let mut out = Vec::new();
         let mut next = keys.iter();
         loop {
@@ -247,6 +295,22 @@ mod tests {
     }
 
     #[test]
+    fn keys_queued_past_the_window_wait_their_turn_and_answer_in_order() {
+        // 64 queued, the gate starts at 8: the rest wait, start in push order
+        // as answers come back, and the window grows (answers keep coming
+        // faster while it does) without passing the 64 queued.
+        let fake = Arc::new(Fake::new(1000));
+        let keys: Vec<String> = (0..300).map(|i| format!("k{}", i % 40)).collect();
+        let pushed: Vec<Option<&str>> = keys.iter().map(|k| Some(k.as_str())).collect();
+        let out = run(fake.clone(), &pushed, 64);
+        let got: Vec<String> = out.into_iter().map(|r| r.unwrap().unwrap()).collect();
+        assert_eq!(got, keys);
+        assert_eq!(fake.fetches.load(Ordering::SeqCst), 300);
+        let peak = fake.max_in_flight.load(Ordering::SeqCst);
+        assert!((8..=64).contains(&peak), "{peak} in flight");
+    }
+
+    #[test]
     fn missing_and_impossible_keys_answer_none_without_a_request() {
         let fake = Arc::new(Fake::new(3));
         let out = run(fake.clone(), &[Some("k1"), None, Some("k7"), Some("k2")], 4);
@@ -271,7 +335,13 @@ mod tests {
     #[test]
     fn no_more_than_the_window_is_queued() {
         let rt = test_runtime();
-        let mut batch = Batch::new(rt.handle(), Arc::new(Fake::new(10)), Fetch::Head, 2);
+        let mut batch = Batch::new(
+            rt.handle(),
+            Arc::new(Fake::new(10)),
+            Fetch::Head,
+            2,
+            16 << 20,
+        );
         batch.push(Some("k1".into())).unwrap();
         batch.push(Some("k2".into())).unwrap();
         assert!(batch.push(Some("k3".into())).is_err());
@@ -292,7 +362,7 @@ mod tests {
     fn dropping_the_batch_stops_its_requests() {
         let rt = test_runtime();
         let fake = Arc::new(Fake::new(10));
-        let mut batch = Batch::new(rt.handle(), fake.clone(), Fetch::Get, 4);
+        let mut batch = Batch::new(rt.handle(), fake.clone(), Fetch::Get, 4, 16 << 20);
         for i in 0..4 {
             batch.push(Some(format!("k{i}"))).unwrap();
         }
@@ -307,7 +377,7 @@ mod tests {
     fn a_dropped_wait_stops_its_request() {
         let rt = test_runtime();
         let fake = Arc::new(Fake::new(10));
-        let mut batch = Batch::new(rt.handle(), fake.clone(), Fetch::Get, 4);
+        let mut batch = Batch::new(rt.handle(), fake.clone(), Fetch::Get, 4, 16 << 20);
         batch.push(Some("k0".into())).unwrap();
         started(&rt, &fake, 1);
         let fut = batch.take().expect("queued");

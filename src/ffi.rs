@@ -254,6 +254,12 @@ pub struct Awss3Counters {
     pub row_cache_bytes: u64,
     /// Rows the row cache holds now.
     pub row_cache_rows: u64,
+    /// Requests the store throttled (503 SlowDown, 429) or dropped, retried:
+    /// each one halves the windows of the statements running.
+    pub throttled: u64,
+    /// Requests the last scan, batched read or multi-row write kept in
+    /// flight when it last sized its window (`window::Gate`).
+    pub window: u64,
 }
 
 /// An open table (opaque).
@@ -719,6 +725,8 @@ pub unsafe extern "C" fn awss3_counters_get(out: *mut Awss3Counters) {
                 row_cache_misses: rc.misses,
                 row_cache_bytes: rc.bytes,
                 row_cache_rows: rc.rows,
+                throttled: metrics::throttled_so_far(),
+                window: metrics::window(),
             };
         }
         Ok(0)
@@ -1853,7 +1861,20 @@ pub unsafe extern "C" fn awss3_bulk_delete_begin(t: *mut Awss3Table) -> i32 {
     })
 }
 
-/// Waits for the rows of a multi-row INSERT or DELETE: 0, or the first failure
+/// An UPDATE of several rows starts (`start_bulk_update`): rows that keep
+/// their key are written concurrently until `awss3_bulk_end`.
+///
+/// # Safety
+/// `t` must be a valid table.
+#[no_mangle]
+pub unsafe extern "C" fn awss3_bulk_update_begin(t: *mut Awss3Table) -> i32 {
+    guard(|| {
+        table_mut(t)?.table.bulk_update_begin()?;
+        Ok(0)
+    })
+}
+
+/// Waits for the rows of a multi-row INSERT, DELETE or UPDATE: 0, or the first failure
 /// (`AWSS3_ERROR_DUP_KEY_DEFERRED` for a duplicate key).
 ///
 /// # Safety

@@ -61,9 +61,22 @@ pub fn retry() {
     bump(&COUNTERS.retries, 1);
 }
 
-/// Requests the store throttled (503 SlowDown, 429), retried: windows
-/// (`window::Controller`) halve when this moves.
+/// Requests the store throttled (503 SlowDown, 429) or dropped (a broken
+/// connection, no answer), retried: windows (`window::Gate`) halve when this
+/// moves. A store past its connection backlog drops rather than throttles.
 static THROTTLED: AtomicU64 = AtomicU64::new(0);
+
+/// The window of the last request answered under a `window::Gate`: where
+/// the controller stands (`Awss3_window`).
+static WINDOW: AtomicU64 = AtomicU64::new(0);
+
+pub fn window_now(n: usize) {
+    WINDOW.store(n as u64, Ordering::Relaxed);
+}
+
+pub fn window() -> u64 {
+    WINDOW.load(Ordering::Relaxed)
+}
 
 pub fn throttled() {
     bump(&THROTTLED, 1);

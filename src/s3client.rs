@@ -399,7 +399,7 @@ impl S3 {
                 }
                 Err(f) if f.transient && tries < self.max_retries => {
                     metrics::retry();
-                    if matches!(f.status, Some(503) | Some(429)) || f.code == "SlowDown" {
+                    if matches!(f.status, None | Some(503) | Some(429)) || f.code == "SlowDown" {
                         metrics::throttled();
                     }
                     tries += 1;

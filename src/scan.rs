@@ -11,16 +11,15 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::keycodec;
 use crate::listing::{self, ListSource, Listing};
-use crate::metrics;
 use crate::rowcache;
 use crate::schema::Fetch;
 use crate::store::{Object, ObjectEntry, ObjectHead, S3Error};
-use crate::window::Controller;
+use crate::window::Gate;
 
 /// One listed object with what was fetched for it.
 #[derive(Debug)]
@@ -286,19 +285,14 @@ impl Scan {
             // a permit, and the controller decides how many permits exist. A
             // permit is given back when its row leaves in order, so fetched
             // rows waiting behind a slower one count against the window too.
-            let clock = tokio::time::Instant::now();
-            let mut ctl = Controller::new(window, memory, Duration::ZERO);
-            let permits = Arc::new(Semaphore::new(ctl.target()));
-            let mut granted = ctl.target();
-            let mut debt = 0usize;
-            let mut throttled = metrics::throttled_so_far();
             // Permits are taken in key order, before a fetch is queued: were
             // they taken inside the fetches, a later one could take the last
             // permit while the rows ahead of it wait for one, for ever.
+            let gate = Arc::new(Gate::new(window, memory));
             let fetched = entries
                 .then(|entry| {
-                    let permits = permits.clone();
-                    async move { (entry, permits.acquire_owned().await.ok()) }
+                    let gate = gate.clone();
+                    async move { (entry, gate.enter().await) }
                 })
                 .map(|(entry, permit)| {
                     let source = source.clone();
@@ -313,22 +307,7 @@ impl Scan {
                 .buffered(window);
             futures_util::pin_mut!(fetched);
             while let Some((item, permit)) = fetched.next().await {
-                let now_throttled = metrics::throttled_so_far();
-                if now_throttled != throttled {
-                    throttled = now_throttled;
-                    ctl.throttled();
-                }
-                let target = ctl.done(clock.elapsed(), item_bytes(&item));
-                if target > granted {
-                    let more = target - granted;
-                    let repaid = more.min(debt);
-                    debt -= repaid;
-                    permits.add_permits(more - repaid);
-                } else if target < granted {
-                    debt += granted - target;
-                    debt -= permits.forget_permits(debt);
-                }
-                granted = target;
+                gate.answered(item_bytes(&item));
                 let item = match item {
                     Ok(Some(i)) => Some(Ok(i)),
                     // Deleted between LIST and GET: not a row any more.
@@ -342,10 +321,7 @@ impl Scan {
                     None => false,
                 };
                 if let Some(p) = permit {
-                    if debt > 0 {
-                        p.forget();
-                        debt -= 1;
-                    }
+                    gate.leave(p);
                 }
                 if gone || failed {
                     break;
@@ -380,7 +356,7 @@ impl Scan {
 const HANDOVER: usize = 4;
 
 /// What a fetched row holds in memory.
-fn item_bytes(item: &Result<Option<ScanItem>, S3Error>) -> u64 {
+pub fn item_bytes(item: &Result<Option<ScanItem>, S3Error>) -> u64 {
     match item {
         Ok(Some(ScanItem::Got(o))) => o.body.len() as u64,
         _ => 0,

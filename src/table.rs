@@ -7,8 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-
 use crate::batch::Batch;
 use crate::budget::Budget;
 use crate::call::{bucket, ctx_for, delete_all_counted, first_page, for_each_page, Ctx};
@@ -28,7 +26,7 @@ use crate::schema::{
 };
 use crate::settings::Settings;
 use crate::store::{ObjectEntry, ObjectHead, Store};
-use crate::window;
+use crate::window::{Gate, Ticket};
 use crate::write::{self, Expect, NewObject, Outcome};
 
 pub fn key_index(columns: &[Column]) -> Result<usize> {
@@ -536,7 +534,8 @@ impl Table {
             &c.rt,
             source,
             fetch,
-            window::fixed(c.settings.prefetch_window),
+            c.settings.prefetch_window,
+            c.settings.scan_memory,
         );
         let window = batch.window();
         self.batch = Some((batch, Malformed::setting(&c.settings)));
@@ -699,38 +698,21 @@ impl Table {
             self.note_ignored_conditions(&c);
         }
         self.check_unconditional(&c, honoured)?;
-        self.bulk = Some(Bulk::new(false, &c.settings));
+        self.bulk = Some(Bulk::new(BulkKind::Insert, &c.settings));
         Ok(())
     }
 
-    /// Waits for every row of the multi-row INSERT or DELETE; the first failure.
+    /// Waits for every row of the multi-row INSERT, DELETE or UPDATE; the
+    /// first failure.
     pub fn bulk_end(&mut self) -> Result<()> {
         let Some(mut bulk) = self.bulk.take() else {
             return Ok(());
         };
-        let rt = runtime::handle()?;
-        let aborts: Vec<_> = bulk.tasks.iter().map(|t| t.abort_handle()).collect();
-        // In row order, so that the error names the first failing row.
-        let drained = runtime::wait(
-            &rt,
-            async {
-                let mut first = Ok(());
-                bulk.keys.clear();
-                for task in bulk.tasks.drain(..) {
-                    let done = task_result(task.await);
-                    if first.is_ok() {
-                        first = done;
-                    }
-                }
-                first
-            },
-            self.stop,
-        );
-        if drained.is_err() {
-            // Killed: the rows not yet written are not sent.
-            aborts.iter().for_each(|a| a.abort());
-        }
-        drained?
+        bulk.drain(&runtime::handle()?, self.stop)
+    }
+
+    fn bulk_of(&self, kind: BulkKind) -> bool {
+        self.bulk.as_ref().is_some_and(|b| b.kind == kind)
     }
 
     /// One row of a multi-row INSERT: handed to a write task once one of
@@ -760,7 +742,7 @@ impl Table {
                 Err(e) => Err(e),
             };
         }
-        let permit = bulk.slot(c)?;
+        let permit = bulk.slot(c, obj.body.len() as u64)?;
         let (s3, bucket) = (c.s3.clone(), self.loc.bucket.clone());
         let prefix_len = self.loc.prefix.len();
         let loc = self.loc.clone();
@@ -785,7 +767,7 @@ impl Table {
         let key = self.key_bytes(values);
         let object_key = self.object_key(&key).map_err(|e| self.key_error(&key, e))?;
         let c = self.ctx()?;
-        if self.bulk.as_ref().is_some_and(|b| !b.deletes) {
+        if self.bulk_of(BulkKind::Insert) {
             return self.insert_concurrent(&c, object_key, values);
         }
         let etag = c.wait(self.put_new(&c, &object_key, values))?;
@@ -813,6 +795,15 @@ impl Table {
                 None => return Err(Error::RecordChanged),
             },
         };
+        if self.bulk_of(BulkKind::Update) {
+            if new == old {
+                return self.update_concurrent(&c, new, etag, values);
+            }
+            // A key change goes alone: the new key may be a row in flight.
+            if let Some(bulk) = self.bulk.as_mut() {
+                bulk.drain(&c.rt, c.stop)?;
+            }
+        }
         if new != old {
             let new_etag = c.wait(self.put_new(&c, &new, values))?;
             self.note_written(&new);
@@ -887,13 +878,55 @@ impl Table {
         }
     }
 
+    /// An UPDATE of several rows starts: each row keeping its key is written
+    /// by a task, up to the window at a time, If-Match on the ETag read
+    /// (`update` queues, `bulk_end` waits).
+    pub fn bulk_update_begin(&mut self) -> Result<()> {
+        self.check_writable()?;
+        let c = self.ctx()?;
+        // As `update` does for each row (which notes nothing either).
+        let (honoured, _) = c.wait(write::honoured(&*c.s3, &self.loc.bucket))?;
+        self.check_unconditional(&c, honoured)?;
+        self.bulk = Some(Bulk::new(BulkKind::Update, &c.settings));
+        Ok(())
+    }
+
+    /// One row of a multi-row UPDATE that keeps its key: handed to a task
+    /// once a slot of the window is free. A row that failed already fails
+    /// this one.
+    fn update_concurrent(
+        &mut self,
+        c: &Ctx,
+        object_key: String,
+        etag: String,
+        values: &[Value],
+    ) -> Result<()> {
+        let obj = self.new_object(values)?;
+        let Some(bulk) = self.bulk.as_mut() else {
+            return Err(Error::Engine("no multi-row UPDATE in progress".into()));
+        };
+        bulk.collect_finished(c)?;
+        let permit = bulk.slot(c, obj.body.len() as u64)?;
+        let (s3, bucket) = (c.s3.clone(), self.loc.bucket.clone());
+        bulk.keys.push_back(object_key.clone());
+        bulk.tasks.push_back(c.rt.spawn(async move {
+            let _slot = permit;
+            match write::write(&*s3, &bucket, &object_key, obj, Expect::ETag(&etag)).await? {
+                Outcome::Written(_) => Ok(()),
+                Outcome::Conflict => Err(Error::RecordChanged),
+            }
+        }));
+        self.current = None;
+        Ok(())
+    }
+
     /// A DELETE of several rows starts: its DELETE requests are sent
     /// concurrently, up to the window at a time (`delete` queues, `bulk_end`
     /// waits). A DELETE needs no condition: nothing to probe.
     pub fn bulk_delete_begin(&mut self) -> Result<()> {
         self.check_writable()?;
         let c = self.ctx()?;
-        self.bulk = Some(Bulk::new(true, &c.settings));
+        self.bulk = Some(Bulk::new(BulkKind::Delete, &c.settings));
         Ok(())
     }
 
@@ -901,7 +934,7 @@ impl Table {
         self.check_writable()?;
         let object_key = self.object_key(key).map_err(|e| self.key_error(key, e))?;
         let c = self.ctx()?;
-        if self.bulk.as_ref().is_some_and(|b| b.deletes) {
+        if self.bulk_of(BulkKind::Delete) {
             return self.delete_concurrent(&c, object_key);
         }
         c.wait(c.s3.delete(&self.loc.bucket, &object_key))?;
@@ -918,7 +951,7 @@ impl Table {
             return Err(Error::Engine("no multi-row DELETE in progress".into()));
         };
         bulk.collect_finished(c)?;
-        let permit = bulk.slot(c)?;
+        let permit = bulk.slot(c, 0)?;
         let (s3, bucket, loc) = (c.s3.clone(), self.loc.bucket.clone(), self.loc.clone());
         bulk.keys.push_back(object_key.clone());
         bulk.tasks.push_back(c.rt.spawn(async move {
@@ -1016,12 +1049,20 @@ impl Table {
 /// The row estimate of a table that could not be listed.
 pub const GUESSED_ROWS: u64 = 1000;
 
-/// The write tasks of a multi-row INSERT or DELETE and the window's free slots.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum BulkKind {
+    Insert,
+    Delete,
+    Update,
+}
+
+/// The write tasks of a multi-row INSERT, DELETE or UPDATE and the window's
+/// free slots.
 struct Bulk {
-    /// A multi-row DELETE (else INSERT): only that statement's own kind of
-    /// row goes concurrently (DELETE ... FOR PORTION OF inserts too).
-    deletes: bool,
-    permits: Arc<Semaphore>,
+    /// The statement's own kind of row goes concurrently, no other (DELETE
+    /// ... FOR PORTION OF inserts too).
+    kind: BulkKind,
+    gate: Arc<Gate>,
     /// In row order.
     tasks: VecDeque<tokio::task::JoinHandle<Result<()>>>,
     /// The object key of each task, in the same order.
@@ -1029,10 +1070,10 @@ struct Bulk {
 }
 
 impl Bulk {
-    fn new(deletes: bool, settings: &Settings) -> Bulk {
+    fn new(kind: BulkKind, settings: &Settings) -> Bulk {
         Bulk {
-            deletes,
-            permits: Arc::new(Semaphore::new(window::fixed(settings.prefetch_window))),
+            kind,
+            gate: Arc::new(Gate::new(settings.prefetch_window, settings.scan_memory)),
             tasks: VecDeque::new(),
             keys: VecDeque::new(),
         }
@@ -1050,16 +1091,44 @@ impl Bulk {
         Ok(())
     }
 
-    /// Waits for a free slot of the window; killed while it is full, stops
-    /// what is in flight.
-    fn slot(&mut self, c: &Ctx) -> Result<tokio::sync::OwnedSemaphorePermit> {
-        match runtime::wait(&c.rt, self.permits.clone().acquire_owned(), c.stop) {
-            Ok(p) => p.map_err(|_| Error::Engine("the write window was closed".into())),
+    /// Waits for a free slot of the window for a write of `bytes`; killed
+    /// while it is full, stops what is in flight.
+    fn slot(&mut self, c: &Ctx, bytes: u64) -> Result<Ticket> {
+        match runtime::wait(&c.rt, Ticket::take(self.gate.clone(), bytes), c.stop) {
+            Ok(p) => p.ok_or_else(|| Error::Engine("the write window was closed".into())),
             Err(e) => {
                 self.tasks.iter().for_each(|t| t.abort());
                 Err(e)
             }
         }
+    }
+}
+
+impl Bulk {
+    /// Waits for every task, in row order so that the error names the first
+    /// failing row; killed, the rows not yet written are not sent.
+    fn drain(&mut self, rt: &tokio::runtime::Handle, stop: Interrupt) -> Result<()> {
+        let aborts: Vec<_> = self.tasks.iter().map(|t| t.abort_handle()).collect();
+        self.keys.clear();
+        let tasks = std::mem::take(&mut self.tasks);
+        let drained = runtime::wait(
+            rt,
+            async {
+                let mut first = Ok(());
+                for task in tasks {
+                    let done = task_result(task.await);
+                    if first.is_ok() {
+                        first = done;
+                    }
+                }
+                first
+            },
+            stop,
+        );
+        if drained.is_err() {
+            aborts.iter().for_each(|a| a.abort());
+        }
+        drained?
     }
 }
 

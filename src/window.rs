@@ -10,23 +10,20 @@
 //!
 //! The controller is plain arithmetic over (time, bytes, throttled) events,
 //! so it is tested against a simulated store (latency, capacity, throttling,
-//! body sizes) without a network.
+//! body sizes) without a network. A `Gate` puts it in front of a statement's
+//! requests (scans, batched reads, multi-row writes): a semaphore whose
+//! permits the controller adds and takes back.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::metrics;
 
 /// Where a window starts: enough to see whether more helps.
 pub const START: usize = 8;
 
-/// The window of batched reads and multi-row writes, which do not size
-/// themselves yet: at most this many of `awss3_prefetch_window` (a fixed 256
-/// overruns small stores: moto resets connections past its backlog of 128).
-pub const FIXED: usize = 32;
-
-/// The window of a batched read or a multi-row write under `limit`
-/// (awss3_prefetch_window).
-pub fn fixed(limit: usize) -> usize {
-    limit.clamp(1, FIXED)
-}
 /// Throughput must grow by this factor over the previous epoch for the
 /// window to double again (noise on a loaded machine is below it).
 const GAIN: f64 = 1.15;
@@ -141,6 +138,125 @@ impl Controller {
         if next > self.target {
             self.before_growth = Some(self.target);
             self.target = next;
+        }
+    }
+}
+
+/// One statement's window: requests enter with a permit and leave with it;
+/// the controller, fed each answer, sets how many permits exist. Permits
+/// taken back while in use are owed and forgotten as they come back.
+pub struct Gate {
+    permits: Arc<Semaphore>,
+    state: Mutex<GateState>,
+    clock: tokio::time::Instant,
+}
+
+struct GateState {
+    ctl: Controller,
+    granted: usize,
+    debt: usize,
+    /// `metrics::throttled_so_far` when last looked at.
+    overloads: u64,
+}
+
+impl Gate {
+    /// `max`: awss3_prefetch_window; `memory`: awss3_scan_memory.
+    pub fn new(max: usize, memory: u64) -> Gate {
+        let ctl = Controller::new(max, memory, Duration::ZERO);
+        let granted = ctl.target();
+        Gate {
+            permits: Arc::new(Semaphore::new(granted)),
+            state: Mutex::new(GateState {
+                ctl,
+                granted,
+                debt: 0,
+                overloads: metrics::throttled_so_far(),
+            }),
+            clock: tokio::time::Instant::now(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, GateState> {
+        // Plain numbers: a panic elsewhere cannot leave them torn.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The requests that may be in flight now.
+    pub fn target(&self) -> usize {
+        self.state().ctl.target()
+    }
+
+    /// Waits for room in the window (`None`: the gate was closed).
+    pub async fn enter(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().acquire_owned().await.ok()
+    }
+
+    /// Room in the window now, without waiting.
+    pub fn try_enter(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// A request was answered with a body of `bytes`: the controller sizes
+    /// the window again.
+    pub fn answered(&self, bytes: u64) {
+        let now = self.clock.elapsed();
+        let mut st = self.state();
+        let overloads = metrics::throttled_so_far();
+        if overloads != st.overloads {
+            st.overloads = overloads;
+            st.ctl.throttled();
+        }
+        let target = st.ctl.done(now, bytes);
+        if target > st.granted {
+            let more = target - st.granted;
+            let repaid = more.min(st.debt);
+            st.debt -= repaid;
+            self.permits.add_permits(more - repaid);
+        } else if target < st.granted {
+            st.debt += st.granted - target;
+            let forgotten = self.permits.forget_permits(st.debt);
+            st.debt -= forgotten;
+        }
+        st.granted = target;
+        metrics::window_now(target);
+    }
+
+    /// A request's permit comes back (its row handed over, its write done).
+    pub fn leave(&self, permit: OwnedSemaphorePermit) {
+        let mut st = self.state();
+        if st.debt > 0 {
+            permit.forget();
+            st.debt -= 1;
+        }
+    }
+}
+
+/// A write's place in a `Gate`'s window, held by the task doing it: when
+/// the task ends (done, failed or stopped) it counts as answered and its
+/// place is given back.
+pub struct Ticket {
+    gate: Arc<Gate>,
+    permit: Option<OwnedSemaphorePermit>,
+    bytes: u64,
+}
+
+impl Ticket {
+    /// Waits for room in `gate`'s window (`None`: the gate was closed).
+    pub async fn take(gate: Arc<Gate>, bytes: u64) -> Option<Ticket> {
+        let permit = gate.enter().await?;
+        Some(Ticket {
+            gate,
+            permit: Some(permit),
+            bytes,
+        })
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(p) = self.permit.take() {
+            self.gate.answered(self.bytes);
+            self.gate.leave(p);
         }
     }
 }

@@ -35,6 +35,8 @@ PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
                         RENAME withdraws its old entry)
   --deny-deletes        answer every DELETE of one object (but a probe's) 403
                         AccessDenied (a policy that refuses deletes)
+  --deny-put-suffix S   answer every PUT of an object whose key ends with S 403
+                        AccessDenied (one row a policy refuses to write)
   --peaks               (with --delay) record in PORTFILE.peaks the most requests of
                         each method that were in flight at once, e.g. "DELETE 32 GET 32
                         PUT 1" (how many a statement overlaps, without timing anything)
@@ -69,6 +71,7 @@ GARBLE_LIST = "--garble-list" in ARGS
 PASS = "--pass" in ARGS
 DELAY_DELETES = float(ARGS[ARGS.index("--delay-deletes") + 1]) if "--delay-deletes" in ARGS else 0.0
 DENY_DELETES = "--deny-deletes" in ARGS
+DENY_PUT_SUFFIX = ARGS[ARGS.index("--deny-put-suffix") + 1] if "--deny-put-suffix" in ARGS else None
 PEAKS = "--peaks" in ARGS
 IN_FLIGHT = {}
 PEAK = {}
@@ -140,7 +143,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         deny_delete = (DENY_DELETES and self.command == "DELETE"
                        and "/.awss3-probe-" not in self.path)
-        refusal = DENIED if DENY or deny_delete else None
+        deny_put = (DENY_PUT_SUFFIX is not None and self.command == "PUT"
+                    and urllib.parse.urlsplit(self.path).path.endswith(DENY_PUT_SUFFIX))
+        refusal = DENIED if DENY or deny_delete or deny_put else None
         if REQUIRE_KEY is not None and key_id(self.headers.get("Authorization", "")) != REQUIRE_KEY:
             refusal = WRONG_KEY
         if refusal:
@@ -245,7 +250,8 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 if __name__ == "__main__":
     if not (PASS or IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY or DELAY
             or STALL_BODY or LOSE_PUT or GARBLE_LIST or FLOOD or LOSE_PROBE_REFUSAL
-            or DROP_FIRST_PUT or DELAY_DELETES or DENY_DELETES or PEAKS):
+            or DROP_FIRST_PUT or DELAY_DELETES or DENY_DELETES or PEAKS
+            or DENY_PUT_SUFFIX is not None):
         sys.exit(__doc__)
     srv = Server(("127.0.0.1", 0), Proxy)
     with open(sys.argv[2] + ".pid", "w") as f:

@@ -746,9 +746,7 @@ impl Table {
         let (s3, bucket) = (c.s3.clone(), self.loc.bucket.clone());
         let prefix_len = self.loc.prefix.len();
         let loc = self.loc.clone();
-        bulk.keys.push_back(object_key.clone());
-        bulk.tasks.push_back(c.rt.spawn(async move {
-            let _slot = permit;
+        bulk.spawn(c, object_key.clone(), permit, async move {
             let dup = || Error::DupKeyDeferred(object_key[prefix_len..].to_string());
             match write::write(&*s3, &bucket, &object_key, obj, Expect::Absent).await? {
                 Outcome::Written(_) => {
@@ -757,7 +755,7 @@ impl Table {
                 }
                 Outcome::Conflict => Err(dup()),
             }
-        }));
+        });
         self.current = None;
         Ok(())
     }
@@ -908,14 +906,12 @@ impl Table {
         bulk.collect_finished(c)?;
         let permit = bulk.slot(c, obj.body.len() as u64)?;
         let (s3, bucket) = (c.s3.clone(), self.loc.bucket.clone());
-        bulk.keys.push_back(object_key.clone());
-        bulk.tasks.push_back(c.rt.spawn(async move {
-            let _slot = permit;
+        bulk.spawn(c, object_key.clone(), permit, async move {
             match write::write(&*s3, &bucket, &object_key, obj, Expect::ETag(&etag)).await? {
                 Outcome::Written(_) => Ok(()),
                 Outcome::Conflict => Err(Error::RecordChanged),
             }
-        }));
+        });
         self.current = None;
         Ok(())
     }
@@ -953,13 +949,11 @@ impl Table {
         bulk.collect_finished(c)?;
         let permit = bulk.slot(c, 0)?;
         let (s3, bucket, loc) = (c.s3.clone(), self.loc.bucket.clone(), self.loc.clone());
-        bulk.keys.push_back(object_key.clone());
-        bulk.tasks.push_back(c.rt.spawn(async move {
-            let _slot = permit;
+        bulk.spawn(c, object_key.clone(), permit, async move {
             s3.delete(&bucket, &object_key).await?;
             estimate::add(&loc, -1);
             Ok(())
-        }));
+        });
         self.scan_wrote |= self.scan.is_some();
         self.current = None;
         Ok(())
@@ -1067,6 +1061,9 @@ struct Bulk {
     tasks: VecDeque<tokio::task::JoinHandle<Result<()>>>,
     /// The object key of each task, in the same order.
     keys: VecDeque<String>,
+    /// Set by a task that failed, before it gives its place back: a row
+    /// waiting for that place must not be sent.
+    failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Bulk {
@@ -1076,6 +1073,7 @@ impl Bulk {
             gate: Arc::new(Gate::new(settings.prefetch_window, settings.scan_memory)),
             tasks: VecDeque::new(),
             keys: VecDeque::new(),
+            failed: Arc::default(),
         }
     }
 
@@ -1093,9 +1091,22 @@ impl Bulk {
 
     /// Waits for a free slot of the window for a write of `bytes`; killed
     /// while it is full, stops what is in flight.
+    /// A row that failed while this one waited fails it: no row after a
+    /// failed one is sent once that failure is known.
     fn slot(&mut self, c: &Ctx, bytes: u64) -> Result<Ticket> {
         match runtime::wait(&c.rt, Ticket::take(self.gate.clone(), bytes), c.stop) {
-            Ok(p) => p.ok_or_else(|| Error::Engine("the write window was closed".into())),
+            Ok(p) => {
+                let ticket =
+                    p.ok_or_else(|| Error::Engine("the write window was closed".into()))?;
+                if self.failed.load(Ordering::Acquire) {
+                    drop(ticket);
+                    self.drain(&c.rt, c.stop)?;
+                    return Err(Error::Engine(
+                        "an earlier row of this statement failed".into(),
+                    ));
+                }
+                Ok(ticket)
+            }
             Err(e) => {
                 self.tasks.iter().for_each(|t| t.abort());
                 Err(e)
@@ -1105,6 +1116,23 @@ impl Bulk {
 }
 
 impl Bulk {
+    /// Starts the write of `object_key` in its window place `ticket`.
+    fn spawn<F>(&mut self, c: &Ctx, object_key: String, ticket: Ticket, write: F)
+    where
+        F: std::future::Future<Output = Result<()>> + Send + 'static,
+    {
+        let failed = self.failed.clone();
+        self.keys.push_back(object_key);
+        self.tasks.push_back(c.rt.spawn(async move {
+            let done = write.await;
+            if done.is_err() {
+                failed.store(true, Ordering::Release);
+            }
+            drop(ticket);
+            done
+        }));
+    }
+
     /// Waits for every task, in row order so that the error names the first
     /// failing row; killed, the rows not yet written are not sent.
     fn drain(&mut self, rt: &tokio::runtime::Handle, stop: Interrupt) -> Result<()> {

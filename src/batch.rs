@@ -58,12 +58,13 @@ impl Batch {
             f => f,
         };
         let limit = limit.max(1);
+        let gate = Gate::new(limit, memory, &source.place().1);
         Batch {
             rt: rt.clone(),
             source,
             fetch,
             limit,
-            gate: Gate::new(limit, memory),
+            gate,
             slots: VecDeque::new(),
             started: 0,
         }

@@ -18,7 +18,7 @@ use crate::schema::{same_row, Attr, CellKind, Column, Format, Role, TableDef, Va
 use crate::table::{self, Table};
 use crate::{
     alter, catalog, ddl, discovery, insert, keyrange, lookups, metrics, progress, rowcache,
-    runtime, settings, stats,
+    runtime, settings, stats, window,
 };
 
 // The boundary's enumerations are C enums in the header (cbindgen), but the
@@ -604,6 +604,7 @@ pub extern "C" fn awss3_shutdown() {
     guard(|| {
         runtime::stop();
         rowcache::CACHE.clear();
+        window::forget_all();
         Ok(0)
     });
 }

@@ -288,7 +288,7 @@ impl Scan {
             // Permits are taken in key order, before a fetch is queued: were
             // they taken inside the fetches, a later one could take the last
             // permit while the rows ahead of it wait for one, for ever.
-            let gate = Arc::new(Gate::new(window, memory));
+            let gate = Arc::new(Gate::new(window, memory, &source.place().1));
             let fetched = entries
                 .then(|entry| {
                     let gate = gate.clone();

@@ -698,7 +698,7 @@ impl Table {
             self.note_ignored_conditions(&c);
         }
         self.check_unconditional(&c, honoured)?;
-        self.bulk = Some(Bulk::new(BulkKind::Insert, &c.settings));
+        self.bulk = Some(Bulk::new(BulkKind::Insert, &c.settings, c.s3.endpoint()));
         Ok(())
     }
 
@@ -885,7 +885,7 @@ impl Table {
         // As `update` does for each row (which notes nothing either).
         let (honoured, _) = c.wait(write::honoured(&*c.s3, &self.loc.bucket))?;
         self.check_unconditional(&c, honoured)?;
-        self.bulk = Some(Bulk::new(BulkKind::Update, &c.settings));
+        self.bulk = Some(Bulk::new(BulkKind::Update, &c.settings, c.s3.endpoint()));
         Ok(())
     }
 
@@ -922,7 +922,7 @@ impl Table {
     pub fn bulk_delete_begin(&mut self) -> Result<()> {
         self.check_writable()?;
         let c = self.ctx()?;
-        self.bulk = Some(Bulk::new(BulkKind::Delete, &c.settings));
+        self.bulk = Some(Bulk::new(BulkKind::Delete, &c.settings, c.s3.endpoint()));
         Ok(())
     }
 
@@ -1067,10 +1067,14 @@ struct Bulk {
 }
 
 impl Bulk {
-    fn new(kind: BulkKind, settings: &Settings) -> Bulk {
+    fn new(kind: BulkKind, settings: &Settings, endpoint: &str) -> Bulk {
         Bulk {
             kind,
-            gate: Arc::new(Gate::new(settings.prefetch_window, settings.scan_memory)),
+            gate: Arc::new(Gate::new(
+                settings.prefetch_window,
+                settings.scan_memory,
+                endpoint,
+            )),
             tasks: VecDeque::new(),
             keys: VecDeque::new(),
             failed: Arc::default(),

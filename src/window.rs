@@ -59,11 +59,16 @@ impl Controller {
     /// `max`: awss3_prefetch_window; `memory`: bytes the bodies in flight
     /// may take; `now`: a monotonic clock reading.
     pub fn new(max: usize, memory: u64, now: Duration) -> Controller {
+        Controller::starting_at(START, max, memory, now)
+    }
+
+    /// The same, starting at `start` requests in flight (within `max`).
+    pub fn starting_at(start: usize, max: usize, memory: u64, now: Duration) -> Controller {
         let max = max.max(1);
         let mut c = Controller {
             max,
             memory: memory.max(1),
-            target: START.min(max),
+            target: start.clamp(1, max),
             body: FIRST_BODY_GUESS as f64,
             last_body: 0,
             epoch_start: now,
@@ -142,6 +147,40 @@ impl Controller {
     }
 }
 
+/// Where the last window on each endpoint ended: the next statement there
+/// starts from it, not from `START` (at 20 ms, doubling from 8 to 256 costs
+/// a 300-key IN list five round trips instead of two). A store that got
+/// slower throttles or drops, and the window halves from there.
+static ENDED_AT: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
+/// Endpoints remembered (the oldest is forgotten past it).
+const REMEMBERED: usize = 64;
+
+fn ended_at() -> std::sync::MutexGuard<'static, Vec<(String, usize)>> {
+    ENDED_AT.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The window the last statement on `endpoint` ended with, if any.
+pub fn start_for(endpoint: &str) -> Option<usize> {
+    ended_at()
+        .iter()
+        .find(|(e, _)| e == endpoint)
+        .map(|&(_, n)| n)
+}
+
+fn remember(endpoint: &str, n: usize) {
+    let mut all = ended_at();
+    all.retain(|(e, _)| e != endpoint);
+    if all.len() >= REMEMBERED {
+        all.remove(0);
+    }
+    all.push((endpoint.to_string(), n));
+}
+
+/// Forgets every endpoint's window (plugin shutdown, and tests).
+pub fn forget_all() {
+    ended_at().clear();
+}
+
 /// One statement's window: requests enter with a permit and leave with it;
 /// the controller, fed each answer, sets how many permits exist. Permits
 /// taken back while in use are owed and forgotten as they come back.
@@ -149,6 +188,7 @@ pub struct Gate {
     permits: Arc<Semaphore>,
     state: Mutex<GateState>,
     clock: tokio::time::Instant,
+    endpoint: String,
 }
 
 struct GateState {
@@ -157,12 +197,17 @@ struct GateState {
     debt: usize,
     /// `metrics::throttled_so_far` when last looked at.
     overloads: u64,
+    answered: u64,
 }
 
 impl Gate {
-    /// `max`: awss3_prefetch_window; `memory`: awss3_scan_memory.
-    pub fn new(max: usize, memory: u64) -> Gate {
-        let ctl = Controller::new(max, memory, Duration::ZERO);
+    /// `max`: awss3_prefetch_window; `memory`: awss3_scan_memory;
+    /// `endpoint`: the store's, whose last window this one starts from.
+    pub fn new(max: usize, memory: u64, endpoint: &str) -> Gate {
+        // Never below START: a statement that ended small (few rows, big
+        // bodies, throttled) does not make the next one start slow.
+        let start = start_for(endpoint).unwrap_or(START).max(START);
+        let ctl = Controller::starting_at(start, max, memory, Duration::ZERO);
         let granted = ctl.target();
         Gate {
             permits: Arc::new(Semaphore::new(granted)),
@@ -171,8 +216,10 @@ impl Gate {
                 granted,
                 debt: 0,
                 overloads: metrics::throttled_so_far(),
+                answered: 0,
             }),
             clock: tokio::time::Instant::now(),
+            endpoint: endpoint.to_string(),
         }
     }
 
@@ -206,6 +253,7 @@ impl Gate {
             st.overloads = overloads;
             st.ctl.throttled();
         }
+        st.answered += 1;
         let target = st.ctl.done(now, bytes);
         if target > st.granted {
             let more = target - st.granted;
@@ -227,6 +275,18 @@ impl Gate {
         if st.debt > 0 {
             permit.forget();
             st.debt -= 1;
+        }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        // Only a window that answered something says anything about the store.
+        let st = self.state();
+        if st.answered > 0 {
+            let n = st.ctl.target();
+            drop(st);
+            remember(&self.endpoint, n);
         }
     }
 }
@@ -377,5 +437,61 @@ mod tests {
         assert!(w.iter().all(|&x| x == 1));
         let (w, _) = run(&s, 32, 16 << 20, 5_000);
         assert!(w.iter().all(|&x| x <= 32) && settled(&w) == 32, "{w:?}");
+    }
+
+    #[test]
+    fn a_gate_starts_where_the_last_one_on_its_endpoint_ended() {
+        let rt = crate::runtime::test_runtime();
+        let ep = "http://gate-test-endpoint";
+        assert_eq!(Gate::new(256, 16 << 20, ep).target(), START);
+        // A gate that answered nothing says nothing about the store.
+        assert_eq!(start_for(ep), None);
+        {
+            let g = Gate::new(256, 16 << 20, ep);
+            rt.block_on(async {
+                // 20 ms answers: the window doubles while that pays.
+                for _ in 0..40 {
+                    let n = g.target();
+                    for _ in 0..n {
+                        g.answered(1024);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            });
+            assert!(g.target() > START, "{}", g.target());
+        }
+        let ended = start_for(ep).expect("remembered");
+        assert!(ended > START);
+        assert_eq!(Gate::new(256, 16 << 20, ep).target(), ended);
+        // Within this statement's limit, and never below START.
+        assert_eq!(Gate::new(16, 16 << 20, ep).target(), 16.min(ended));
+        remember(ep, 2);
+        assert_eq!(Gate::new(256, 16 << 20, ep).target(), START);
+        assert_eq!(Gate::new(256, 16 << 20, "http://another").target(), START);
+    }
+
+    #[test]
+    fn permits_follow_the_target_and_debt_is_repaid() {
+        let rt = crate::runtime::test_runtime();
+        let g = Gate::new(64, 16 << 20, "http://permits-test");
+        rt.block_on(async {
+            let mut held = vec![];
+            while let Some(p) = g.try_enter() {
+                held.push(p);
+            }
+            assert_eq!(held.len(), START);
+            // Throttled: the window halves while all 8 are in use; the 4
+            // taken back are forgotten as they come back.
+            metrics::throttled();
+            g.answered(0);
+            assert_eq!(g.target(), START / 2);
+            for p in held.drain(..) {
+                g.leave(p);
+            }
+            while let Some(p) = g.try_enter() {
+                held.push(p);
+            }
+            assert_eq!(held.len(), START / 2);
+        });
     }
 }

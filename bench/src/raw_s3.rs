@@ -13,6 +13,10 @@
 //!   put N BYTES     PUT N objects PREFIX + k%06d (If-None-Match: *), WINDOW at a time
 //!   put-head N BYTES  the same as HEAD then plain PUT (a store that ignores conditions)
 //!   delete FILE     DELETE the keys in FILE, WINDOW at a time
+//!   delete-head FILE  HEAD each key, then DELETE it if found (a DELETE ... IN)
+//!   update FILE BYTES  GET each key, then PUT BYTES If-Match its ETag (an
+//!                   UPDATE ... IN); keys not found are skipped
+//!   update-head FILE BYTES  the same with a HEAD standing in for If-Match
 //! Prints one JSON line: {"seconds": S, "objects": N, "bytes": B} (seconds from
 //! the first request to the last answer; the client is built before).
 
@@ -238,9 +242,84 @@ async fn run(args: &[String]) -> Res<(usize, u64, f64)> {
                 .await?;
             (n, 0)
         }
+        "delete-head" => {
+            let keys = keys_of(&arg(1), &prefix)?;
+            let found: Vec<bool> = stream::iter(keys)
+                .map(|k| {
+                    let (c, bucket) = (c.clone(), bucket.clone());
+                    async move {
+                        if exists(&c, &bucket, &k).await?.is_none() {
+                            return Ok(false);
+                        }
+                        c.delete_object()
+                            .bucket(&bucket)
+                            .key(&k)
+                            .send()
+                            .await
+                            .map_err(|e| format!("DELETE {k}: {e:?}"))?;
+                        Ok::<bool, String>(true)
+                    }
+                })
+                .buffer_unordered(window)
+                .try_collect()
+                .await?;
+            (found.iter().filter(|&&f| f).count(), 0)
+        }
+        "update" | "update-head" => {
+            let keys = keys_of(&arg(1), &prefix)?;
+            let size: usize = arg(2).parse().unwrap_or_else(|_| usage());
+            let body = bytes::Bytes::from(vec![b'u'; size]);
+            let head_first = rest[0] == "update-head";
+            let written: Vec<bool> = stream::iter(keys)
+                .map(|k| {
+                    let (c, bucket, body) = (c.clone(), bucket.clone(), body.clone());
+                    async move {
+                        let got = match c.get_object().bucket(&bucket).key(&k).send().await {
+                            Ok(o) => o,
+                            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                                return Ok(false)
+                            }
+                            Err(e) => return Err(format!("GET {k}: {e:?}")),
+                        };
+                        let etag = got.e_tag().unwrap_or_default().to_string();
+                        got.body
+                            .collect()
+                            .await
+                            .map_err(|e| format!("GET {k} body: {e}"))?;
+                        let mut put = c
+                            .put_object()
+                            .bucket(&bucket)
+                            .key(&k)
+                            .body(ByteStream::from(body));
+                        if head_first {
+                            if exists(&c, &bucket, &k).await?.as_deref() != Some(etag.as_str()) {
+                                return Err(format!("{k} changed"));
+                            }
+                        } else {
+                            put = put.if_match(etag);
+                        }
+                        put.send().await.map_err(|e| format!("PUT {k}: {e:?}"))?;
+                        Ok::<bool, String>(true)
+                    }
+                })
+                .buffer_unordered(window)
+                .try_collect()
+                .await?;
+            let n = written.iter().filter(|&&w| w).count();
+            (n, (n * size) as u64)
+        }
         _ => usage(),
     };
     Ok((n, bytes, t0.elapsed().as_secs_f64()))
+}
+
+/// HEAD: the object's ETag, or None when there is no such object.
+async fn exists(c: &Client, bucket: &str, key: &str) -> Res<Option<String>> {
+    match c.head_object().bucket(bucket).key(key).send().await {
+        Ok(h) => Ok(Some(h.e_tag().unwrap_or_default().to_string())),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+        Err(e) => Err(format!("HEAD {key}: {e:?}")),
+    }
 }
 
 #[tokio::main]

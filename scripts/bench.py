@@ -658,7 +658,7 @@ def print_backend(b, rows, peers, overhead):
         print(f"{r['case']:58} {r['engine']:8.2f} {raw} {r['eng_req'].get('window', 0):4}  "
               f"{fmt(r['eng_req'], True):36} "
               f"{fmt(r['raw_req'], True)}{how}")
-        if "ideal" in r:
+        if r.get("ideal"):
             rawx = f", raw/ideal {r['raw'] / r['ideal']:.2f}" if r["raw"] else ""
             print(f"{'':58} ideal (round trips at window W) = {r['ideal']:.2f} s: engine/ideal "
                   f"{r['engine'] / r['ideal']:.2f}{rawx}")

@@ -27,6 +27,9 @@ pub const START: usize = 8;
 /// Throughput must grow by this factor over the previous epoch for the
 /// window to double again (noise on a loaded machine is below it).
 const GAIN: f64 = 1.15;
+/// A doubling that multiplied throughput by this much scaled (nearly)
+/// linearly: the store waits on the network, not on itself.
+const LINEAR: f64 = 1.6;
 /// Epochs to hold after growth stopped paying before probing again.
 const HOLD_EPOCHS: u32 = 8;
 /// The shortest epoch taken as a measurement (at loopback speed a window's
@@ -53,6 +56,13 @@ pub struct Controller {
     throttled_in_epoch: bool,
     /// The window before the last doubling: returned to when it did not pay.
     before_growth: Option<usize>,
+    /// Until the first throttle or the first doubling that did not pay: a
+    /// doubling that (nearly) doubled throughput is followed by a x4 step.
+    /// A latency-bound window reaches 256 from 8 in three epochs, not five
+    /// (at 80 ms, about 300 ms sooner).
+    starting: bool,
+    /// The last doubling multiplied throughput by at least `LINEAR`.
+    linear: bool,
 }
 
 impl Controller {
@@ -77,6 +87,8 @@ impl Controller {
             hold: 0,
             throttled_in_epoch: false,
             before_growth: None,
+            starting: true,
+            linear: false,
         };
         c.target = c.target.min(c.memory_cap());
         c
@@ -99,6 +111,7 @@ impl Controller {
             self.target = (self.target / 2).max(1);
             self.throttled_in_epoch = true;
             self.before_growth = None;
+            self.starting = false;
             self.hold = HOLD_EPOCHS;
         }
     }
@@ -125,21 +138,25 @@ impl Controller {
             self.last_rate = rate;
             return;
         }
+        self.linear = false;
         if let Some(prev) = self.before_growth.take() {
             if rate < self.last_rate * GAIN {
                 // The doubling did not pay: back to where it did, and hold.
                 self.target = prev;
                 self.hold = HOLD_EPOCHS;
                 self.last_rate = rate;
+                self.starting = false;
                 return;
             }
+            self.linear = rate >= self.last_rate * LINEAR;
         }
         self.last_rate = rate;
         if self.hold > 0 {
             self.hold -= 1;
             return;
         }
-        let next = (self.target * 2).min(self.max).min(self.memory_cap());
+        let factor = if self.starting && self.linear { 4 } else { 2 };
+        let next = (self.target * factor).min(self.max).min(self.memory_cap());
         if next > self.target {
             self.before_growth = Some(self.target);
             self.target = next;
@@ -379,6 +396,19 @@ mod tests {
         // Within 15% of the floor N/W*RTT at the limit.
         let floor = 20_000.0 / 256.0 * 0.020;
         assert!(secs < floor * 1.15, "{secs} s vs floor {floor} s");
+    }
+
+    #[test]
+    fn latency_bound_growth_quadruples_after_a_doubling_that_paid() {
+        let s = Store {
+            latency: 0.080,
+            capacity: 50_000.0,
+            throttle_above: usize::MAX,
+            body: 1024,
+        };
+        let (mut w, _) = run(&s, 256, 16 << 20, 2_000);
+        w.dedup();
+        assert_eq!(w, vec![8, 16, 64, 256], "three steps from 8 to 256");
     }
 
     #[test]

@@ -33,6 +33,8 @@ PORTFILE.pid, and exits by itself after N seconds (default 600). MODE is one of:
   --delay-deletes S     hold every DELETE of one object (but a conditional-write probe's)
                         S seconds before forwarding it (a slow store, just where a
                         RENAME withdraws its old entry)
+  --delay-puts S        hold every PUT of an object (but a conditional-write probe's) S
+                        seconds before forwarding it (a store slow to write)
   --deny-deletes        answer every DELETE of one object (but a probe's) 403
                         AccessDenied (a policy that refuses deletes)
   --deny-put-suffix S   answer every PUT of an object whose key ends with S 403
@@ -71,6 +73,7 @@ GARBLE_LIST = "--garble-list" in ARGS
 PASS = "--pass" in ARGS
 DELAY_DELETES = float(ARGS[ARGS.index("--delay-deletes") + 1]) if "--delay-deletes" in ARGS else 0.0
 DENY_DELETES = "--deny-deletes" in ARGS
+DELAY_PUTS = float(ARGS[ARGS.index("--delay-puts") + 1]) if "--delay-puts" in ARGS else 0.0
 DENY_PUT_SUFFIX = ARGS[ARGS.index("--deny-put-suffix") + 1] if "--deny-put-suffix" in ARGS else None
 PEAKS = "--peaks" in ARGS
 IN_FLIGHT = {}
@@ -160,6 +163,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             time.sleep(DELAY)
         if DELAY_DELETES and self.command == "DELETE" and "/.awss3-probe-" not in self.path:
             time.sleep(DELAY_DELETES)
+        if DELAY_PUTS and self.command == "PUT" and "/.awss3-probe-" not in self.path:
+            time.sleep(DELAY_PUTS)
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         path = self.path
@@ -250,7 +255,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 if __name__ == "__main__":
     if not (PASS or IGNORE_CONDITIONS or DENY or INJECT or REPEAT_TOKEN or REQUIRE_KEY or DELAY
             or STALL_BODY or LOSE_PUT or GARBLE_LIST or FLOOD or LOSE_PROBE_REFUSAL
-            or DROP_FIRST_PUT or DELAY_DELETES or DENY_DELETES or PEAKS
+            or DROP_FIRST_PUT or DELAY_DELETES or DENY_DELETES or PEAKS or DELAY_PUTS
             or DENY_PUT_SUFFIX is not None):
         sys.exit(__doc__)
     srv = Server(("127.0.0.1", 0), Proxy)

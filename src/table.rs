@@ -1117,9 +1117,6 @@ impl Bulk {
             }
         }
     }
-}
-
-impl Bulk {
     /// Starts the write of `object_key` in its window place `ticket`.
     fn spawn<F>(&mut self, c: &Ctx, object_key: String, ticket: Ticket, write: F)
     where

@@ -1678,9 +1678,10 @@ int ha_awss3::bulk_update_row(const uchar *old_data, const uchar *new_data,
   return update_one(old_data, new_data);
 }
 
-/* Waits for the rows in flight. After a failure already reported, or a
-   KILL (the server reports it), the others are waited for and their errors
-   dropped: one error a statement. */
+/* Waits for the rows in flight. After a failure already reported, the
+   others are waited for and their errors dropped: one error a statement.
+   A KILL while waiting is this call's error: the server read its rows
+   before it came and would otherwise report success. */
 int ha_awss3::exec_bulk_update(ha_rows *dup_key_found)
 {
   *dup_key_found= 0;
@@ -1688,7 +1689,7 @@ int ha_awss3::exec_bulk_update(ha_rows *dup_key_found)
     return 0;
   bulk= false;
   int rc= fail(awss3_bulk_end(core));
-  if (rc && (ha_thd()->is_error() || thd_killed(ha_thd())))
+  if (rc && ha_thd()->is_error())
     return 0;
   return rc;
 }

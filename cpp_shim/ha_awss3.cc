@@ -234,10 +234,10 @@ static MYSQL_SYSVAR_STR(session_token, awss3_session_token, PLUGIN_VAR_RQCMDARG,
   NULL, update_token, "");
 static MYSQL_SYSVAR_ULONG(prefetch_window, awss3_prefetch_window,
   PLUGIN_VAR_RQCMDARG,
-  "The most object requests in flight at once: a scan starts with 8 and "
-  "doubles while its throughput grows, up to this (halving when the store "
-  "throttles, within awss3_scan_memory); batched reads and multi-row writes "
-  "use up to 32 of it",
+  "The most object requests one window keeps in flight (a scan, a batched "
+  "read, a multi-row write): each starts where the last on its endpoint "
+  "ended (at least 8) and doubles while its throughput grows, up to this, "
+  "halving when the store throttles, within awss3_scan_memory",
   NULL, update_ulong, 256, 1, 1024, 0);
 static MYSQL_SYSVAR_ULONG(max_retries, awss3_max_retries, PLUGIN_VAR_RQCMDARG,
   "Retries of a transient S3 failure (5xx, 429, timeout) before the statement fails",
@@ -296,8 +296,9 @@ static MYSQL_SYSVAR_ULONGLONG(row_cache_size, awss3_row_cache_size,
 
 static MYSQL_SYSVAR_ULONGLONG(scan_memory, awss3_scan_memory,
   PLUGIN_VAR_RQCMDARG,
-  "The most bytes of fetched bodies one scan holds at once (in flight and "
-  "waiting for their turn): its window shrinks to fit",
+  "The most bytes of bodies one window holds at once (fetched, in flight, "
+  "waiting for their turn, or being written): its window shrinks to fit. A "
+  "statement that reads and writes (UPDATE) has a window for each",
   NULL, update_ulonglong, 16ULL << 20, 1ULL << 16, ULONGLONG_MAX, 0);
 
 /* Session and global: a DBA can cap what one statement may cost. */
@@ -1657,12 +1658,14 @@ int ha_awss3::end_bulk_delete()
   return rc;
 }
 
-/* 0: batched. The server asks only without AFTER UPDATE triggers. Not with
-   IGNORE (each row's failure must be its own warning), nor while the binary
-   log is open: the server writes no row event for ha_bulk_update_row(). */
+/* 0: batched. Not with triggers (the server declines for AFTER UPDATE ones;
+   a BEFORE UPDATE trigger could read a row whose PUT is still in flight), nor
+   with IGNORE (each row's failure must be its own warning), nor while the
+   binary log is open: the server writes no row event for
+   ha_bulk_update_row(). */
 bool ha_awss3::start_bulk_update()
 {
-  if (ha_thd()->lex->ignore || mysql_bin_log.is_open())
+  if (table->triggers || ha_thd()->lex->ignore || mysql_bin_log.is_open())
     return true;
   bulk= core && !fail(awss3_bulk_update_begin(core));
   push_core_warnings();
@@ -1711,9 +1714,9 @@ int ha_awss3::write_row(const uchar *buf)
   return rc;
 }
 
-/* Not batched: a batch still open (a partitioned table whose other
-   partition refused to batch) is waited for first, so this row is written
-   now, as the server expects. */
+/* Not batched: a batch still open (which the server never leaves behind;
+   defensive, the engine cannot be partitioned) is waited for first, so this
+   row is written now, as the server expects. */
 int ha_awss3::update_row(const uchar *old_data, const uchar *new_data)
 {
   if (bulk)

@@ -297,9 +297,10 @@ mod tests {
 
     #[test]
     fn keys_queued_past_the_window_wait_their_turn_and_answer_in_order() {
-        // 64 queued, the gate starts at 8: the rest wait, start in push order
-        // as answers come back, and the window grows (answers keep coming
-        // faster while it does) without passing the 64 queued.
+        // 64 queued, more than the gate lets in at first (8, or where the
+        // last "fake" gate ended): the rest wait and start in push order as
+        // answers come back; all answer in order, never more than 64 fetched
+        // at once. (Whether the window grows is window.rs's to test.)
         let fake = Arc::new(Fake::new(1000));
         let keys: Vec<String> = (0..300).map(|i| format!("k{}", i % 40)).collect();
         let pushed: Vec<Option<&str>> = keys.iter().map(|k| Some(k.as_str())).collect();

@@ -82,6 +82,16 @@ pub fn throttled() {
     bump(&THROTTLED, 1);
 }
 
+/// GET, HEAD, PUT and DELETE requests sent so far (not LISTs): whether a
+/// window's requests reached the store at all.
+pub fn object_requests() -> u64 {
+    let c = &COUNTERS;
+    [&c.get, &c.head, &c.put, &c.delete]
+        .iter()
+        .map(|a| a.load(Ordering::Relaxed))
+        .sum()
+}
+
 pub fn throttled_so_far() -> u64 {
     THROTTLED.load(Ordering::Relaxed)
 }

@@ -68,6 +68,8 @@ fn cost(key: &str, listed: &ObjectEntry, object: &Object) -> u64 {
 /// The (scope, bucket) an entry belongs to, by number (`Inner::spaces`):
 /// the long scope string is held once, not by every entry.
 type Space = u32;
+/// (scope, bucket) pairs held at most; past it the cache starts afresh.
+const MAX_SPACES: usize = 64;
 type Place = (Space, Arc<str>);
 
 struct Slot {
@@ -103,6 +105,14 @@ impl Inner {
         match self.space(scope, bucket) {
             Some(s) => s,
             None => {
+                if self.spaces.len() >= MAX_SPACES {
+                    // Credentials that rotate (a new access key id each
+                    // time) would grow this list for ever: start afresh.
+                    self.slots = HashMap::new();
+                    self.order = BTreeMap::new();
+                    self.spaces.clear();
+                    self.used = 0;
+                }
                 self.spaces.push((scope.to_string(), bucket.to_string()));
                 (self.spaces.len() - 1) as Space
             }
@@ -179,15 +189,16 @@ impl RowCache {
             return None;
         }
         let found = g.space(scope, bucket).and_then(|space| {
-            let place: Place = (space, Arc::from(listed.key.as_str()));
-            match g.slots.get(&place) {
-                Some(s)
+            let wanted: Place = (space, Arc::from(listed.key.as_str()));
+            match g.slots.get_key_value(&wanted) {
+                Some((place, s))
                     if s.object.entry.etag == listed.etag
                         && s.object.body.len() as u64 == listed.size
                         && s.last_modified == listed.last_modified
                         && listed.size <= max_body =>
                 {
-                    Some((place, s.object.clone(), s.tick))
+                    // The stored key, shared again: not the lookup's copy.
+                    Some((place.clone(), s.object.clone(), s.tick))
                 }
                 _ => None,
             }

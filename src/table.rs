@@ -1122,14 +1122,17 @@ impl Bulk {
     where
         F: std::future::Future<Output = Result<()>> + Send + 'static,
     {
-        let failed = self.failed.clone();
+        let mut place = Place {
+            failed: Some(self.failed.clone()),
+            ticket: Some(ticket),
+        };
         self.keys.push_back(object_key);
         self.tasks.push_back(c.rt.spawn(async move {
             let done = write.await;
-            if done.is_err() {
-                failed.store(true, Ordering::Release);
+            if done.is_ok() {
+                place.failed = None;
             }
-            drop(ticket);
+            drop(place);
             done
         }));
     }
@@ -1158,6 +1161,24 @@ impl Bulk {
             aborts.iter().for_each(|a| a.abort());
         }
         drained?
+    }
+}
+
+/// A multi-row write's place in the window, held by its task. Dropped (the
+/// task done, failed, panicked or stopped), it first marks the batch failed
+/// unless the write succeeded (`failed` taken out), then gives the place
+/// back: the row waiting for the place sees the failure.
+struct Place {
+    failed: Option<Arc<std::sync::atomic::AtomicBool>>,
+    ticket: Option<Ticket>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Some(f) = self.failed.take() {
+            f.store(true, Ordering::Release);
+        }
+        drop(self.ticket.take());
     }
 }
 

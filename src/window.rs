@@ -69,17 +69,25 @@ impl Controller {
     /// `max`: awss3_prefetch_window; `memory`: bytes the bodies in flight
     /// may take; `now`: a monotonic clock reading.
     pub fn new(max: usize, memory: u64, now: Duration) -> Controller {
-        Controller::starting_at(START, max, memory, now)
+        Controller::starting_at(START, FIRST_BODY_GUESS, max, memory, now)
     }
 
-    /// The same, starting at `start` requests in flight (within `max`).
-    pub fn starting_at(start: usize, max: usize, memory: u64, now: Duration) -> Controller {
+    /// The same, starting at `start` requests in flight with bodies of about
+    /// `body` bytes (within `max` and the memory bound). A start above
+    /// `START` was already measured: no x4 steps from there.
+    pub fn starting_at(
+        start: usize,
+        body: u64,
+        max: usize,
+        memory: u64,
+        now: Duration,
+    ) -> Controller {
         let max = max.max(1);
         let mut c = Controller {
             max,
             memory: memory.max(1),
             target: start.clamp(1, max),
-            body: FIRST_BODY_GUESS as f64,
+            body: body.max(FIRST_BODY_GUESS) as f64,
             last_body: 0,
             epoch_start: now,
             epoch_done: 0,
@@ -87,7 +95,7 @@ impl Controller {
             hold: 0,
             throttled_in_epoch: false,
             before_growth: None,
-            starting: true,
+            starting: start <= START,
             linear: false,
         };
         c.target = c.target.min(c.memory_cap());
@@ -103,6 +111,21 @@ impl Controller {
     fn memory_cap(&self) -> usize {
         let body = self.body.max(self.last_body as f64).max(1.0);
         ((self.memory as f64 / body) as usize).clamp(1, self.max)
+    }
+
+    /// A request of `bytes` is about to enter (a write knows its body before
+    /// it is sent): the memory bound applies before it is in flight.
+    pub fn entering(&mut self, bytes: u64) -> usize {
+        if bytes > self.last_body {
+            self.last_body = bytes;
+            self.target = self.target.min(self.memory_cap());
+        }
+        self.target
+    }
+
+    /// The mean body size seen.
+    pub fn body(&self) -> u64 {
+        self.body as u64
     }
 
     /// The store throttled a request (it was retried): halve at once.
@@ -168,29 +191,32 @@ impl Controller {
 /// starts from it, not from `START` (at 20 ms, doubling from 8 to 256 costs
 /// a 300-key IN list five round trips instead of two). A store that got
 /// slower throttles or drops, and the window halves from there.
-static ENDED_AT: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
+/// With the window, the mean body size it saw: a start is held within the
+/// memory bound for bodies of that size until the new statement sees its own.
+static ENDED_AT: Mutex<Vec<(String, usize, u64)>> = Mutex::new(Vec::new());
 /// Endpoints remembered (the oldest is forgotten past it).
 const REMEMBERED: usize = 64;
 
-fn ended_at() -> std::sync::MutexGuard<'static, Vec<(String, usize)>> {
+fn ended_at() -> std::sync::MutexGuard<'static, Vec<(String, usize, u64)>> {
     ENDED_AT.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The window the last statement on `endpoint` ended with, if any.
-pub fn start_for(endpoint: &str) -> Option<usize> {
+/// The window the last statement on `endpoint` ended with and the mean body
+/// size it saw, if any.
+pub fn start_for(endpoint: &str) -> Option<(usize, u64)> {
     ended_at()
         .iter()
-        .find(|(e, _)| e == endpoint)
-        .map(|&(_, n)| n)
+        .find(|(e, _, _)| e == endpoint)
+        .map(|&(_, n, body)| (n, body))
 }
 
-fn remember(endpoint: &str, n: usize) {
+fn remember(endpoint: &str, n: usize, body: u64) {
     let mut all = ended_at();
-    all.retain(|(e, _)| e != endpoint);
+    all.retain(|(e, _, _)| e != endpoint);
     if all.len() >= REMEMBERED {
         all.remove(0);
     }
-    all.push((endpoint.to_string(), n));
+    all.push((endpoint.to_string(), n, body));
 }
 
 /// Forgets every endpoint's window (plugin shutdown, and tests).
@@ -214,7 +240,10 @@ struct GateState {
     debt: usize,
     /// `metrics::throttled_so_far` when last looked at.
     overloads: u64,
-    answered: u64,
+    /// `metrics::object_requests` when the gate opened: a gate during which
+    /// no object request was sent (rows from the row cache, keys only)
+    /// says nothing about the store and is not remembered.
+    requests_at_start: u64,
 }
 
 impl Gate {
@@ -223,8 +252,8 @@ impl Gate {
     pub fn new(max: usize, memory: u64, endpoint: &str) -> Gate {
         // Never below START: a statement that ended small (few rows, big
         // bodies, throttled) does not make the next one start slow.
-        let start = start_for(endpoint).unwrap_or(START).max(START);
-        let ctl = Controller::starting_at(start, max, memory, Duration::ZERO);
+        let (start, body) = start_for(endpoint).unwrap_or((START, FIRST_BODY_GUESS));
+        let ctl = Controller::starting_at(start.max(START), body, max, memory, Duration::ZERO);
         let granted = ctl.target();
         Gate {
             permits: Arc::new(Semaphore::new(granted)),
@@ -233,7 +262,7 @@ impl Gate {
                 granted,
                 debt: 0,
                 overloads: metrics::throttled_so_far(),
-                answered: 0,
+                requests_at_start: metrics::object_requests(),
             }),
             clock: tokio::time::Instant::now(),
             endpoint: endpoint.to_string(),
@@ -270,8 +299,20 @@ impl Gate {
             st.overloads = overloads;
             st.ctl.throttled();
         }
-        st.answered += 1;
         let target = st.ctl.done(now, bytes);
+        self.grant(&mut st, target);
+    }
+
+    /// A write of `bytes` is about to take a place: the memory bound counts
+    /// it before it is sent.
+    pub fn entering(&self, bytes: u64) {
+        let mut st = self.state();
+        let target = st.ctl.entering(bytes);
+        self.grant(&mut st, target);
+    }
+
+    /// Makes `target` permits exist: adds them, or owes the difference.
+    fn grant(&self, st: &mut GateState, target: usize) {
         if target > st.granted {
             let more = target - st.granted;
             let repaid = more.min(st.debt);
@@ -298,12 +339,13 @@ impl Gate {
 
 impl Drop for Gate {
     fn drop(&mut self) {
-        // Only a window that answered something says anything about the store.
+        // Only a window during which object requests went out says anything
+        // about the store.
         let st = self.state();
-        if st.answered > 0 {
-            let n = st.ctl.target();
+        if metrics::object_requests() != st.requests_at_start {
+            let (n, body) = (st.ctl.target(), st.ctl.body());
             drop(st);
-            remember(&self.endpoint, n);
+            remember(&self.endpoint, n, body);
         }
     }
 }
@@ -320,6 +362,7 @@ pub struct Ticket {
 impl Ticket {
     /// Waits for room in `gate`'s window (`None`: the gate was closed).
     pub async fn take(gate: Arc<Gate>, bytes: u64) -> Option<Ticket> {
+        gate.entering(bytes);
         let permit = gate.enter().await?;
         Some(Ticket {
             gate,
@@ -478,6 +521,8 @@ mod tests {
         assert_eq!(start_for(ep), None);
         {
             let g = Gate::new(256, 16 << 20, ep);
+            // Object requests went out while it was open.
+            metrics::request(metrics::Op::Get);
             rt.block_on(async {
                 // 20 ms answers: the window doubles while that pays.
                 for _ in 0..40 {
@@ -490,14 +535,42 @@ mod tests {
             });
             assert!(g.target() > START, "{}", g.target());
         }
-        let ended = start_for(ep).expect("remembered");
+        let (ended, _) = start_for(ep).expect("remembered");
         assert!(ended > START);
         assert_eq!(Gate::new(256, 16 << 20, ep).target(), ended);
         // Within this statement's limit, and never below START.
         assert_eq!(Gate::new(16, 16 << 20, ep).target(), 16.min(ended));
-        remember(ep, 2);
+        remember(ep, 2, 1024);
         assert_eq!(Gate::new(256, 16 << 20, ep).target(), START);
         assert_eq!(Gate::new(256, 16 << 20, "http://another").target(), START);
+        // Remembered with 1 MiB bodies: 16 MiB holds 16 of them.
+        remember(ep, 256, 1 << 20);
+        assert_eq!(Gate::new(256, 16 << 20, ep).target(), 16);
+    }
+
+    #[test]
+    fn a_gate_without_object_requests_is_not_remembered() {
+        // Another test may count a request while one is open: of three, at
+        // least one is not remembered.
+        let forgotten = (0..3).any(|i| {
+            let ep = format!("http://gate-test-no-requests-{i}");
+            {
+                let g = Gate::new(256, 16 << 20, &ep);
+                for _ in 0..1000 {
+                    g.answered(0);
+                }
+            }
+            start_for(&ep).is_none()
+        });
+        assert!(forgotten);
+    }
+
+    #[test]
+    fn a_write_counts_against_memory_before_it_is_sent() {
+        let g = Gate::new(256, 16 << 20, "http://gate-test-writes");
+        assert_eq!(g.target(), START);
+        g.entering(4 << 20);
+        assert_eq!(g.target(), 4, "16 MiB holds 4 bodies of 4 MiB");
     }
 
     #[test]

@@ -113,14 +113,13 @@ impl Batch {
     /// Starts the oldest waiting keys while the window has room.
     fn start_waiting(&mut self) {
         while self.started < self.slots.len() {
-            if let Some(Slot::Waiting(_)) = self.slots.get(self.started) {
+            if let Slot::Waiting(key) = &mut self.slots[self.started] {
                 let Some(permit) = self.gate.try_enter() else {
                     return;
                 };
-                if let Some(Slot::Waiting(key)) = self.slots.get_mut(self.started) {
-                    let key = std::mem::take(key);
-                    self.slots[self.started] = Slot::Fetching(self.spawn(key), permit);
-                }
+                let key = std::mem::take(key);
+                let task = self.spawn(key);
+                self.slots[self.started] = Slot::Fetching(task, permit);
             }
             self.started += 1;
         }

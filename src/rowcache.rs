@@ -108,10 +108,7 @@ impl Inner {
                 if self.spaces.len() >= MAX_SPACES {
                     // Credentials that rotate (a new access key id each
                     // time) would grow this list for ever: start afresh.
-                    self.slots = HashMap::new();
-                    self.order = BTreeMap::new();
-                    self.spaces.clear();
-                    self.used = 0;
+                    self.empty();
                 }
                 self.spaces.push((scope.to_string(), bucket.to_string()));
                 (self.spaces.len() - 1) as Space
@@ -136,11 +133,16 @@ impl Inner {
             }
         }
         if self.slots.is_empty() {
-            // Give the tables' memory back too, not just their entries.
-            self.slots = HashMap::new();
-            self.order = BTreeMap::new();
-            self.spaces.clear();
+            self.empty();
         }
+    }
+
+    /// Every entry out, and the tables' memory given back too.
+    fn empty(&mut self) {
+        self.slots = HashMap::new();
+        self.order = BTreeMap::new();
+        self.spaces = Vec::new();
+        self.used = 0;
     }
 }
 
@@ -293,11 +295,7 @@ impl RowCache {
 
     /// Everything out (UNINSTALL PLUGIN: no memory left behind).
     pub fn clear(&self) {
-        let mut g = self.lock();
-        g.slots = HashMap::new();
-        g.order = BTreeMap::new();
-        g.spaces = Vec::new();
-        g.used = 0;
+        self.lock().empty();
     }
 
     pub fn stats(&self) -> Stats {

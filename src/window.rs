@@ -395,6 +395,17 @@ mod tests {
         body: u64,
     }
 
+    /// A store `latency` away with room to spare: 50,000 requests/s, no
+    /// throttling, 1 KiB bodies.
+    fn latency_bound(latency: f64) -> Store {
+        Store {
+            latency,
+            capacity: 50_000.0,
+            throttle_above: usize::MAX,
+            body: 1024,
+        }
+    }
+
     /// Runs a scan of `rows` against `store`; the windows the controller
     /// chose, epoch by epoch, and the time taken.
     fn run(store: &Store, max: usize, memory: u64, rows: usize) -> (Vec<usize>, f64) {
@@ -428,12 +439,7 @@ mod tests {
 
     #[test]
     fn at_20ms_the_window_grows_to_the_limit() {
-        let s = Store {
-            latency: 0.020,
-            capacity: 50_000.0,
-            throttle_above: usize::MAX,
-            body: 1024,
-        };
+        let s = latency_bound(0.020);
         let (w, secs) = run(&s, 256, 16 << 20, 20_000);
         assert_eq!(settled(&w), 256, "{w:?}");
         // Within 15% of the floor N/W*RTT at the limit.
@@ -443,12 +449,7 @@ mod tests {
 
     #[test]
     fn latency_bound_growth_quadruples_after_a_doubling_that_paid() {
-        let s = Store {
-            latency: 0.080,
-            capacity: 50_000.0,
-            throttle_above: usize::MAX,
-            body: 1024,
-        };
+        let s = latency_bound(0.080);
         let (mut w, _) = run(&s, 256, 16 << 20, 2_000);
         w.dedup();
         assert_eq!(w, vec![8, 16, 64, 256], "three steps from 8 to 256");
@@ -458,10 +459,8 @@ mod tests {
     fn where_the_server_is_the_limit_the_window_stays_small() {
         // 0.3 ms round trips, 5,000 requests/s: 2 in flight already saturate it.
         let s = Store {
-            latency: 0.0003,
             capacity: 5_000.0,
-            throttle_above: usize::MAX,
-            body: 1024,
+            ..latency_bound(0.0003)
         };
         let (w, secs) = run(&s, 256, 16 << 20, 20_000);
         assert!(settled(&w) <= 16, "{w:?}");
@@ -471,10 +470,8 @@ mod tests {
     #[test]
     fn throttling_halves_and_stays_below_it() {
         let s = Store {
-            latency: 0.020,
-            capacity: 50_000.0,
             throttle_above: 50,
-            body: 1024,
+            ..latency_bound(0.020)
         };
         let (w, _) = run(&s, 256, 16 << 20, 20_000);
         let late = &w[w.len() / 2..];
@@ -489,10 +486,8 @@ mod tests {
     #[test]
     fn big_bodies_are_bounded_by_memory() {
         let s = Store {
-            latency: 0.020,
-            capacity: 50_000.0,
-            throttle_above: usize::MAX,
             body: 1 << 20,
+            ..latency_bound(0.020)
         };
         let (w, _) = run(&s, 256, 16 << 20, 2_000);
         assert!(w.iter().all(|&x| x <= 16), "16 MiB / 1 MiB bodies: {w:?}");
@@ -501,10 +496,8 @@ mod tests {
     #[test]
     fn the_limit_and_a_window_of_one_are_kept() {
         let s = Store {
-            latency: 0.020,
-            capacity: 50_000.0,
-            throttle_above: usize::MAX,
             body: 100,
+            ..latency_bound(0.020)
         };
         let (w, _) = run(&s, 1, 16 << 20, 500);
         assert!(w.iter().all(|&x| x == 1));

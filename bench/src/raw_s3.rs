@@ -198,13 +198,7 @@ async fn run(args: &[String]) -> Res<(usize, u64, f64)> {
                             .key(&key)
                             .body(ByteStream::from(body));
                         if head_first {
-                            if c.head_object()
-                                .bucket(&bucket)
-                                .key(&key)
-                                .send()
-                                .await
-                                .is_ok()
-                            {
+                            if exists(&c, &bucket, &key).await?.is_some() {
                                 return Err(format!("{key} exists"));
                             }
                         } else {
